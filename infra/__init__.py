@@ -1,0 +1,1 @@
+"""agent-perimeter: the Pulumi program and its offline commands."""

@@ -1,0 +1,73 @@
+"""Reading and writing folders of Kubernetes manifests (the offline exchange format)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Manifest = dict[str, Any]
+
+
+class ManifestError(Exception):
+    """Input that cannot be read as Kubernetes manifests."""
+
+
+def ref(manifest: Manifest) -> str:
+    """`Kind/namespace/name`, the way every report names an object."""
+    meta = manifest.get("metadata") or {}
+    namespace = meta.get("namespace") or "-"
+    return f"{manifest.get('kind', '?')}/{namespace}/{meta.get('name', '?')}"
+
+
+def file_name(manifest: Manifest) -> str:
+    meta = manifest.get("metadata") or {}
+    slug = re.sub(r"[^a-z0-9.-]+", "-", str(meta.get("name", "unnamed")).lower())
+    return f"{str(manifest.get('kind', 'object')).lower()}-{slug}.yaml"
+
+
+def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
+    """One file per object; an existing folder is emptied of YAML first so it mirrors the program."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.yaml"):
+        old.unlink()
+    written: list[Path] = []
+    for manifest in manifests:
+        path = out / file_name(manifest)
+        if path.exists():
+            raise ManifestError(f"two objects would be written to {path.name}: {ref(manifest)}")
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        written.append(path)
+    return written
+
+
+def load_dir(folder: Path) -> list[Manifest]:
+    """Every object in every *.yaml / *.yml / *.json file under a folder (multi-document aware)."""
+    if not folder.exists():
+        raise ManifestError(f"{folder} does not exist")
+    files = (
+        [folder]
+        if folder.is_file()
+        else sorted(p for p in folder.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
+    )
+    if not files:
+        raise ManifestError(f"{folder} holds no .yaml, .yml or .json files")
+    manifests: list[Manifest] = []
+    for path in files:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+        for doc in documents:
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc:
+                raise ManifestError(f"{path}: a document is not a Kubernetes object (no kind)")
+            if doc.get("kind") == "List":
+                manifests.extend(i for i in doc.get("items") or [] if isinstance(i, dict))
+            else:
+                manifests.append(doc)
+    return manifests

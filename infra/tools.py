@@ -1,0 +1,34 @@
+"""Locating the external tools the offline commands drive (helm)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHARTS_DIR = REPO_ROOT / "charts"
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def helm_binary() -> str:
+    """helm from PATH, or the copy `make setup` builds into .tools/bin."""
+    found = shutil.which("helm") or shutil.which("helm", path=str(REPO_ROOT / ".tools" / "bin"))
+    if not found:
+        raise ToolMissing(
+            "helm is not installed: run `make setup` (it builds helm v3.21.4 from Go modules "
+            "into .tools/bin)"
+        )
+    return found
+
+
+def helm_env() -> dict[str, str]:
+    """An environment that keeps helm away from the user's repositories and caches."""
+    env = dict(os.environ)
+    env.setdefault("HELM_CACHE_HOME", str(REPO_ROOT / ".tools" / "helm" / "cache"))
+    env.setdefault("HELM_CONFIG_HOME", str(REPO_ROOT / ".tools" / "helm" / "config"))
+    env.setdefault("HELM_DATA_HOME", str(REPO_ROOT / ".tools" / "helm" / "data"))
+    return env

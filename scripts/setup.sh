@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One set-up path for users, CI and the tests: system tools, helm, the virtualenv.
+# Idempotent: each step is skipped when what it provides is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HELM_VERSION="v3.21.4"
+TOOLS_BIN="$PWD/.tools/bin"
+
+need_apt=()
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+[ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || need_apt+=(postgresql)
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} from Debian"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v helm >/dev/null 2>&1 && [ ! -x "$TOOLS_BIN/helm" ]; then
+  echo "setup: building helm $HELM_VERSION from Go modules"
+  GOBIN="$TOOLS_BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.agent-perimeter-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
