@@ -1,0 +1,1 @@
+"""Chart tests: the three workload charts rendered with the real helm CLI."""
