@@ -11,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import pulumi
 import yaml
 from pydantic import (
     AfterValidator,
@@ -67,7 +69,7 @@ _IMAGE = re.compile(
 
 def _dns_label(max_len: int) -> Any:
     def check(value: str) -> str:
-        if len(value) > max_len or not _DNS_LABEL.match(value):
+        if len(value) > max_len or not _DNS_LABEL.fullmatch(value):
             raise _invalid(
                 "dns_label",
                 f"{value!r} is not a DNS label: lowercase letters, digits and '-', starting with a letter, not ending with '-', at most {max_len} characters",
@@ -78,7 +80,7 @@ def _dns_label(max_len: int) -> Any:
 
 
 def _identifier(value: str) -> str:
-    if len(value) > 30 or not _IDENTIFIER.match(value):
+    if len(value) > 30 or not _IDENTIFIER.fullmatch(value):
         raise _invalid(
             "identifier",
             f"{value!r} is not a safe SQL identifier: lowercase ASCII letters, digits and '_', starting with a letter or '_', at most 30 characters",
@@ -88,7 +90,7 @@ def _identifier(value: str) -> str:
 
 def _qualified_table(value: str) -> str:
     parts = value.split(".")
-    if len(parts) != 2 or not all(_IDENTIFIER.match(p) and len(p) <= 30 for p in parts):
+    if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) and len(p) <= 30 for p in parts):
         raise _invalid(
             "qualified_table",
             f"{value!r} is not a table written schema.table with safe identifiers (lowercase ASCII letters, digits and '_')",
@@ -102,13 +104,13 @@ def _hostname(value: str) -> str:
         return value
     except ValueError:
         pass
-    if not _HOSTNAME.match(value):
+    if not _HOSTNAME.fullmatch(value):
         raise _invalid("hostname", f"{value!r} is not a hostname or IP address")
     return value
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
+    if not _QUANTITY.fullmatch(value):
         raise _invalid(
             "quantity", f"{value!r} is not a Kubernetes quantity such as 100m, 256Mi or 2Gi"
         )
@@ -116,7 +118,7 @@ def _quantity(value: str) -> str:
 
 
 def _duration(value: str) -> str:
-    if not _DURATION.match(value):
+    if not _DURATION.fullmatch(value):
         raise _invalid("duration", f"{value!r} is not a duration such as 500ms, 30s, 5m")
     return value
 
@@ -128,13 +130,13 @@ def _network(value: str) -> str:
         raise _invalid(
             "cidr", f"{value!r} is not a CIDR block such as 10.0.0.0/16 ({exc})"
         ) from None
+    if net.prefixlen == 0:
+        raise _invalid("cidr_everything", f"{value!r} is the whole internet; name narrower ranges")
     if net.version == 4 and METADATA_ADDRESS in net:
         raise _invalid(
             "cidr_metadata",
             f"{value!r} contains the cloud metadata address 169.254.169.254, which must never be reachable",
         )
-    if net.prefixlen == 0:
-        raise _invalid("cidr_everything", f"{value!r} is the whole internet; name narrower ranges")
     return str(net)
 
 
@@ -177,7 +179,7 @@ class ImageRef(BaseModel):
 
 def _parse_image(value: Any) -> Any:
     if isinstance(value, str):
-        match = _IMAGE.match(value)
+        match = _IMAGE.fullmatch(value)
         if not match or not (match["tag"] or match["digest"]):
             raise _invalid(
                 "image",
@@ -411,6 +413,11 @@ class PerimeterConfig(_Section):
             for j, tool in enumerate(server.tools):
                 role = role_name(server.name, tool.name)
                 where = f"mcp_servers[{i}].tools[{j}].name"
+                if len(role) > 63:
+                    problems.append(
+                        f"{where}: database role {role!r} is {len(role)} characters; PostgreSQL "
+                        "allows 63, so shorten the server or tool name"
+                    )
                 if role in roles:
                     problems.append(
                         f"{where}: database role {role!r} would also belong to {roles[role]}"
@@ -594,3 +601,92 @@ def load(stack: str | None = None, config_file: str | Path | None = None) -> Per
     if stack is None:
         raise ConfigError("command line", [("", "give --stack <env> or --config <file>")])
     return load_stack_file(stack_file(stack))
+
+
+# --- the Pulumi side: structured settings plus the secrets ------------------------------------
+
+
+T = TypeVar("T")
+
+
+def as_secret(value: pulumi.Output[T]) -> pulumi.Output[T]:
+    """`Output.secret` keeping the value type (mypy cannot infer it through `Input[U]`)."""
+    return pulumi.Output.secret(value)
+
+
+@dataclass(frozen=True)
+class PerimeterSecrets:
+    """Secret inputs, always as Pulumi secret Outputs so they never print in plain text."""
+
+    tunnel_token: pulumi.Output[str]
+    tunnel_tls_cert: pulumi.Output[str]
+    tunnel_tls_key: pulumi.Output[str]
+    environment_key: pulumi.Output[str]
+    database_admin_passwords: dict[str, pulumi.Output[str]]
+
+
+def offline_secrets(config: PerimeterConfig) -> PerimeterSecrets:
+    """Visible placeholders for the offline commands, which never see real secrets."""
+
+    def placeholder(key: str) -> pulumi.Output[str]:
+        return pulumi.Output.secret(f"<secret:{key}>")
+
+    return PerimeterSecrets(
+        tunnel_token=placeholder("tunnelToken"),
+        tunnel_tls_cert=placeholder("tunnelTlsCert"),
+        tunnel_tls_key=placeholder("tunnelTlsKey"),
+        environment_key=placeholder("environmentKey"),
+        database_admin_passwords={
+            name: placeholder(f"databaseAdminPasswords.{name}") for name in config.databases
+        },
+    )
+
+
+def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
+    """Read the stack's config under `pulumi up`/`preview`; raise one RunError listing all problems."""
+    stack = pulumi.get_stack()
+    source = f"Pulumi.{stack}.yaml"
+    cfg = pulumi.Config(PROJECT)
+    try:
+        config = parse_perimeter(cfg.get_object("perimeter"), source)
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+    problems: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for key, meaning in SECRET_KEYS.items():
+        value = (
+            cfg.get_secret_object(key) if key == "databaseAdminPasswords" else cfg.get_secret(key)
+        )
+        if value is None:
+            problems.append(
+                (f"{PROJECT}:{key}", f"missing: set {meaning} with `pulumi config set --secret`")
+            )
+        values[key] = value
+    admin = cfg.get_object("databaseAdminPasswords") or {}
+    if not isinstance(admin, Mapping):
+        problems.append(
+            (f"{PROJECT}:databaseAdminPasswords", "must be an object keyed by database")
+        )
+        admin = {}
+    missing = [name for name in config.databases if name not in admin]
+    if values.get("databaseAdminPasswords") is not None and missing:
+        problems.append(
+            (
+                f"{PROJECT}:databaseAdminPasswords",
+                f"no password for database(s): {', '.join(missing)}",
+            )
+        )
+    if problems:
+        raise pulumi.RunError(str(ConfigError(source, problems)))
+    passwords = values["databaseAdminPasswords"]
+    return config, PerimeterSecrets(
+        tunnel_token=values["tunnelToken"],
+        tunnel_tls_cert=values["tunnelTlsCert"],
+        tunnel_tls_key=values["tunnelTlsKey"],
+        environment_key=values["environmentKey"],
+        database_admin_passwords={
+            name: as_secret(passwords.apply(lambda d, n=name: str(d[n])))
+            for name in config.databases
+        },
+    )

@@ -29,6 +29,14 @@ def file_name(manifest: Manifest) -> str:
     return f"{str(manifest.get('kind', 'object')).lower()}-{slug}.yaml"
 
 
+def conventional_order(manifest: Manifest) -> Manifest:
+    """apiVersion, kind, metadata first, the way people read and diff manifests."""
+    head = ("apiVersion", "kind", "metadata")
+    ordered = {k: manifest[k] for k in head if k in manifest}
+    ordered.update({k: v for k, v in manifest.items() if k not in head})
+    return ordered
+
+
 def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
     """One file per object; an existing folder is emptied of YAML first so it mirrors the program."""
     out.mkdir(parents=True, exist_ok=True)
@@ -39,7 +47,7 @@ def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
         path = out / file_name(manifest)
         if path.exists():
             raise ManifestError(f"two objects would be written to {path.name}: {ref(manifest)}")
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        path.write_text(yaml.safe_dump(conventional_order(manifest), sort_keys=False))
         written.append(path)
     return written
 

@@ -1,0 +1,1 @@
+"""Offline subcommands of `python -m infra`; each module registers one."""

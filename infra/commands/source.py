@@ -1,0 +1,51 @@
+"""Where an offline command's objects come from: a stack, a stack file, or a manifest folder."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.config import ConfigError, PerimeterConfig, load
+from infra.manifests import Manifest, ManifestError, load_dir
+from infra.offline import render_environment
+
+
+@dataclass
+class Source:
+    label: str
+    manifests: list[Manifest]
+    config: PerimeterConfig | None
+    tier: str
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, allow_dir: bool) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--stack", help="environment name: reads Pulumi.<stack>.yaml")
+    group.add_argument("--config", help="path of a stack file such as Pulumi.dev.yaml")
+    if allow_dir:
+        parser.add_argument(
+            "path", nargs="?", help="a folder (or file) of Kubernetes YAML manifests instead"
+        )
+
+
+def load_config(args: argparse.Namespace) -> PerimeterConfig:
+    if getattr(args, "stack", None) is None and getattr(args, "config", None) is None:
+        raise ConfigError("command line", [("", "give --stack <env> or --config <file>")])
+    return load(stack=args.stack, config_file=args.config)
+
+
+def load_stack_source(stack: str) -> Source:
+    config = load(stack=stack)
+    return Source(stack, render_environment(config), config, config.tier.value)
+
+
+def load_source(args: argparse.Namespace) -> Source:
+    path = getattr(args, "path", None)
+    if path is not None:
+        if args.stack or args.config:
+            raise ManifestError("give either a manifest folder or --stack/--config, not both")
+        return Source(str(path), load_dir(Path(path)), None, getattr(args, "tier", None) or "dev")
+    config = load_config(args)
+    label = args.stack or str(args.config)
+    return Source(label, render_environment(config), config, config.tier.value)

@@ -1,0 +1,1 @@
+"""One ComponentResource per file: each owns one part of an environment."""

@@ -1,0 +1,138 @@
+"""Credentials of one MCP server: a database password per tool and the platform bearer token."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra.agent import vault_credential
+from infra.config import McpServer, PerimeterConfig, as_secret
+from infra.database.scram import scram_sha256_verifier
+from infra.naming import (
+    ANNOTATION_DATABASE_ROLE,
+    ANNOTATION_GRANTS,
+    ANNOTATION_MCP_SERVER_URL,
+    ANNOTATION_READER,
+    CREDENTIAL_DATABASE_ROLE,
+    CREDENTIAL_PLATFORM_TOKEN,
+    LABEL_CREDENTIAL,
+    common_labels,
+    mcp_release,
+    platform_token_secret_name,
+    tool_role,
+    tool_secret_name,
+)
+
+
+@dataclass(frozen=True)
+class McpServerCredentialsArgs:
+    config: PerimeterConfig
+    server: McpServer
+
+
+def grants_summary(server: McpServer, tool_name: str) -> str:
+    tool = next(t for t in server.tools if t.name == tool_name)
+    parts = []
+    for grant in tool.grants:
+        columns = f" ({', '.join(grant.columns)})" if grant.columns else ""
+        parts.append(f"{', '.join(grant.privileges)} on {grant.table}{columns}")
+    if tool.tenant_column:
+        parts.append(f"rows where {tool.tenant_column} = the session's tenant")
+    return "; ".join(parts)
+
+
+class McpServerCredentials(pulumi.ComponentResource):
+    """Generated, never configured: nobody can paste one credential into two places.
+
+    Each password is regenerated when the rotation epoch changes. The role
+    provisioner gets only SCRAM verifiers derived here, never a password, so
+    every password Secret has exactly one reader: its MCP server.
+    """
+
+    verifiers: dict[str, pulumi.Output[str]]
+    tool_secrets: dict[str, str]
+    platform_token: pulumi.Output[str]
+    platform_token_secret: str
+    vault_credential: pulumi.Output[dict]
+
+    def __init__(
+        self,
+        name: str,
+        args: McpServerCredentialsArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("agent-perimeter:index:McpServerCredentials", name, None, opts)
+        config, server = args.config, args.server
+        child = pulumi.ResourceOptions(parent=self)
+        reader = mcp_release(server)
+        labels = common_labels("credential", reader, config.environment)
+        keepers = {"rotation_epoch": str(config.rotation_epoch)}
+
+        self.verifiers = {}
+        self.tool_secrets = {}
+        for tool in server.tools:
+            role = tool_role(server, tool)
+            tool_keepers = {**keepers, "role": role}
+            password = random.RandomPassword(
+                f"{name}-{tool.name}-password",
+                length=40,
+                special=False,
+                keepers=tool_keepers,
+                opts=child,
+            )
+            salt = random.RandomBytes(
+                f"{name}-{tool.name}-salt", length=16, keepers=tool_keepers, opts=child
+            )
+            secret_name = tool_secret_name(server, tool)
+            k8s.core.v1.Secret(
+                f"{name}-{tool.name}-secret",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=secret_name,
+                    namespace=config.namespace,
+                    labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_DATABASE_ROLE},
+                    annotations={
+                        ANNOTATION_DATABASE_ROLE: role,
+                        ANNOTATION_GRANTS: grants_summary(server, tool.name),
+                        ANNOTATION_READER: reader,
+                    },
+                ),
+                type="Opaque",
+                string_data={"username": role, "password": as_secret(password.result)},
+                opts=child,
+            )
+            self.tool_secrets[tool.name] = secret_name
+            self.verifiers[role] = as_secret(
+                pulumi.Output.all(password.result, salt.base64).apply(
+                    lambda values: scram_sha256_verifier(values[0], base64.b64decode(values[1]))
+                )
+            )
+
+        token = random.RandomPassword(
+            f"{name}-platform-token", length=48, special=False, keepers=keepers, opts=child
+        )
+        url = config.mcp_url(server)
+        self.platform_token = as_secret(token.result)
+        self.platform_token_secret = platform_token_secret_name(server)
+        k8s.core.v1.Secret(
+            f"{name}-platform-token-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.platform_token_secret,
+                namespace=config.namespace,
+                labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_PLATFORM_TOKEN},
+                annotations={ANNOTATION_MCP_SERVER_URL: url, ANNOTATION_READER: reader},
+            ),
+            type="Opaque",
+            string_data={"token": self.platform_token},
+            opts=child,
+        )
+        credential: pulumi.Output[dict] = self.platform_token.apply(
+            lambda t: vault_credential(url, t)
+        )
+        self.vault_credential = as_secret(credential)
+        self.register_outputs(
+            {"tool_secrets": self.tool_secrets, "platform_token_secret": self.platform_token_secret}
+        )

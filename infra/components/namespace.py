@@ -1,0 +1,81 @@
+"""The environment's namespace: Pod Security `restricted`, a quota and default limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import PerimeterConfig
+from infra.naming import common_labels
+
+PSA_VERSION = "latest"
+
+
+@dataclass(frozen=True)
+class PerimeterNamespaceArgs:
+    config: PerimeterConfig
+
+
+class PerimeterNamespace(pulumi.ComponentResource):
+    """Admission rejects any pod weaker than `restricted`, whatever a chart says."""
+
+    name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: PerimeterNamespaceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("agent-perimeter:index:PerimeterNamespace", name, None, opts)
+        config = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        labels = common_labels("namespace", config.namespace, config.environment)
+        psa = {
+            f"pod-security.kubernetes.io/{mode}{suffix}": value
+            for mode in ("enforce", "audit", "warn")
+            for suffix, value in (("", "restricted"), ("-version", PSA_VERSION))
+        }
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=config.namespace, labels={**labels, **psa}),
+            opts=child,
+        )
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        quota = config.quota
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="perimeter-quota", namespace=config.namespace, labels=labels
+            ),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
+                    "pods": str(quota.pods),
+                    "requests.cpu": quota.requests_cpu,
+                    "requests.memory": quota.requests_memory,
+                    "limits.cpu": quota.limits_cpu,
+                    "limits.memory": quota.limits_memory,
+                    "services.nodeports": "0",
+                    "services.loadbalancers": "0",
+                }
+            ),
+            opts=in_namespace,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="perimeter-limits", namespace=config.namespace, labels=labels
+            ),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default={"cpu": "500m", "memory": "256Mi"},
+                        default_request={"cpu": "50m", "memory": "64Mi"},
+                        max={"cpu": "4", "memory": "8Gi"},
+                    )
+                ]
+            ),
+            opts=in_namespace,
+        )
+        self.name = namespace.metadata.name
+        self.register_outputs({"name": self.name})

@@ -1,0 +1,264 @@
+"""The program under Pulumi mocks: what each shipped environment registers, and its outputs."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections import Counter
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra.config import PROJECT, PerimeterConfig, offline_secrets
+from infra.naming import (
+    ANNOTATION_MCP_SERVER_URL,
+    LABEL_CREDENTIAL,
+    mcp_server_selector,
+    sandbox_selector,
+    tunnel_selector,
+)
+from infra.network import used_databases
+from infra.offline import CHART_TYPE, RecordingMocks, Synthesis, synthesize
+from infra.stack import build
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+@pytest.fixture
+def synthesis(shipped_config: PerimeterConfig) -> Synthesis:
+    return synthesize(shipped_config)
+
+
+def _kind(synthesis: Synthesis, kind: str) -> list[dict[str, Any]]:
+    return [
+        r.inputs
+        for r in synthesis.resources
+        if r.type.startswith("kubernetes:") and r.inputs.get("kind") == kind
+    ]
+
+
+def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(i for i in items if i["metadata"]["name"] == name)
+
+
+def test_environment_registers_the_expected_objects(
+    shipped_config: PerimeterConfig, synthesis: Synthesis
+) -> None:
+    servers = len(shipped_config.mcp_servers)
+    tools = sum(len(s.tools) for s in shipped_config.mcp_servers)
+    databases = len(used_databases(shipped_config))
+    counts = Counter(
+        r.inputs.get("kind", r.type) if r.type.startswith("kubernetes:") else r.type
+        for r in synthesis.resources
+    )
+    assert counts["Namespace"] == 1
+    assert counts["ResourceQuota"] == 1 and counts["LimitRange"] == 1
+    # default deny + DNS + tunnel + one per server + sandbox + one per provisioner
+    assert counts["NetworkPolicy"] == 3 + servers + 1 + databases
+    # a password per tool, a platform token per server, tunnel token + TLS, env key, admin + verifiers
+    assert counts["Secret"] == tools + servers + 2 + 1 + 2 * databases
+    assert counts["Job"] == databases
+    assert counts[CHART_TYPE] == servers + 2
+    assert counts["random:index/randomPassword:RandomPassword"] == tools + servers
+
+
+def test_namespace_enforces_restricted_pod_security(
+    shipped_config: PerimeterConfig, synthesis: Synthesis
+) -> None:
+    namespace = _kind(synthesis, "Namespace")[0]
+    labels = namespace["metadata"]["labels"]
+    assert namespace["metadata"]["name"] == shipped_config.namespace
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    quota = _kind(synthesis, "ResourceQuota")[0]["spec"]["hard"]
+    assert quota["services.nodeports"] == "0" and quota["services.loadbalancers"] == "0"
+
+
+def test_default_deny_covers_every_pod_both_ways(synthesis: Synthesis) -> None:
+    deny = _named(_kind(synthesis, "NetworkPolicy"), "default-deny-all")["spec"]
+    assert deny["podSelector"] == {}
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert not deny.get("ingress") and not deny.get("egress")
+
+
+def test_dns_is_only_kube_dns_in_kube_system(synthesis: Synthesis) -> None:
+    dns = _named(_kind(synthesis, "NetworkPolicy"), "allow-dns-egress")["spec"]
+    assert dns["policyTypes"] == ["Egress"]
+    (rule,) = dns["egress"]
+    (peer,) = rule["to"]  # one element: namespace AND pod selector
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"
+    }
+    assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+    assert sorted((p["protocol"], p["port"]) for p in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+def test_tunnel_has_no_ingress_and_dials_only_platform_and_its_servers(
+    shipped_config: PerimeterConfig, synthesis: Synthesis
+) -> None:
+    spec = _named(_kind(synthesis, "NetworkPolicy"), "mcp-tunnel")["spec"]
+    assert spec["podSelector"]["matchLabels"] == tunnel_selector()
+    assert "Ingress" in spec["policyTypes"] and spec["ingress"] == []
+    cidrs = {p["ipBlock"]["cidr"] for r in spec["egress"] for p in r["to"] if "ipBlock" in p}
+    platform = shipped_config.platform
+    assert cidrs == set(platform.tunnel_edge_cidrs) | set(platform.api_cidrs)
+    edge = next(
+        r
+        for r in spec["egress"]
+        if r["to"][0].get("ipBlock", {}).get("cidr") == platform.tunnel_edge_cidrs[0]
+    )
+    assert {(p["protocol"], p["port"]) for p in edge["ports"]} == {("TCP", 7844), ("UDP", 7844)}
+    pods = [
+        p["podSelector"]["matchLabels"]
+        for r in spec["egress"]
+        for p in r["to"]
+        if "podSelector" in p
+    ]
+    assert pods == [mcp_server_selector(s) for s in shipped_config.mcp_servers]
+
+
+def test_mcp_server_admits_tunnel_and_only_allowed_sandboxes(
+    shipped_config: PerimeterConfig, synthesis: Synthesis
+) -> None:
+    policies = _kind(synthesis, "NetworkPolicy")
+    for server in shipped_config.mcp_servers:
+        spec = _named(policies, f"mcp-server-{server.name}")["spec"]
+        (rule,) = spec["ingress"]
+        callers = [p["podSelector"]["matchLabels"] for p in rule["from"]]
+        expected = [tunnel_selector()]
+        if server.name in shipped_config.sandbox.mcp_servers:
+            expected.append(sandbox_selector())
+        assert callers == expected
+        assert rule["ports"] == [{"protocol": "TCP", "port": server.port}]
+        database = shipped_config.databases[server.database]
+        assert [p["ipBlock"]["cidr"] for p in spec["egress"][0]["to"]] == database.cidrs
+        assert len(spec["egress"]) == 1
+
+
+def test_sandbox_has_no_ingress(synthesis: Synthesis) -> None:
+    spec = _named(_kind(synthesis, "NetworkPolicy"), "sandbox-runner")["spec"]
+    assert spec["ingress"] == [] and "Ingress" in spec["policyTypes"]
+
+
+def test_metadata_address_is_never_reachable(synthesis: Synthesis) -> None:
+    metadata = ipaddress.ip_address("169.254.169.254")
+    for policy in _kind(synthesis, "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("to"), f"{policy['metadata']['name']} has an egress rule to anywhere"
+            for peer in rule["to"]:
+                if "ipBlock" in peer:
+                    assert metadata not in ipaddress.ip_network(peer["ipBlock"]["cidr"])
+
+
+def test_secret_values_reach_the_engine_as_secrets(synthesis: Synthesis) -> None:
+    secrets = [r for r in synthesis.resources if r.inputs.get("kind") == "Secret"]
+    assert secrets
+    for resource in secrets:
+        data = resource.raw_inputs["stringData"]
+        wrapped_whole = isinstance(data, dict) and data.get(SECRET_SIG)
+        assert wrapped_whole or all(
+            isinstance(v, dict) and v.get(SECRET_SIG) for v in data.values()
+        ), f"{resource.name} holds a value that is not a Pulumi secret"
+
+
+def test_every_credential_is_labelled_with_what_it_grants(synthesis: Synthesis) -> None:
+    for secret in _kind(synthesis, "Secret"):
+        assert secret["metadata"]["labels"].get(LABEL_CREDENTIAL), secret["metadata"]["name"]
+
+
+def test_every_resource_is_parented_to_a_component(synthesis: Synthesis) -> None:
+    assert synthesis.urns
+    leaves = 0
+    for urn in synthesis.urns:
+        *parents, own = urn.split("::")[2].split("$")
+        if own.startswith(("kubernetes:", "random:")):
+            leaves += 1
+            assert parents[-1].startswith("agent-perimeter:index:"), urn
+    assert leaves == sum(r.type.startswith(("kubernetes:", "random:")) for r in synthesis.resources)
+
+
+def test_provisioner_job_reruns_when_sql_changes(dev_config: PerimeterConfig) -> None:
+    def job_name(config: PerimeterConfig) -> str:
+        return _kind(synthesize(config), "Job")[0]["metadata"]["name"]
+
+    before = job_name(dev_config)
+    server = dev_config.mcp_servers[0]
+    tool = server.tools[0].model_copy(update={"name": "get_ticket_v2"})
+    changed = dev_config.model_copy(
+        update={
+            "mcp_servers": [
+                server.model_copy(update={"tools": [tool, *server.tools[1:]]}),
+                *dev_config.mcp_servers[1:],
+            ]
+        }
+    )
+    rotated = dev_config.model_copy(update={"rotation_epoch": dev_config.rotation_epoch + 1})
+    assert job_name(changed) != before
+    assert job_name(rotated) != before
+    assert job_name(dev_config) == before
+
+
+def test_rotation_epoch_regenerates_every_generated_credential(dev_config: PerimeterConfig) -> None:
+    rotated = dev_config.model_copy(update={"rotation_epoch": 7})
+    for resource in synthesize(rotated).resources:
+        if resource.type.startswith("random:"):
+            assert resource.inputs["keepers"]["rotation_epoch"] == "7"
+
+
+def _use_mocks(config: PerimeterConfig) -> None:
+    pulumi.runtime.set_mocks(
+        RecordingMocks(), project=PROJECT, stack=config.environment, preview=False
+    )
+
+
+@pulumi.runtime.test
+def test_agent_definition_output_is_allowlisted(dev_config: PerimeterConfig) -> pulumi.Output:
+    _use_mocks(dev_config)
+    perimeter = build(dev_config, offline_secrets(dev_config))
+    definition = perimeter.agent.definition
+    names = [s["name"] for s in definition["mcp_servers"]]
+    assert names == [s.name for s in dev_config.mcp_servers]
+    assert [t["mcp_server_name"] for t in definition["tools"]] == names
+    for toolset, server in zip(definition["tools"], dev_config.mcp_servers, strict=True):
+        assert toolset["default_config"] == {"enabled": False}
+        policies = {c["name"]: c["permission_policy"]["type"] for c in toolset["configs"]}
+        expected = {
+            t.name: "always_allow" if t.access == "read" else "always_ask" for t in server.tools
+        }
+        assert policies == expected
+    assert "token" not in json.dumps(definition)
+    return perimeter.vault_credentials
+
+
+@pulumi.runtime.test
+def test_vault_credentials_are_secret_and_bound_to_the_exact_urls(
+    dev_config: PerimeterConfig,
+) -> pulumi.Output:
+    _use_mocks(dev_config)
+    perimeter = build(dev_config, offline_secrets(dev_config))
+    urls = [s["url"] for s in perimeter.agent.definition["mcp_servers"]]
+
+    def check(args: list[Any]) -> None:
+        credentials, is_secret = args
+        assert is_secret
+        assert [c["mcp_server_url"] for c in credentials] == urls
+        assert all(c["type"] == "static_bearer" and c["token"] for c in credentials)
+        assert len({c["token"] for c in credentials}) == len(credentials)
+        assert urls[0] == f"https://tickets.{dev_config.tunnel.domain}/mcp"
+
+    return pulumi.Output.all(
+        perimeter.vault_credentials,
+        pulumi.Output.from_input(perimeter.vault_credentials.is_secret()),
+    ).apply(check)
+
+
+def test_platform_token_secret_names_the_url_in_the_agent_definition(synthesis: Synthesis) -> None:
+    definition = synthesis.outputs["agent_definition"]
+    urls = sorted(s["url"] for s in definition["mcp_servers"])
+    bound = sorted(
+        s["metadata"]["annotations"][ANNOTATION_MCP_SERVER_URL]
+        for s in _kind(synthesis, "Secret")
+        if s["metadata"]["labels"][LABEL_CREDENTIAL] == "platform-token"
+    )
+    assert bound == urls
