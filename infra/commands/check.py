@@ -1,0 +1,95 @@
+"""`python -m infra check`: the policy pack's rules, offline, on an environment or a folder.
+
+The very rules `pulumi preview --policy-pack policies` runs, on the objects
+`render` would write (or on any folder of YAML manifests), with no Pulumi CLI,
+cluster or cloud. Exit 0 when no mandatory rule fails, 1 when one does, 2 when
+the input cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from infra.commands.source import Source, add_source_arguments, load_source
+from infra.config import ConfigError, PerimeterConfig
+from infra.manifests import ManifestError
+from infra.tools import RenderError, ToolMissing
+from policies.rules import TIERS, Resource, Violation, evaluate
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="run the policy rules on an environment or a folder of manifests",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_source_arguments(parser, allow_dir=True)
+    parser.add_argument(
+        "--tier",
+        choices=TIERS,
+        help="rule levels of this tier (default: the stack's tier; dev for a folder)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(func=run)
+
+
+def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
+    """Public destinations this environment declares: the platform endpoints and its databases."""
+    found = [*config.platform.api_cidrs, *config.platform.tunnel_edge_cidrs]
+    found += [cidr for database in config.databases.values() for cidr in database.cidrs]
+    return list(dict.fromkeys(found))
+
+
+def check(source: Source, tier: str | None = None) -> tuple[str, int, list[Violation]]:
+    resources = [Resource.from_manifest(m) for m in source.manifests]
+    tier = tier or source.tier
+    cidrs = allowed_egress_cidrs(source.config) if source.config else None
+    return tier, len(resources), evaluate(resources, tier=tier, allowed_egress_cidrs=cidrs)
+
+
+def render_text(label: str, tier: str, count: int, violations: Sequence[Violation]) -> str:
+    lines = [
+        f"[{v.enforcement}] {v.rule_id} {v.resource}: {v.message}\n    hint: {v.hint}"
+        for v in violations
+    ]
+    mandatory = sum(v.mandatory for v in violations)
+    if violations:
+        lines.append(
+            f"{label}: {len(violations)} violation(s), {mandatory} mandatory, "
+            f"{len(violations) - mandatory} advisory, in {count} objects (tier {tier})"
+        )
+    else:
+        lines.append(f"{label}: {count} objects pass every rule (tier {tier})")
+    return "\n".join(lines)
+
+
+def render_json(label: str, tier: str, count: int, violations: Sequence[Violation]) -> str:
+    mandatory = sum(v.mandatory for v in violations)
+    return json.dumps(
+        {
+            "source": label,
+            "tier": tier,
+            "objects": count,
+            "mandatory": mandatory,
+            "advisory": len(violations) - mandatory,
+            "violations": [v.as_dict() for v in violations],
+        },
+        indent=2,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        source = load_source(args)
+    except (ConfigError, ManifestError, RenderError, ToolMissing) as exc:
+        print(f"check: cannot read the input: {exc}", file=sys.stderr)
+        return 2
+    tier, count, violations = check(source, getattr(args, "tier", None))
+    render = render_json if args.format == "json" else render_text
+    print(render(source.label, tier, count, violations))
+    return 1 if any(v.mandatory for v in violations) else 0

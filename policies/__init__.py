@@ -1,0 +1,1 @@
+"""agent-perimeter's CrossGuard policy pack; the rules live in `policies.rules`."""

@@ -1,0 +1,138 @@
+"""Indexes over a whole set of resources, built once and only as far as a rule asks.
+
+Laziness matters under preview: an unknown value in one object should stop only
+the stack rules that read it, not every rule that shares the index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from . import names
+from .k8s import WORKLOAD_KINDS, pod_labels, pod_spec, secret_references
+from .model import Resource, as_list, as_map
+
+
+@dataclass(frozen=True)
+class Document:
+    """A structured document carried in a ConfigMap: parsed, or the reason it is not."""
+
+    resource: Resource
+    data: Any
+    error: str | None = None
+
+
+def _parse_json(resource: Resource, key: str) -> Document:
+    text = as_map(resource.props.get("data")).get(key)
+    if not isinstance(text, str):
+        return Document(resource, None, f"has no data key {key!r}")
+    try:
+        return Document(resource, json.loads(text))
+    except ValueError as exc:
+        return Document(resource, None, f"{key} is not valid JSON: {exc}")
+
+
+def _parse_yaml(resource: Resource, key: str) -> Document:
+    import yaml  # the pack pins PyYAML; imported late to keep the pure path light
+
+    text = as_map(resource.props.get("data")).get(key)
+    if not isinstance(text, str):
+        return Document(resource, None, f"has no data key {key!r}")
+    try:
+        return Document(resource, yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        return Document(resource, None, f"{key} is not valid YAML: {exc}")
+
+
+class Inventory:
+    def __init__(self, resources: Iterable[Resource]):
+        self.resources = [r for r in resources if r.is_kubernetes]
+
+    @cached_property
+    def by_kind(self) -> Mapping[str, list[Resource]]:
+        found: dict[str, list[Resource]] = defaultdict(list)
+        for resource in self.resources:
+            found[resource.kind].append(resource)
+        return found
+
+    def kind(self, *kinds: str) -> list[Resource]:
+        return [r for k in kinds for r in self.by_kind.get(k, ())]
+
+    @cached_property
+    def workloads(self) -> list[Resource]:
+        return self.kind(*sorted(WORKLOAD_KINDS))
+
+    @cached_property
+    def secrets(self) -> dict[tuple[str | None, str], Resource]:
+        return {(s.effective_namespace, s.object_name): s for s in self.kind("Secret")}
+
+    @cached_property
+    def secret_readers(self) -> dict[tuple[str | None, str], list[Resource]]:
+        """(namespace, Secret name) -> the workloads that read it, in input order."""
+        readers: dict[tuple[str | None, str], list[Resource]] = defaultdict(list)
+        for workload in self.workloads:
+            for secret in sorted(secret_references(pod_spec(workload))):
+                readers[(workload.effective_namespace, secret)].append(workload)
+        return readers
+
+    def readers_of(self, secret: Resource) -> list[Resource]:
+        return self.secret_readers.get((secret.effective_namespace, secret.object_name), [])
+
+    def secrets_labelled(self, credential: str) -> list[Resource]:
+        return [
+            s for s in self.kind("Secret") if s.labels.get(names.LABEL_CREDENTIAL) == credential
+        ]
+
+    def _config_maps_labelled(self, label: str) -> list[Resource]:
+        return [c for c in self.kind("ConfigMap") if str(c.labels.get(label)).lower() == "true"]
+
+    @cached_property
+    def agent_definitions(self) -> list[Document]:
+        return [
+            _parse_json(c, names.AGENT_DEFINITION_KEY)
+            for c in self._config_maps_labelled(names.LABEL_AGENT_DEFINITION)
+        ]
+
+    @cached_property
+    def role_sql(self) -> list[tuple[Resource, str]]:
+        found = []
+        for config_map in self._config_maps_labelled(names.LABEL_ROLE_SQL):
+            text = as_map(config_map.props.get("data")).get(names.ROLE_SQL_KEY)
+            found.append((config_map, text if isinstance(text, str) else ""))
+        return found
+
+    @cached_property
+    def tunnel_configs(self) -> list[Document]:
+        return [
+            _parse_yaml(c, names.TUNNEL_CONFIG_KEY)
+            for c in self.kind("ConfigMap")
+            if c.labels.get(names.LABEL_NAME) == names.COMPONENT_TUNNEL
+            and names.TUNNEL_CONFIG_KEY in as_map(c.props.get("data"))
+        ]
+
+    @cached_property
+    def _by_instance(self) -> dict[str, list[Resource]]:
+        found: dict[str, list[Resource]] = defaultdict(list)
+        for workload in self.workloads:
+            found[str(pod_labels(workload).get(names.LABEL_INSTANCE))].append(workload)
+        return found
+
+    def server_workloads(self, server: str) -> list[Resource]:
+        return self._by_instance.get(names.mcp_release(server), [])
+
+
+def agent_servers(document: Document) -> list[Mapping[str, Any]]:
+    return [as_map(s) for s in as_list(as_map(document.data).get("mcp_servers"))]
+
+
+def agent_toolsets(document: Document) -> list[Mapping[str, Any]]:
+    return [
+        as_map(t)
+        for t in as_list(as_map(document.data).get("tools"))
+        if as_map(t).get("type") == "mcp_toolset"
+    ]

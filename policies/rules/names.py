@@ -1,0 +1,42 @@
+"""The labels and names the rules recognise objects by.
+
+A copy of the contract in infra/naming.py, because the pack runs in its own
+virtualenv without the program; tests/policies hold the two copies equal.
+"""
+
+from __future__ import annotations
+
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+
+LABEL_CREDENTIAL = "agent-perimeter.io/credential"
+LABEL_ROLE_SQL = "agent-perimeter.io/role-sql"
+LABEL_AGENT_DEFINITION = "agent-perimeter.io/agent-definition"
+ANNOTATION_DATABASE_ROLE = "agent-perimeter.io/database-role"
+ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
+
+CREDENTIAL_DATABASE_ROLE = "database-role"
+CREDENTIAL_PLATFORM_TOKEN = "platform-token"
+CREDENTIAL_DATABASE_ADMIN = "database-admin"
+
+COMPONENT_MCP_SERVER = "mcp-server"
+COMPONENT_TUNNEL = "mcp-tunnel"
+COMPONENT_SANDBOX = "sandbox-runner"
+COMPONENT_PROVISIONER = "role-provisioner"
+
+ROLE_SQL_KEY = "roles.sql"
+AGENT_DEFINITION_KEY = "agent-definition.json"
+TUNNEL_CONFIG_KEY = "config.yaml"
+
+# Pods nothing may dial: they only ever connect outwards.
+OUTBOUND_ONLY = frozenset({COMPONENT_TUNNEL, COMPONENT_SANDBOX})
+
+
+def mcp_release(server: str) -> str:
+    return f"mcp-server-{server}"
+
+
+def role_name(server: str, tool: str) -> str:
+    """The database role of one tool, derived the way infra.config derives it."""
+    return f"mcp_{server.replace('-', '_')}_{tool}"

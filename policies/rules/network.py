@@ -1,0 +1,307 @@
+"""No inbound path into the perimeter, and egress only where the platform lives."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from . import names
+from .inventory import Inventory
+from .k8s import WORKLOAD_KINDS, containers, labels_match, pod_labels, pod_spec, selector_is_empty
+from .model import (
+    DEFAULT_ALLOWED_EGRESS_CIDRS,
+    Network,
+    Resource,
+    Settings,
+    Target,
+    as_list,
+    as_map,
+    resource_rule,
+    stack_rule,
+)
+
+METADATA_ADDRESS = ipaddress.ip_address("169.254.169.254")
+# Cluster- and VPC-internal space: in-cluster peers and private databases live here,
+# so reaching it is not "egress to the internet".
+INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(c)
+    for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+INGRESS_KINDS = frozenset({"Ingress", "IngressRoute", "IngressRouteTCP", "IngressRouteUDP"})
+GATEWAY_KINDS = frozenset(
+    {"Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "ListenerSet"}
+)
+
+
+# --- Services and inbound objects --------------------------------------------------------------
+
+
+@resource_rule(
+    "service-cluster-ip-only",
+    "Services are ClusterIP only: no NodePort, LoadBalancer, ExternalName or external IPs.",
+    "Remove spec.type (ClusterIP is the default), externalIPs and loadBalancerSourceRanges; the "
+    "platform reaches MCP servers through the outbound tunnel, never through an open port.",
+    kinds={"Service"},
+)
+def service_cluster_ip_only(resource: Resource, settings: Settings) -> Iterator[str]:
+    spec = resource.spec
+    kind = spec.get("type") or "ClusterIP"
+    if kind != "ClusterIP":
+        yield f"type {kind} makes the Service reachable from outside the cluster"
+    if as_list(spec.get("externalIPs")):
+        yield f"externalIPs {list(as_list(spec.get('externalIPs')))} accept traffic from outside"
+    if as_list(spec.get("loadBalancerSourceRanges")):
+        yield "loadBalancerSourceRanges opens a load balancer to outside addresses"
+
+
+@resource_rule(
+    "no-ingress",
+    "No Ingress objects: nothing routes traffic from outside into the perimeter.",
+    "Delete the Ingress; MCP servers are reached only through the outbound MCP tunnel.",
+    kinds=INGRESS_KINDS,
+)
+def no_ingress(resource: Resource, settings: Settings) -> Iterator[str]:
+    yield f"this {resource.kind} routes traffic from outside the cluster to its backends"
+
+
+@resource_rule(
+    "no-gateway-api",
+    "No Gateway API Gateways or routes: nothing accepts inbound connections.",
+    "Delete the Gateway/route; the tunnel dials out to the platform, nothing listens outside.",
+    kinds=GATEWAY_KINDS,
+)
+def no_gateway_api(resource: Resource, settings: Settings) -> Iterator[str]:
+    yield f"this {resource.kind} accepts inbound traffic into the cluster"
+
+
+# --- host access -----------------------------------------------------------------------------
+
+
+@resource_rule(
+    "no-host-namespaces",
+    "Pods do not share the node's network, PID or IPC namespace.",
+    "Remove hostNetwork, hostPID and hostIPC (or set them to false).",
+    kinds=WORKLOAD_KINDS,
+)
+def no_host_namespaces(resource: Resource, settings: Settings) -> Iterator[str]:
+    spec = pod_spec(resource)
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field) is True:
+            yield f"{field}: true gives the pod the node's namespace"
+
+
+@resource_rule(
+    "no-host-ports",
+    "No container binds a port on the node (hostPort).",
+    "Remove hostPort from the container ports; in-cluster peers use the pod or Service address.",
+    kinds=WORKLOAD_KINDS,
+)
+def no_host_ports(resource: Resource, settings: Settings) -> Iterator[str]:
+    for label, container in containers(pod_spec(resource)):
+        for port in as_list(container.get("ports")):
+            host_port = as_map(port).get("hostPort")
+            if host_port:
+                yield f"{label} binds hostPort {int(host_port)} on the node"
+
+
+@stack_rule(
+    "no-service-for-outbound-workloads",
+    "No Service selects the tunnel's or the sandbox runners' pods: they only dial out.",
+    "Delete the Service or narrow its selector; the tunnel and sandbox runners need no Service.",
+)
+def no_service_for_outbound_workloads(
+    inventory: Inventory, settings: Settings
+) -> Iterator[tuple[Target, str]]:
+    outbound = [
+        (w.effective_namespace, pod_labels(w), w)
+        for w in inventory.workloads
+        if pod_labels(w).get(names.LABEL_NAME) in names.OUTBOUND_ONLY
+    ]
+    for service in inventory.kind("Service"):
+        selector = as_map(service.spec.get("selector"))
+        named = selector.get(names.LABEL_NAME) or selector.get(names.LABEL_COMPONENT)
+        if named in names.OUTBOUND_ONLY:
+            yield service, f"its selector picks the {named} pods, which must never be reachable"
+            continue
+        for namespace, labels, workload in outbound:
+            if namespace == service.effective_namespace and labels_match(selector, labels):
+                yield service, f"its selector matches the pods of {workload.ref}"
+
+
+# --- NetworkPolicies -------------------------------------------------------------------------
+
+
+def _policy_types(spec: Mapping[str, Any]) -> set[str]:
+    """policyTypes as Kubernetes defaults them when the field is left out."""
+    types = {str(t) for t in as_list(spec.get("policyTypes"))}
+    if not types:
+        types = {"Ingress"} | ({"Egress"} if as_list(spec.get("egress")) else set())
+    return types
+
+
+@stack_rule(
+    "namespace-default-deny",
+    "Every namespace has a default-deny NetworkPolicy for both ingress and egress.",
+    "Add a NetworkPolicy with podSelector: {}, policyTypes: [Ingress, Egress] and no rules; "
+    "allow rules then open only what each workload needs.",
+)
+def namespace_default_deny(
+    inventory: Inventory, settings: Settings
+) -> Iterator[tuple[Target, str]]:
+    namespaces: dict[str, Resource | None] = {
+        ns.object_name: ns for ns in inventory.kind("Namespace")
+    }
+    for workload in inventory.workloads:
+        namespaces.setdefault(workload.effective_namespace or "default", None)
+    denied: dict[str, set[str]] = {}
+    for policy in inventory.kind("NetworkPolicy"):
+        spec = policy.spec
+        if not selector_is_empty(spec.get("podSelector")):
+            continue
+        types = _policy_types(spec)
+        closed = denied.setdefault(policy.effective_namespace or "default", set())
+        if "Ingress" in types and not as_list(spec.get("ingress")):
+            closed.add("ingress")
+        if "Egress" in types and not as_list(spec.get("egress")):
+            closed.add("egress")
+    for namespace, resource in sorted(namespaces.items()):
+        missing = [d for d in ("ingress", "egress") if d not in denied.get(namespace, set())]
+        if missing:
+            target: Target = resource or f"Namespace/-/{namespace}"
+            yield target, f"namespace {namespace} has no default deny for {' and '.join(missing)}"
+
+
+@resource_rule(
+    "ingress-from-scoped-sources",
+    "NetworkPolicies admit ingress only from named pods: never from an ipBlock or every namespace.",
+    "Replace the ipBlock / empty namespaceSelector with a podSelector (and a namespaceSelector "
+    "naming one namespace) for the one client that needs access.",
+    kinds={"NetworkPolicy"},
+)
+def ingress_from_scoped_sources(resource: Resource, settings: Settings) -> Iterator[str]:
+    for i, rule in enumerate(as_list(resource.spec.get("ingress")), start=1):
+        peers = as_list(as_map(rule).get("from"))
+        if not peers:
+            yield f"ingress rule {i} has no `from`: it admits every source, outside the cluster too"
+        for peer in peers:
+            peer = as_map(peer)
+            block = peer.get("ipBlock")
+            if block is not None:
+                yield f"ingress rule {i} admits ipBlock {as_map(block).get('cidr')}"
+            elif peer.get("namespaceSelector") is not None and selector_is_empty(
+                peer.get("namespaceSelector")
+            ):
+                yield f"ingress rule {i} admits pods of every namespace (empty namespaceSelector)"
+
+
+def _network(text: Any) -> Network | None:
+    try:
+        return ipaddress.ip_network(str(text), strict=False)
+    except ValueError:
+        return None
+
+
+def _subtract(pieces: list[Network], hole: Network) -> list[Network]:
+    """CIDR set difference; blocks are either nested or disjoint, never partly overlapping."""
+    out: list[Network] = []
+    for piece in pieces:
+        if piece.version != hole.version or not piece.overlaps(hole):
+            out.append(piece)
+        elif not piece.subnet_of(hole):  # type: ignore[arg-type]
+            out.extend(piece.address_exclude(hole))  # type: ignore[arg-type]
+    return out
+
+
+def _egress_peers(resource: Resource) -> Iterator[tuple[int, Mapping[str, Any] | None]]:
+    """(rule number, peer) per egress destination; peer None when a rule has no `to` at all."""
+    for i, rule in enumerate(as_list(resource.spec.get("egress")), start=1):
+        peers = as_list(as_map(rule).get("to"))
+        if not peers:
+            yield i, None
+        for peer in peers:
+            yield i, as_map(peer)
+
+
+def _ip_block(peer: Mapping[str, Any]) -> tuple[str, Network | None, list[Network]] | None:
+    block = peer.get("ipBlock")
+    if block is None:
+        return None
+    block = as_map(block)
+    cidr = str(block.get("cidr"))
+    excepts = [n for n in (_network(e) for e in as_list(block.get("except"))) if n is not None]
+    return cidr, _network(cidr), excepts
+
+
+@resource_rule(
+    "egress-only-to-allowed-cidrs",
+    "Egress leaves the cluster only towards the configured platform CIDRs, never 0.0.0.0/0 or ::/0.",
+    "Give every egress rule a `to`; point ipBlocks at the platform API and tunnel-edge ranges "
+    "(policy config allowedEgressCidrs, or platform.* in the stack config), or at private ranges.",
+    kinds={"NetworkPolicy"},
+    config_schema={
+        "allowedEgressCidrs": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(DEFAULT_ALLOWED_EGRESS_CIDRS),
+            "description": "Public ranges egress may reach (the platform API and tunnel edge).",
+        }
+    },
+)
+def egress_only_to_allowed_cidrs(resource: Resource, settings: Settings) -> Iterator[str]:
+    if "Egress" not in _policy_types(resource.spec):
+        return
+    for i, peer in _egress_peers(resource):
+        if peer is None:
+            yield f"egress rule {i} has no `to`: it allows every destination (0.0.0.0/0 and ::/0)"
+            continue
+        block = _ip_block(peer)
+        if block is None:
+            continue
+        cidr, network, excepts = block
+        if network is None:
+            yield f"egress rule {i}: ipBlock {cidr!r} is not a CIDR"
+            continue
+        left = [network]
+        for hole in (*excepts, *INTERNAL_NETWORKS, *settings.allowed_networks):
+            left = _subtract(left, hole)
+        if left:
+            yield (
+                f"egress rule {i} allows ipBlock {cidr}, which reaches public addresses outside "
+                f"the allowed platform ranges (for example {left[0]})"
+            )
+
+
+@resource_rule(
+    "metadata-endpoint-unreachable",
+    "No NetworkPolicy lets a pod reach the cloud metadata endpoint 169.254.169.254.",
+    "Add 169.254.169.254/32 to the ipBlock's `except`, or narrow the ipBlock to the platform ranges.",
+    kinds={"NetworkPolicy"},
+)
+def metadata_endpoint_unreachable(resource: Resource, settings: Settings) -> Iterator[str]:
+    if "Egress" not in _policy_types(resource.spec):
+        return
+    for i, peer in _egress_peers(resource):
+        if peer is None:
+            yield f"egress rule {i} has no `to`, so 169.254.169.254 is reachable"
+            continue
+        block = _ip_block(peer)
+        if block is None or block[1] is None:
+            continue
+        cidr, network, excepts = block
+        if METADATA_ADDRESS in network and not any(METADATA_ADDRESS in e for e in excepts):  # type: ignore[operator]
+            yield f"egress rule {i}: ipBlock {cidr} includes 169.254.169.254"
+
+
+RULES = (
+    service_cluster_ip_only,
+    no_ingress,
+    no_gateway_api,
+    no_host_namespaces,
+    no_host_ports,
+    no_service_for_outbound_workloads,
+    namespace_default_deny,
+    ingress_from_scoped_sources,
+    egress_only_to_allowed_cidrs,
+    metadata_endpoint_unreachable,
+)

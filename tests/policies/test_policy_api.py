@@ -1,0 +1,216 @@
+"""The rules' public API and the pack's files: levels, overrides, tokens, configs, pins."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra import config as infra_config
+from infra import naming
+from infra.commands.check import allowed_egress_cidrs
+from policies.rules import (
+    ALL_RULES,
+    DEFAULT_ALLOWED_EGRESS_CIDRS,
+    Resource,
+    evaluate,
+    pack_config,
+)
+from policies.rules import names as rule_names
+from tests.conftest import SHIPPED_STACKS
+from tests.policies import perimeter_fixtures as fx
+
+REPO = Path(__file__).resolve().parents[2]
+PACK = REPO / "policies"
+KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
+
+
+def unpinned() -> list[Resource]:
+    manifests = fx.environment()
+    fx.first_container(fx.find(manifests, "Deployment", "mcp-server-tickets"))["image"] = "x:1"
+    return fx.resources(manifests)
+
+
+def test_rule_ids_are_unique_kebab_case_with_a_description_and_hint() -> None:
+    ids = [r.id for r in ALL_RULES]
+    assert len(ids) == len(set(ids))
+    for rule in ALL_RULES:
+        assert KEBAB.match(rule.id), rule.id
+        assert rule.description.endswith(".") and "\n" not in rule.description
+        assert rule.hint and rule.scope in ("resource", "stack")
+        assert {rule.level(t) for t in ("dev", "staging", "prod")} <= {"mandatory", "advisory"}
+
+
+@pytest.mark.parametrize(
+    ("tier", "level"), [("dev", "advisory"), ("staging", "advisory"), ("prod", "mandatory")]
+)
+def test_digest_pinning_is_mandatory_only_in_prod(tier: str, level: str) -> None:
+    (violation,) = evaluate(unpinned(), tier=tier)
+    assert (violation.rule_id, violation.enforcement) == ("image-pinned-by-digest", level)
+    assert violation.resource == f"Deployment/{fx.NS}/mcp-server-tickets"
+
+
+def test_overrides_change_or_disable_a_rule() -> None:
+    (violation,) = evaluate(unpinned(), overrides={"image-pinned-by-digest": "mandatory"})
+    assert violation.mandatory
+    assert evaluate(unpinned(), tier="prod", overrides={"image-pinned-by-digest": "disabled"}) == []
+
+
+def test_bad_tier_or_override_is_refused() -> None:
+    with pytest.raises(ValueError, match="tier"):
+        evaluate([], tier="qa")
+    with pytest.raises(ValueError, match="override"):
+        evaluate([], overrides={"no-such-rule": "mandatory"})
+    with pytest.raises(ValueError, match="override"):
+        evaluate([], overrides={"no-ingress": "remediate"})
+
+
+def test_allowed_egress_cidrs_replace_the_defaults() -> None:
+    manifests = fx.environment()
+    fx.find(manifests, "NetworkPolicy", "sandbox-runner")["spec"]["egress"].append(
+        {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}
+    )
+    assert [v.rule_id for v in evaluate(fx.resources(manifests))] == [
+        "egress-only-to-allowed-cidrs"
+    ]
+    allowed = [*DEFAULT_ALLOWED_EGRESS_CIDRS, "203.0.113.0/24"]
+    assert evaluate(fx.resources(manifests), allowed_egress_cidrs=allowed) == []
+
+
+def test_non_kubernetes_resources_are_ignored() -> None:
+    noise = [
+        Resource("random:index/randomPassword:RandomPassword", "pw", {"length": 32}),
+        Resource(
+            "kubernetes:helm.sh/v4:Chart", "mcp", {"chart": "x", "values": {"hostNetwork": True}}
+        ),
+        Resource("kubernetes:yaml/v2:ConfigGroup", "g", {"objs": []}),
+        Resource("kubernetes:apps/v1:DeploymentPatch", "p", {"spec": {}}),
+        Resource("agent-perimeter:index:McpServer", "c", {}),
+    ]
+    assert evaluate(noise) == []
+    assert not any(r.is_kubernetes for r in noise)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "token", "ref"),
+    [
+        (
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "n"}},
+            "kubernetes:core/v1:Secret",
+            "Secret/n/s",
+        ),
+        (
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}},
+            "kubernetes:apps/v1:Deployment",
+            "Deployment/-/d",
+        ),
+        (
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "HTTPRoute",
+                "metadata": {"name": "r", "namespace": "n"},
+            },
+            "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+            "HTTPRoute/n/r",
+        ),
+        (
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}},
+            "kubernetes:core/v1:Namespace",
+            "Namespace/-/n",
+        ),
+    ],
+)
+def test_from_manifest_derives_the_pulumi_token_and_ref(
+    manifest: dict, token: str, ref: str
+) -> None:
+    resource = Resource.from_manifest(manifest)
+    assert (resource.type, resource.kind, resource.ref) == (token, manifest["kind"], ref)
+
+
+def test_auto_named_resource_is_named_by_its_pulumi_name() -> None:
+    resource = Resource(
+        "kubernetes:core/v1:Service", "svc", {"metadata": {"namespace": "n"}}, "urn:x"
+    )
+    assert resource.ref == "Service/n/svc"
+    (violation,) = evaluate(
+        [Resource("kubernetes:core/v1:Service", "svc", {"spec": {"type": "NodePort"}}, "urn:x")]
+    )
+    assert (violation.resource, violation.urn) == ("Service/-/svc", "urn:x")
+
+
+def test_rule_names_mirror_the_naming_contract() -> None:
+    """The pack carries its own copy of the labels; it must say what infra.naming says."""
+    shared = [
+        "LABEL_NAME",
+        "LABEL_INSTANCE",
+        "LABEL_COMPONENT",
+        "LABEL_CREDENTIAL",
+        "LABEL_ROLE_SQL",
+        "LABEL_AGENT_DEFINITION",
+        "ANNOTATION_DATABASE_ROLE",
+        "ANNOTATION_MCP_SERVER_URL",
+        "CREDENTIAL_DATABASE_ROLE",
+        "CREDENTIAL_PLATFORM_TOKEN",
+        "CREDENTIAL_DATABASE_ADMIN",
+        "COMPONENT_MCP_SERVER",
+        "COMPONENT_TUNNEL",
+        "COMPONENT_SANDBOX",
+        "COMPONENT_PROVISIONER",
+    ]
+    for name in shared:
+        assert getattr(rule_names, name) == getattr(naming, name), name
+    assert rule_names.mcp_release("tickets") == naming.mcp_release("tickets")
+    for server, tool in [("tickets", "get_ticket"), ("order-history", "list_orders")]:
+        assert rule_names.role_name(server, tool) == infra_config.role_name(server, tool)
+
+
+@pytest.mark.parametrize("tier", ["dev", "staging", "prod"])
+def test_policy_config_files_are_generated_from_the_rules(tier: str) -> None:
+    """policies/config/<tier>.json is what the workflow passes to --policy-pack-config."""
+    path = PACK / "config" / f"{tier}.json"
+    document = json.loads(path.read_text())
+    cidrs = document["egress-only-to-allowed-cidrs"]["allowedEgressCidrs"]
+    assert document == pack_config(tier, cidrs), f"regenerate {path.name} from pack_config"
+    assert "all" not in document and all(k != "enforcementLevel" for k in document)
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_policy_config_allows_exactly_what_the_stack_declares(stack: str) -> None:
+    config = infra_config.load(stack=stack)
+    document = json.loads((PACK / "config" / f"{config.tier.value}.json").read_text())
+    allowed = set(document["egress-only-to-allowed-cidrs"]["allowedEgressCidrs"])
+    declared = set(config.platform.api_cidrs) | set(config.platform.tunnel_edge_cidrs)
+    assert declared <= allowed <= set(allowed_egress_cidrs(config)) | declared
+
+
+def test_pulumi_policy_yaml_is_a_python_pack_with_its_own_virtualenv() -> None:
+    document = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
+    assert document["runtime"]["name"] == "python"
+    assert document["runtime"]["options"]["virtualenv"] == ".venv"
+    assert re.match(r"^\d+\.\d+\.\d+$", document["version"])
+    assert (PACK / "__main__.py").is_file()
+
+
+def test_pack_requirements_pin_what_the_project_pins() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = dict(line.split("==") for line in project)
+    lines = (PACK / "requirements.txt").read_text().splitlines()
+    required = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    assert set(required) == {"pulumi", "pulumi-policy", "pyyaml"}
+    for name, version in required.items():
+        assert pins[name] == version, name
+
+
+def test_readme_lists_every_rule_with_its_level() -> None:
+    readme = (PACK / "README.md").read_text()
+    for rule in ALL_RULES:
+        level = (
+            "advisory, mandatory in prod"
+            if rule.level("dev") != rule.level("prod")
+            else rule.level("dev")
+        )
+        assert f"| `{rule.id}` | {rule.scope} | {level} |" in readme, rule.id
