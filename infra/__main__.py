@@ -7,7 +7,11 @@ if __package__ in (None, ""):
     # Run by the Pulumi language host as a program directory: make `infra` importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi.runtime.settings import get_monitor
+
+def _run_by_pulumi_engine() -> bool:
+    """The language host imports the SDK and connects a monitor before it runs this file."""
+    settings = sys.modules.get("pulumi.runtime.settings")
+    return settings is not None and settings.get_monitor() is not None
 
 
 def _pulumi_program() -> None:
@@ -18,7 +22,7 @@ def _pulumi_program() -> None:
     build(config, secrets)
 
 
-if get_monitor() is not None:
+if _run_by_pulumi_engine():
     _pulumi_program()
 else:
     from infra.cli import main

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from infra.config import ConfigError
 from infra.manifests import ManifestError
-from infra.offline import RenderError
-from infra.tools import ToolMissing
+from infra.tools import RenderError, ToolMissing
 
 COMMANDS = ("render", "check", "audit", "db_sql", "agent_config")
 

@@ -14,9 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-import pulumi
 import yaml
 from pydantic import (
     AfterValidator,
@@ -29,6 +28,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
+    import pulumi
 
 
 def _invalid(kind: str, message: str) -> PydanticCustomError:
@@ -611,6 +613,8 @@ T = TypeVar("T")
 
 def as_secret(value: pulumi.Output[T]) -> pulumi.Output[T]:
     """`Output.secret` keeping the value type (mypy cannot infer it through `Input[U]`)."""
+    import pulumi
+
     return pulumi.Output.secret(value)
 
 
@@ -627,6 +631,7 @@ class PerimeterSecrets:
 
 def offline_secrets(config: PerimeterConfig) -> PerimeterSecrets:
     """Visible placeholders for the offline commands, which never see real secrets."""
+    import pulumi
 
     def placeholder(key: str) -> pulumi.Output[str]:
         return pulumi.Output.secret(f"<secret:{key}>")
@@ -644,6 +649,8 @@ def offline_secrets(config: PerimeterConfig) -> PerimeterSecrets:
 
 def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
     """Read the stack's config under `pulumi up`/`preview`; raise one RunError listing all problems."""
+    import pulumi
+
     stack = pulumi.get_stack()
     source = f"Pulumi.{stack}.yaml"
     cfg = pulumi.Config(PROJECT)

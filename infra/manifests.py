@@ -10,6 +10,9 @@ from typing import Any
 import yaml
 
 Manifest = dict[str, Any]
+# libyaml is ~10x faster than the pure-Python parser on a folder of hundreds of objects.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class ManifestError(Exception):
@@ -47,7 +50,7 @@ def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
         path = out / file_name(manifest)
         if path.exists():
             raise ManifestError(f"two objects would be written to {path.name}: {ref(manifest)}")
-        path.write_text(yaml.safe_dump(conventional_order(manifest), sort_keys=False))
+        path.write_text(yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False))
         written.append(path)
     return written
 
@@ -66,7 +69,7 @@ def load_dir(folder: Path) -> list[Manifest]:
     manifests: list[Manifest] = []
     for path in files:
         try:
-            documents = list(yaml.safe_load_all(path.read_text()))
+            documents = list(yaml.load_all(path.read_text(), Loader=_Loader))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{path}: not valid YAML: {exc}") from None
         for doc in documents:

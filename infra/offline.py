@@ -27,7 +27,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.config import PROJECT, PerimeterConfig, offline_secrets
 from infra.manifests import Manifest
 from infra.naming import SECRET_PLACEHOLDER
-from infra.tools import REPO_ROOT, helm_binary, helm_env
+from infra.tools import REPO_ROOT, RenderError, helm_binary, helm_env
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -44,10 +44,6 @@ CLUSTER_SCOPED = {
     "ValidatingWebhookConfiguration",
     "MutatingWebhookConfiguration",
 }
-
-
-class RenderError(RuntimeError):
-    """A chart the program deploys failed to render."""
 
 
 @dataclass(frozen=True)

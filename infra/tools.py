@@ -11,7 +11,11 @@ CHARTS_DIR = REPO_ROOT / "charts"
 
 
 class ToolMissing(RuntimeError):
-    pass
+    """A tool the offline commands drive is not installed."""
+
+
+class RenderError(RuntimeError):
+    """A chart the program deploys failed to render."""
 
 
 def helm_binary() -> str:

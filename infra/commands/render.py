@@ -9,7 +9,6 @@ from pathlib import Path
 from infra.commands.source import add_source_arguments, load_config
 from infra.manifests import write_dir
 from infra.network import used_databases
-from infra.offline import render_environment
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infra.offline import render_environment  # the Pulumi SDK loads only when needed
+
     config = load_config(args)
     manifests = render_environment(config)
     out = Path(args.out)

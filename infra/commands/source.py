@@ -8,7 +8,6 @@ from pathlib import Path
 
 from infra.config import ConfigError, PerimeterConfig, load
 from infra.manifests import Manifest, ManifestError, load_dir
-from infra.offline import render_environment
 
 
 @dataclass
@@ -35,9 +34,15 @@ def load_config(args: argparse.Namespace) -> PerimeterConfig:
     return load(stack=args.stack, config_file=args.config)
 
 
+def _render(config: PerimeterConfig) -> list[Manifest]:
+    from infra.offline import render_environment  # pulls in the Pulumi SDK: only when rendering
+
+    return render_environment(config)
+
+
 def load_stack_source(stack: str) -> Source:
     config = load(stack=stack)
-    return Source(stack, render_environment(config), config, config.tier.value)
+    return Source(stack, _render(config), config, config.tier.value)
 
 
 def load_source(args: argparse.Namespace) -> Source:
@@ -48,4 +53,4 @@ def load_source(args: argparse.Namespace) -> Source:
         return Source(str(path), load_dir(Path(path)), None, getattr(args, "tier", None) or "dev")
     config = load_config(args)
     label = args.stack or str(args.config)
-    return Source(label, render_environment(config), config, config.tier.value)
+    return Source(label, _render(config), config, config.tier.value)

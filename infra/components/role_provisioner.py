@@ -98,6 +98,14 @@ class RoleProvisioner(pulumi.ComponentResource):
             data={SQL_FILE_KEY: self.sql},
             opts=child,
         )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-serviceaccount",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=base, namespace=config.namespace, labels=labels
+            ),
+            automount_service_account_token=False,
+            opts=child,
+        )
         pod_labels = {
             **labels,
             **provisioner_selector(database),
@@ -128,6 +136,7 @@ class RoleProvisioner(pulumi.ComponentResource):
                         "metadata": {"labels": pod_labels},
                         "spec": {
                             "restartPolicy": "Never",
+                            "serviceAccountName": base,
                             "automountServiceAccountToken": False,
                             "enableServiceLinks": False,
                             "securityContext": restricted_pod_security(),
@@ -159,7 +168,9 @@ class RoleProvisioner(pulumi.ComponentResource):
                     },
                 },
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin, verifiers, sql_map]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[admin, verifiers, sql_map, account]
+            ),
         )
         self.job_name = job.metadata.name
         self.register_outputs({"job_name": self.job_name})

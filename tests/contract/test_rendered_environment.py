@@ -1,0 +1,156 @@
+"""Both sides held together: NetworkPolicies select the pods the charts actually render.
+
+Renders each shipped environment exactly as `python -m infra render` does (the
+program under mocks, then `helm template` with the program's values) and
+checks the rendered objects, so a renamed label in a chart or a typo in a
+policy shows up here rather than as an open or a dead workload in a cluster.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import PerimeterConfig, load
+from infra.offline import render_environment, synthesize
+from tests.charts.pod_checks import hardening_violations, pod_spec, restricted_violations
+from tests.conftest import REPO_ROOT, SHIPPED_STACKS
+
+Manifest = dict[str, Any]
+
+
+@pytest.fixture(scope="module", params=SHIPPED_STACKS)
+def rendered(request: pytest.FixtureRequest) -> tuple[PerimeterConfig, list[Manifest]]:
+    config = load(stack=request.param)
+    return config, render_environment(config)
+
+
+def _pods(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
+    """Workload name -> the labels its pods carry."""
+    return {
+        m["metadata"]["name"]: m["spec"]["template"]["metadata"]["labels"]
+        for m in manifests
+        if pod_spec(m) is not None
+    }
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, "the program only writes matchLabels"
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def _policies(manifests: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == "NetworkPolicy"]
+
+
+def test_each_workload_policy_selects_exactly_its_workload(rendered: tuple) -> None:
+    _, manifests = rendered
+    pods = _pods(manifests)
+    for policy in _policies(manifests):
+        name = policy["metadata"]["name"]
+        selected = [
+            w for w, labels in pods.items() if _selects(policy["spec"]["podSelector"], labels)
+        ]
+        if name in ("default-deny-all", "allow-dns-egress"):
+            assert selected == list(pods), f"{name} must cover every pod"
+        elif name.startswith("role-provisioner-"):
+            assert len(selected) == 1 and selected[0].startswith(name + "-"), (name, selected)
+        else:
+            assert selected == [name], f"{name} selects {selected}"
+
+
+def test_every_pod_peer_in_a_policy_matches_a_rendered_pod(rendered: tuple) -> None:
+    _, manifests = rendered
+    pods = _pods(manifests)
+    for policy in _policies(manifests):
+        spec = policy["spec"]
+        rules = [*spec.get("ingress", []), *spec.get("egress", [])]
+        for rule in rules:
+            for peer in rule.get("from", []) + rule.get("to", []):
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    matches = [w for w, lbl in pods.items() if _selects(peer["podSelector"], lbl)]
+                    assert matches, f"{policy['metadata']['name']}: {peer} matches no pod"
+
+
+def test_no_pod_is_left_without_its_own_policy(rendered: tuple) -> None:
+    _, manifests = rendered
+    specific = [p for p in _policies(manifests) if p["spec"]["podSelector"].get("matchLabels")]
+    for workload, labels in _pods(manifests).items():
+        covering = [p for p in specific if _selects(p["spec"]["podSelector"], labels)]
+        assert len(covering) == 1, f"{workload} is covered by {len(covering)} workload policies"
+        assert covering[0]["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_every_pod_is_restricted_and_hardened(rendered: tuple) -> None:
+    _, manifests = rendered
+    for manifest in manifests:
+        spec = pod_spec(manifest)
+        if spec is None:
+            continue
+        problems = restricted_violations(spec) + [
+            p
+            for p in hardening_violations(spec)
+            # a run-to-completion Job has no probes to offer
+            if not (manifest["kind"] == "Job" and "Probe" in p)
+        ]
+        assert not problems, f"{manifest['kind']}/{manifest['metadata']['name']}: {problems}"
+
+
+def test_tunnel_routes_and_allowed_ips_come_from_the_servers(rendered: tuple) -> None:
+    config, manifests = rendered
+    tunnel_config = next(
+        yaml.safe_load(m["data"]["config.yaml"])
+        for m in manifests
+        if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "mcp-tunnel-config"
+    )
+    assert tunnel_config["tunnel_domain"] == config.tunnel.domain
+    assert set(tunnel_config["routes"]) == {s.route_name for s in config.mcp_servers}
+    for server in config.mcp_servers:
+        upstream = tunnel_config["routes"][server.route_name]
+        assert upstream == (
+            f"http://mcp-server-{server.name}.{config.namespace}.svc.cluster.local:{server.port}"
+        )
+    assert tunnel_config["upstream"]["allowed_ips"] == config.cluster.service_cidrs
+    assert tunnel_config["upstream"]["disable_ip_validation"] is False
+
+
+def test_only_cluster_ip_services_and_only_for_mcp_servers(rendered: tuple) -> None:
+    config, manifests = rendered
+    services = [m for m in manifests if m["kind"] == "Service"]
+    assert sorted(s["metadata"]["name"] for s in services) == sorted(
+        f"mcp-server-{s.name}" for s in config.mcp_servers
+    )
+    assert all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in services)
+
+
+def test_no_secret_value_is_written(tmp_path: Path) -> None:
+    config = load(stack="dev")
+    fakes = [r.name for r in synthesize(config).resources if r.type.startswith("random:")]
+    assert fakes
+    out = tmp_path / "dev"
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra", "render", "--stack", "dev", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    text = "\n".join(p.read_text() for p in out.glob("*.yaml")) + proc.stdout
+    # The offline stand-ins for generated and configured secrets must never reach a file.
+    from infra.offline import _fake
+
+    for name in fakes:
+        assert _fake(name, 24).hex() not in text
+        assert _fake(name, 16).hex() not in text
+    assert "<secret:" not in text
+    assert "SCRAM-SHA-256$" not in text
+    secrets = [yaml.safe_load(p.read_text()) for p in out.glob("secret-*.yaml")]
+    assert secrets and all(
+        v.startswith("<redacted:") for s in secrets for v in s["stringData"].values()
+    )
+    assert "objects written" in proc.stdout
