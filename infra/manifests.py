@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,30 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 class ManifestError(Exception):
     """Input that cannot be read as Kubernetes manifests."""
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+SECRET_PLACEHOLDER = "<redacted:{name}/{key}>"
+
+
+def redact(manifest: Manifest) -> Manifest:
+    """A Secret without values: data keys kept with placeholders, last-applied copy dropped.
+
+    The last-applied annotation `kubectl apply` writes holds the whole object,
+    values included, so it is as secret as `data`.
+    """
+    if manifest.get("kind") != "Secret":
+        return manifest
+    out = copy.copy(manifest)
+    meta = dict(out.get("metadata") or {})
+    name = meta.get("name", "?")
+    if LAST_APPLIED in (meta.get("annotations") or {}):
+        meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != LAST_APPLIED}
+    out["metadata"] = meta
+    for key in ("data", "stringData"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: SECRET_PLACEHOLDER.format(name=name, key=k) for k in out[key]}
+    return out
 
 
 def ref(manifest: Manifest) -> str:

@@ -45,8 +45,6 @@ COMPONENT_PROVISIONER = "role-provisioner"
 TUNNEL_RELEASE = "mcp-tunnel"
 SANDBOX_RELEASE = "sandbox-runner"
 
-SECRET_PLACEHOLDER = "<redacted:{name}/{key}>"
-
 
 def mcp_release(server: McpServer | str) -> str:
     """Release (and Deployment, Service) name of one MCP server; contains the chart name

@@ -25,8 +25,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT, PerimeterConfig, offline_secrets
-from infra.manifests import Manifest
-from infra.naming import SECRET_PLACEHOLDER
+from infra.manifests import Manifest, redact
 from infra.tools import REPO_ROOT, RenderError, helm_binary, helm_env
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -154,19 +153,6 @@ def helm_template(
         if manifest.get("kind") not in CLUSTER_SCOPED:
             meta.setdefault("namespace", namespace)
     return manifests
-
-
-def redact(manifest: Manifest) -> Manifest:
-    """Secret values become placeholders naming where the value lives; keys stay visible."""
-    if manifest.get("kind") != "Secret":
-        return manifest
-    name = (manifest.get("metadata") or {}).get("name", "?")
-    keys = list((manifest.get("stringData") or {}).keys()) + list(
-        (manifest.get("data") or {}).keys()
-    )
-    redacted = {k: v for k, v in manifest.items() if k not in ("data", "stringData")}
-    redacted["stringData"] = {k: SECRET_PLACEHOLDER.format(name=name, key=k) for k in keys}
-    return redacted
 
 
 def manifests_of(synthesis: Synthesis) -> list[Manifest]:

@@ -1,0 +1,59 @@
+"""One audit of one set of manifests: the network and credential matrices and the policy results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from infra.audit.credentials import CredentialMatrix, build_credentials
+from infra.audit.findings import Flag
+from infra.audit.inventory import Inventory, build_inventory
+from infra.audit.network import NetworkMatrix, build_network
+from infra.audit.policy import PolicyResults, evaluate_policies
+from infra.manifests import Manifest, redact
+
+
+@dataclass
+class Audit:
+    label: str
+    tier: str
+    inventory: Inventory
+    network: NetworkMatrix
+    credentials: CredentialMatrix
+    policy: PolicyResults
+
+    @property
+    def flags(self) -> list[Flag]:
+        return sorted(self.network.flags + self.credentials.flags)
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Namespaces that hold the bundle's objects (not merely ones a selector names)."""
+        used = {w.namespace for w in self.inventory.workloads.values()}
+        used |= {ns for ns, _ in self.inventory.secrets}
+        return sorted(used)
+
+
+def audit_manifests(
+    manifests: Iterable[Manifest],
+    *,
+    label: str = "manifests",
+    tier: str = "dev",
+    default_namespace: str = "default",
+    policies: bool = True,
+    allowed_egress_cidrs: Sequence[str] | None = None,
+) -> Audit:
+    """Audit manifests as `kubectl get -o yaml` or `helm template` give them.
+
+    `default_namespace` is where objects without `metadata.namespace` land
+    (`helm template` output); `policies=False` skips the policy pack (diff, live);
+    `allowed_egress_cidrs` is the environment's egress allowance for the pack.
+    """
+    objects = [redact(m) for m in manifests]
+    inv = build_inventory(objects, default_namespace)
+    results = (
+        evaluate_policies(objects, tier, allowed_egress_cidrs)
+        if policies
+        else PolicyResults(False, "not evaluated")
+    )
+    return Audit(label, tier, inv, build_network(inv), build_credentials(inv), results)

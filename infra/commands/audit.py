@@ -1,0 +1,149 @@
+"""`python -m infra audit`: the boundary audit of an environment, two environments, or a cluster.
+
+  audit --stack <env> | --config <file> | <folder>   network matrix, credentials, policy results
+  audit --diff <envA> <envB>                          what differs in reachability and credentials
+  audit --live [--context <ctx>] [--namespace <ns>]   drift of a cluster against the program
+
+Markdown by default (a pull-request comment), --format json for machines,
+--diagram <file.svg|file.png> for a picture. Exit 0 with a report, 1 when live
+mode finds drift, 2 when the input or the cluster cannot be read. Live mode
+only lists and gets; it never changes the cluster, and reads Secrets as
+metadata only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from infra.audit import (
+    Audit,
+    DiagramError,
+    KubernetesReader,
+    LiveError,
+    audit_manifests,
+    compare,
+    diff_audits,
+    read_cluster,
+    render_diagram,
+    render_diff_markdown,
+    render_drift_markdown,
+    render_json,
+    render_markdown,
+)
+from infra.audit.diagram import diagram_format
+from infra.audit.live import ClusterReader
+from infra.commands.source import Source, add_source_arguments, load_source, load_stack_source
+from infra.config import Tier
+
+TIERS = [tier.value for tier in Tier]
+
+
+class UsageError(Exception):
+    """Options that do not go together."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="network and credential boundaries of an environment (or drift of a cluster)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_source_arguments(parser, allow_dir=True)
+    parser.add_argument("--format", choices=("md", "json"), default="md")
+    parser.add_argument("--diagram", metavar="FILE", help="also draw the boundaries (.svg or .png)")
+    parser.add_argument("--tier", choices=TIERS, help="policy levels for a manifest folder")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--diff", nargs=2, metavar=("ENV_A", "ENV_B"), help="compare two stacks")
+    mode.add_argument("--live", action="store_true", help="compare a cluster with the program")
+    parser.add_argument("--context", help="kubeconfig context (--live)")
+    parser.add_argument("--namespace", help="namespace to read (--live; default: the stack's)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if (args.context or args.namespace) and not args.live:
+            raise UsageError("--context and --namespace only apply with --live")
+        if args.diagram:
+            diagram_format(args.diagram)  # fail before any work, not after the report
+        if args.diff:
+            return _diff(args)
+        if args.live:
+            return _live(args, KubernetesReader(args.context))
+        return _report(args)
+    except (UsageError, LiveError, DiagramError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def audit_source(source: Source, *, policies: bool = True) -> Audit:
+    """The audit of a loaded source, with the egress allowance `check` gives the policy pack."""
+    cidrs = None
+    if source.config is not None and policies:
+        from infra.commands.check import allowed_egress_cidrs  # the check command's allowance
+
+        cidrs = allowed_egress_cidrs(source.config)
+    return audit_manifests(
+        source.manifests,
+        label=source.label,
+        tier=source.tier,
+        default_namespace=source.config.namespace if source.config else "default",
+        policies=policies,
+        allowed_egress_cidrs=cidrs,
+    )
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _diagram(args: argparse.Namespace, audit: Audit) -> None:
+    if args.diagram:
+        path = render_diagram(audit, args.diagram)
+        print(f"diagram written to {path}", file=sys.stderr)
+
+
+def _report(args: argparse.Namespace) -> int:
+    if args.tier and getattr(args, "path", None) is None:
+        raise UsageError("--tier applies to a manifest folder; a stack has its own tier")
+    audit = audit_source(load_source(args))
+    _emit(render_json(audit) if args.format == "json" else render_markdown(audit))
+    _diagram(args, audit)
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    if args.stack or args.config or getattr(args, "path", None) or args.diagram:
+        raise UsageError("--diff takes two stack names and nothing else to read or draw")
+    a, b = (audit_source(load_stack_source(s), policies=False) for s in args.diff)
+    diff = diff_audits(a, b)
+    _emit(
+        json.dumps(diff.to_dict(), indent=2) + "\n"
+        if args.format == "json"
+        else render_diff_markdown(diff)
+    )
+    return 0
+
+
+def _live(args: argparse.Namespace, reader: ClusterReader) -> int:
+    if not (args.stack or args.config or getattr(args, "path", None)):
+        args.stack = "dev"
+    source = load_source(args)
+    namespace = args.namespace or (source.config.namespace if source.config else None)
+    if not namespace:
+        raise UsageError("give --namespace: a manifest folder does not name one")
+    live = read_cluster(reader, namespace)
+    drift = compare(source.manifests, live, source.label)
+    _emit(
+        json.dumps(drift.to_dict(), indent=2) + "\n"
+        if args.format == "json"
+        else render_drift_markdown(drift)
+    )
+    if args.diagram:
+        cluster = audit_manifests(live.manifests, label=f"cluster {namespace}", policies=False)
+        _diagram(args, cluster)
+    return 0 if drift.clean else 1
