@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,7 @@ Manifest = dict[str, Any]
 # libyaml is ~10x faster than the pure-Python parser on a folder of hundreds of objects.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+PARALLEL_FROM = 200  # files; below this, starting workers costs more than it saves
 
 
 class ManifestError(Exception):
@@ -80,8 +85,33 @@ def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
     return written
 
 
+def _read_file(path: Path) -> list[Manifest]:
+    try:
+        documents = list(yaml.load_all(path.read_text(), Loader=_Loader))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    manifests: list[Manifest] = []
+    for doc in documents:
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or "kind" not in doc:
+            raise ManifestError(f"{path}: a document is not a Kubernetes object (no kind)")
+        if doc.get("kind") == "List":
+            manifests.extend(i for i in doc.get("items") or [] if isinstance(i, dict))
+        else:
+            manifests.append(doc)
+    return manifests
+
+
+def _read_files(paths: list[Path]) -> list[list[Manifest]]:
+    return [_read_file(path) for path in paths]
+
+
 def load_dir(folder: Path) -> list[Manifest]:
-    """Every object in every *.yaml / *.yml / *.json file under a folder (multi-document aware)."""
+    """Every object in every *.yaml / *.yml / *.json file under a folder (multi-document aware).
+
+    Parsing dominates on big environments, so large folders are read on every core.
+    """
     if not folder.exists():
         raise ManifestError(f"{folder} does not exist")
     files = (
@@ -91,19 +121,18 @@ def load_dir(folder: Path) -> list[Manifest]:
     )
     if not files:
         raise ManifestError(f"{folder} holds no .yaml, .yml or .json files")
-    manifests: list[Manifest] = []
-    for path in files:
-        try:
-            documents = list(yaml.load_all(path.read_text(), Loader=_Loader))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"{path}: not valid YAML: {exc}") from None
-        for doc in documents:
-            if doc is None:
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc:
-                raise ManifestError(f"{path}: a document is not a Kubernetes object (no kind)")
-            if doc.get("kind") == "List":
-                manifests.extend(i for i in doc.get("items") or [] if isinstance(i, dict))
-            else:
-                manifests.append(doc)
-    return manifests
+    workers = min(os.cpu_count() or 1, 4)
+    # fork is only safe before any thread exists (the CLI reading a folder, not a Pulumi run)
+    if len(files) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
+        per_file = _read_files(files)
+    else:
+        chunks = [files[i::workers] for i in range(workers)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_read_files, chunks))
+        order = {path: i for i, path in enumerate(files)}
+        per_file = [[] for _ in files]
+        for chunk, result in zip(chunks, results, strict=True):
+            for path, manifests in zip(chunk, result, strict=True):
+                per_file[order[path]] = manifests
+    return [manifest for manifests in per_file for manifest in manifests]

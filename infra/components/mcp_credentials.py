@@ -6,21 +6,18 @@ import base64
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.agent import vault_credential
 from infra.config import McpServer, PerimeterConfig, as_secret
+from infra.credentials import credential_secret
 from infra.database.scram import scram_sha256_verifier
 from infra.naming import (
     ANNOTATION_DATABASE_ROLE,
     ANNOTATION_GRANTS,
     ANNOTATION_MCP_SERVER_URL,
-    ANNOTATION_READER,
     CREDENTIAL_DATABASE_ROLE,
     CREDENTIAL_PLATFORM_TOKEN,
-    LABEL_CREDENTIAL,
-    common_labels,
     mcp_release,
     platform_token_secret_name,
     tool_role,
@@ -69,7 +66,6 @@ class McpServerCredentials(pulumi.ComponentResource):
         config, server = args.config, args.server
         child = pulumi.ResourceOptions(parent=self)
         reader = mcp_release(server)
-        labels = common_labels("credential", reader, config.environment)
         keepers = {"rotation_epoch": str(config.rotation_epoch)}
 
         self.verifiers = {}
@@ -88,20 +84,17 @@ class McpServerCredentials(pulumi.ComponentResource):
                 f"{name}-{tool.name}-salt", length=16, keepers=tool_keepers, opts=child
             )
             secret_name = tool_secret_name(server, tool)
-            k8s.core.v1.Secret(
+            credential_secret(
                 f"{name}-{tool.name}-secret",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=secret_name,
-                    namespace=config.namespace,
-                    labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_DATABASE_ROLE},
-                    annotations={
-                        ANNOTATION_DATABASE_ROLE: role,
-                        ANNOTATION_GRANTS: grants_summary(server, tool.name),
-                        ANNOTATION_READER: reader,
-                    },
-                ),
-                type="Opaque",
-                string_data={"username": role, "password": as_secret(password.result)},
+                config=config,
+                name=secret_name,
+                credential=CREDENTIAL_DATABASE_ROLE,
+                reader=reader,
+                data={"username": role, "password": as_secret(password.result)},
+                annotations={
+                    ANNOTATION_DATABASE_ROLE: role,
+                    ANNOTATION_GRANTS: grants_summary(server, tool.name),
+                },
                 opts=child,
             )
             self.tool_secrets[tool.name] = secret_name
@@ -117,16 +110,14 @@ class McpServerCredentials(pulumi.ComponentResource):
         url = config.mcp_url(server)
         self.platform_token = as_secret(token.result)
         self.platform_token_secret = platform_token_secret_name(server)
-        k8s.core.v1.Secret(
+        credential_secret(
             f"{name}-platform-token-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=self.platform_token_secret,
-                namespace=config.namespace,
-                labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_PLATFORM_TOKEN},
-                annotations={ANNOTATION_MCP_SERVER_URL: url, ANNOTATION_READER: reader},
-            ),
-            type="Opaque",
-            string_data={"token": self.platform_token},
+            config=config,
+            name=self.platform_token_secret,
+            credential=CREDENTIAL_PLATFORM_TOKEN,
+            reader=reader,
+            data={"token": self.platform_token},
+            annotations={ANNOTATION_MCP_SERVER_URL: url},
             opts=child,
         )
         credential: pulumi.Output[dict] = self.platform_token.apply(

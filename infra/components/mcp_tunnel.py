@@ -9,14 +9,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig, PerimeterSecrets
+from infra.credentials import credential_secret
 from infra.naming import (
-    ANNOTATION_READER,
     CREDENTIAL_TUNNEL_TLS,
     CREDENTIAL_TUNNEL_TOKEN,
-    LABEL_CREDENTIAL,
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
-    common_labels,
     mcp_release,
 )
 
@@ -76,30 +74,24 @@ class McpTunnel(pulumi.ComponentResource):
     ) -> None:
         super().__init__("agent-perimeter:index:McpTunnel", name, None, opts)
         config, secrets = args.config, args.secrets
-        labels = common_labels("credential", TUNNEL_RELEASE, config.environment)
         child = pulumi.ResourceOptions(parent=self)
-        token = k8s.core.v1.Secret(
+        token = credential_secret(
             f"{name}-token",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=TOKEN_SECRET,
-                namespace=config.namespace,
-                labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_TUNNEL_TOKEN},
-                annotations={ANNOTATION_READER: TUNNEL_RELEASE},
-            ),
-            type="Opaque",
-            string_data={"token": secrets.tunnel_token},
+            config=config,
+            name=TOKEN_SECRET,
+            credential=CREDENTIAL_TUNNEL_TOKEN,
+            reader=TUNNEL_RELEASE,
+            data={"token": secrets.tunnel_token},
             opts=child,
         )
-        tls = k8s.core.v1.Secret(
+        tls = credential_secret(
             f"{name}-tls",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=TLS_SECRET,
-                namespace=config.namespace,
-                labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_TUNNEL_TLS},
-                annotations={ANNOTATION_READER: TUNNEL_RELEASE},
-            ),
-            type="kubernetes.io/tls",
-            string_data={"tls.crt": secrets.tunnel_tls_cert, "tls.key": secrets.tunnel_tls_key},
+            config=config,
+            name=TLS_SECRET,
+            credential=CREDENTIAL_TUNNEL_TLS,
+            reader=TUNNEL_RELEASE,
+            data={"tls.crt": secrets.tunnel_tls_cert, "tls.key": secrets.tunnel_tls_key},
+            secret_type="kubernetes.io/tls",
             opts=child,
         )
         k8s.helm.v4.Chart(

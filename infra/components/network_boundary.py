@@ -25,8 +25,9 @@ class NetworkBoundary(pulumi.ComponentResource):
         self, name: str, args: NetworkBoundaryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:NetworkBoundary", name, None, opts)
+        manifests = network_policies(args.config)
         self.policies: list[k8s.networking.v1.NetworkPolicy] = []
-        for manifest in network_policies(args.config):
+        for manifest in manifests:
             meta = manifest["metadata"]
             self.policies.append(
                 k8s.networking.v1.NetworkPolicy(
@@ -36,5 +37,5 @@ class NetworkBoundary(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
-        self.policy_names = [m["metadata"]["name"] for m in network_policies(args.config)]
+        self.policy_names = [m["metadata"]["name"] for m in manifests]
         self.register_outputs({"policies": self.policy_names})

@@ -11,15 +11,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig
+from infra.credentials import credential_secret
 from infra.database.job import SQL_FILE_KEY, SQL_MOUNT_PATH, connection_env, psql_command
 from infra.database.sql import role_sql, roles_for
 from infra.naming import (
-    ANNOTATION_READER,
     COMPONENT_PROVISIONER,
     CREDENTIAL_DATABASE_ADMIN,
     CREDENTIAL_ROLE_VERIFIERS,
     LABEL_COMPONENT,
-    LABEL_CREDENTIAL,
     LABEL_ROLE_SQL,
     common_labels,
     provisioner_name,
@@ -60,31 +59,22 @@ class RoleProvisioner(pulumi.ComponentResource):
         self.sql = role_sql(config, database)
         digest = hashlib.sha256(f"{config.rotation_epoch}\n{self.sql}".encode()).hexdigest()[:10]
 
-        admin = k8s.core.v1.Secret(
+        admin = credential_secret(
             f"{name}-admin",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{base}-admin",
-                namespace=config.namespace,
-                labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_DATABASE_ADMIN},
-                annotations={ANNOTATION_READER: base},
-            ),
-            type="Opaque",
-            string_data={"username": endpoint.admin_user, "password": args.admin_password},
+            config=config,
+            name=f"{base}-admin",
+            credential=CREDENTIAL_DATABASE_ADMIN,
+            reader=base,
+            data={"username": endpoint.admin_user, "password": args.admin_password},
             opts=child,
         )
-        verifier_data = {
-            spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)
-        }
-        verifiers = k8s.core.v1.Secret(
+        verifiers = credential_secret(
             f"{name}-verifiers",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{base}-verifiers",
-                namespace=config.namespace,
-                labels={**labels, LABEL_CREDENTIAL: CREDENTIAL_ROLE_VERIFIERS},
-                annotations={ANNOTATION_READER: base},
-            ),
-            type="Opaque",
-            string_data=verifier_data,
+            config=config,
+            name=f"{base}-verifiers",
+            credential=CREDENTIAL_ROLE_VERIFIERS,
+            reader=base,
+            data={spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)},
             opts=child,
         )
         sql_map = k8s.core.v1.ConfigMap(

@@ -9,13 +9,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig, PerimeterSecrets
+from infra.credentials import credential_secret
 from infra.naming import (
-    ANNOTATION_READER,
     CREDENTIAL_ENVIRONMENT_KEY,
-    LABEL_CREDENTIAL,
     LABEL_ENVIRONMENT,
     SANDBOX_RELEASE,
-    common_labels,
     mcp_release,
 )
 
@@ -66,19 +64,13 @@ class SandboxPool(pulumi.ComponentResource):
     ) -> None:
         super().__init__("agent-perimeter:index:SandboxPool", name, None, opts)
         config = args.config
-        key = k8s.core.v1.Secret(
+        key = credential_secret(
             f"{name}-environment-key",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=KEY_SECRET,
-                namespace=config.namespace,
-                labels={
-                    **common_labels("credential", SANDBOX_RELEASE, config.environment),
-                    LABEL_CREDENTIAL: CREDENTIAL_ENVIRONMENT_KEY,
-                },
-                annotations={ANNOTATION_READER: SANDBOX_RELEASE},
-            ),
-            type="Opaque",
-            string_data={"key": args.secrets.environment_key},
+            config=config,
+            name=KEY_SECRET,
+            credential=CREDENTIAL_ENVIRONMENT_KEY,
+            reader=SANDBOX_RELEASE,
+            data={"key": args.secrets.environment_key},
             opts=pulumi.ResourceOptions(parent=self),
         )
         k8s.helm.v4.Chart(

@@ -1,0 +1,46 @@
+"""Every credential the program creates is a Secret built here.
+
+Policies and the audit recognise a credential by its `agent-perimeter.io/credential`
+label and check its reader against the `agent-perimeter.io/reader` annotation, so
+no Secret may be created without both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import PerimeterConfig
+from infra.naming import ANNOTATION_READER, LABEL_CREDENTIAL, common_labels
+
+
+def credential_secret(
+    resource_name: str,
+    *,
+    config: PerimeterConfig,
+    name: str,
+    credential: str,
+    reader: str,
+    data: Mapping[str, pulumi.Input[str]],
+    annotations: Mapping[str, str] | None = None,
+    secret_type: str = "Opaque",
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Secret:
+    """A Secret naming what it grants (`credential`) and the one workload that reads it."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=config.namespace,
+            labels={
+                **common_labels("credential", reader, config.environment),
+                LABEL_CREDENTIAL: credential,
+            },
+            annotations={**(annotations or {}), ANNOTATION_READER: reader},
+        ),
+        type=secret_type,
+        string_data=dict(data),
+        opts=opts,
+    )

@@ -1,0 +1,69 @@
+"""The offline commands as a user runs them: output, exit codes, nothing secret printed."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from infra.config import load
+from tests.conftest import REPO_ROOT
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+def test_agent_config_prints_both_halves_in_agreement() -> None:
+    proc = _run("agent-config", "--stack", "dev")
+    assert proc.returncode == 0, proc.stderr
+    definition = json.loads(proc.stdout)
+    servers = {s["name"]: s["url"] for s in definition["mcp_servers"]}
+    assert servers == {
+        "tickets": "https://tickets.mcp-dev.example.com/mcp",
+        "inventory": "https://inventory.mcp-dev.example.com/mcp",
+    }
+    assert sorted(t["mcp_server_name"] for t in definition["tools"]) == sorted(servers)
+    configs = {c["name"]: c for t in definition["tools"] for c in t["configs"]}
+    assert configs["get_ticket"]["permission_policy"] == {"type": "always_allow"}
+    assert configs["export_ticket"]["permission_policy"] == {"type": "always_ask"}
+
+
+def test_agent_config_accepts_a_stack_file_path() -> None:
+    by_path = _run("agent-config", "--config", str(REPO_ROOT / "Pulumi.prod.yaml"))
+    by_name = _run("agent-config", "--stack", "prod")
+    assert by_path.returncode == 0 and by_path.stdout == by_name.stdout
+
+
+def test_db_sql_prints_every_role_without_any_password() -> None:
+    proc = _run("db-sql", "--stack", "dev")
+    assert proc.returncode == 0, proc.stderr
+    config = load(stack="dev")
+    for server in config.mcp_servers:
+        for tool in server.tools:
+            role = f"mcp_{server.name}_{tool.name}"
+            assert f'"{role}"' in proc.stdout or role in proc.stdout
+            assert f"VERIFIER_{role.upper()}" in proc.stdout  # bound at run time by the Job
+    assert not re.search(r"SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]{8,}\$", proc.stdout)
+    assert not re.search(r"^\s*GRANT ALL", proc.stdout, re.MULTILINE)
+    assert not re.search(r"TO PUBLIC", proc.stdout)
+
+
+def test_db_sql_rejects_an_unknown_database() -> None:
+    proc = _run("db-sql", "--stack", "dev", "--database", "billing")
+    assert proc.returncode == 2
+    assert "'billing' is not used by any MCP server" in proc.stdout + proc.stderr
+
+
+def test_missing_stack_is_a_clear_error() -> None:
+    proc = _run("render", "--stack", "qa", "--out", "build/qa")
+    assert proc.returncode == 2
+    assert "Pulumi.qa.yaml does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr

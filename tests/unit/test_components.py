@@ -1,0 +1,145 @@
+"""Each component on its own under Pulumi mocks: what it registers, and that it owns it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.settings import SETTINGS
+
+from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
+from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
+from infra.components.mcp_server import McpServer, McpServerArgs
+from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
+from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
+from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
+from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerArgs
+from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
+from infra.config import PROJECT, PerimeterConfig, offline_secrets
+from infra.offline import CHART_TYPE, RecordingMocks, plain
+
+K8S = "kubernetes:core/v1:"
+
+
+def _namespace(c: PerimeterConfig) -> Any:
+    return PerimeterNamespace("ns", PerimeterNamespaceArgs(c))
+
+
+def _network(c: PerimeterConfig) -> Any:
+    return NetworkBoundary("net", NetworkBoundaryArgs(c))
+
+
+def _credentials(c: PerimeterConfig) -> Any:
+    return McpServerCredentials("creds", McpServerCredentialsArgs(c, c.mcp_servers[0]))
+
+
+def _provisioner(c: PerimeterConfig) -> Any:
+    verifiers = {
+        f"mcp_{s.name}_{t.name}": pulumi.Output.secret("SCRAM-SHA-256$4096:x$y:z")
+        for s in c.mcp_servers
+        for t in s.tools
+    }
+    return RoleProvisioner(
+        "roles", RoleProvisionerArgs(c, "support", pulumi.Output.secret("admin"), verifiers)
+    )
+
+
+def _server(c: PerimeterConfig) -> Any:
+    server = c.mcp_servers[0]
+    tool_secrets = {t.name: f"secret-{t.name}" for t in server.tools}
+    return McpServer("mcp", McpServerArgs(c, server, tool_secrets, "token-secret"))
+
+
+def _tunnel(c: PerimeterConfig) -> Any:
+    return McpTunnel("tunnel", McpTunnelArgs(c, offline_secrets(c)))
+
+
+def _sandbox(c: PerimeterConfig) -> Any:
+    return SandboxPool("sandbox", SandboxPoolArgs(c, offline_secrets(c)))
+
+
+def _agent(c: PerimeterConfig) -> Any:
+    return AgentDefinition("agent", AgentDefinitionArgs(c))
+
+
+CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] = [
+    (
+        "namespace",
+        _namespace,
+        "PerimeterNamespace",
+        {f"{K8S}Namespace": 1, f"{K8S}ResourceQuota": 1, f"{K8S}LimitRange": 1},
+    ),
+    ("network", _network, "NetworkBoundary", {"kubernetes:networking.k8s.io/v1:NetworkPolicy": 7}),
+    (
+        "credentials",
+        _credentials,
+        "McpServerCredentials",
+        {
+            f"{K8S}Secret": 3,
+            "random:index/randomPassword:RandomPassword": 3,
+            "random:index/randomBytes:RandomBytes": 2,
+        },
+    ),
+    (
+        "provisioner",
+        _provisioner,
+        "RoleProvisioner",
+        {
+            f"{K8S}Secret": 2,
+            f"{K8S}ConfigMap": 1,
+            f"{K8S}ServiceAccount": 1,
+            "kubernetes:batch/v1:Job": 1,
+        },
+    ),
+    ("server", _server, "McpServer", {CHART_TYPE: 1}),
+    ("tunnel", _tunnel, "McpTunnel", {f"{K8S}Secret": 2, CHART_TYPE: 1}),
+    ("sandbox", _sandbox, "SandboxPool", {f"{K8S}Secret": 1, CHART_TYPE: 1}),
+    ("agent", _agent, "AgentDefinition", {f"{K8S}ConfigMap": 1}),
+]
+
+
+def _register_alone(
+    make: Callable[[PerimeterConfig], Any], config: PerimeterConfig
+) -> RecordingMocks:
+    """Construct one component with nothing else around it, under fresh mocks."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False)
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output:
+        return make(config).urn
+
+    run()
+    return mocks
+
+
+@pytest.mark.parametrize(
+    ("make", "component", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_component_registers_its_children_under_itself(
+    dev_config: PerimeterConfig, make: Callable, component: str, expected: dict[str, int]
+) -> None:
+    mocks = _register_alone(make, dev_config)
+    custom = [r for r in mocks.resources if not r.type.startswith("agent-perimeter:")]
+    assert Counter(r.type for r in custom) == expected
+    urns = [u for u in SETTINGS.monitor.resources if "$" in u.split("::")[2]]
+    children = [u for u in urns if not u.split("::")[2].endswith(component)]
+    assert len(children) == len(custom)
+    assert all(f"agent-perimeter:index:{component}$" in u for u in children)
+
+
+def test_server_chart_gets_secret_names_never_values(dev_config: PerimeterConfig) -> None:
+    mocks = _register_alone(_server, dev_config)
+    (chart,) = [r for r in mocks.resources if r.type == CHART_TYPE]
+    values = plain(chart.inputs["values"])
+    assert chart.inputs["chart"] == "charts/mcp-server"
+    assert chart.inputs["namespace"] == dev_config.namespace
+    server = dev_config.mcp_servers[0]
+    assert [c["secretName"] for c in values["toolCredentials"]] == [
+        f"secret-{t.name}" for t in server.tools
+    ]
+    assert values["platformToken"] == {"secretName": "token-secret"}
+    assert values["image"]["repository"] == server.image.repository
