@@ -21,13 +21,7 @@ def parser() -> argparse.ArgumentParser:
     )
     subparsers = root.add_subparsers(dest="command", required=True, metavar="command")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"infra.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"infra.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"infra.commands.{name}").register(subparsers)
     return root
 
 

@@ -136,6 +136,9 @@ class RoleProvisioner(pulumi.ComponentResource):
                                     "image": str(config.provisioner.image),
                                     "imagePullPolicy": "IfNotPresent",
                                     "command": psql_command(),
+                                    # psql's last error lines become the pod's termination message,
+                                    # which the Job await reports when `pulumi up` fails.
+                                    "terminationMessagePolicy": "FallbackToLogsOnError",
                                     "env": env,
                                     "envFrom": [{"secretRef": {"name": f"{base}-verifiers"}}],
                                     "resources": resources.chart_values(),

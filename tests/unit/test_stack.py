@@ -199,6 +199,26 @@ def test_provisioner_job_reruns_when_sql_changes(dev_config: PerimeterConfig) ->
     assert job_name(dev_config) == before
 
 
+def test_provisioner_is_the_only_reader_of_the_admin_secret_and_reports_psql_errors(
+    synthesis: Synthesis,
+) -> None:
+    (job,) = _kind(synthesis, "Job")[:1]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert container["command"][0] == "psql"
+    admin = next(
+        s["metadata"]["name"]
+        for s in _kind(synthesis, "Secret")
+        if s["metadata"]["labels"][LABEL_CREDENTIAL] == "database-admin"
+    )
+    readers = [
+        r.inputs["metadata"]["name"]
+        for r in synthesis.resources
+        if r.inputs.get("kind") in ("Job", "Deployment") and admin in str(r.inputs)
+    ]
+    assert readers == [job["metadata"]["name"]]
+
+
 def test_rotation_epoch_regenerates_every_generated_credential(dev_config: PerimeterConfig) -> None:
     rotated = dev_config.model_copy(update={"rotation_epoch": 7})
     for resource in synthesize(rotated).resources:
