@@ -90,12 +90,14 @@ def common_labels(component: str, instance: str, environment: str) -> dict[str, 
     }
 
 
-def tool_secret_name(server: McpServer, tool: Tool) -> str:
-    return f"{mcp_release(server)}-db-{tool.name.replace('_', '-')}"
+def tool_secret_name(server: McpServer, tool: Tool, epoch: int) -> str:
+    """Carries the rotation epoch: a rotated credential is a new Secret, created before the old
+    one is deleted, so a pod never starts while the Secret it reads is absent."""
+    return f"{mcp_release(server)}-db-{tool.name.replace('_', '-')}-r{epoch}"
 
 
-def platform_token_secret_name(server: McpServer) -> str:
-    return f"{mcp_release(server)}-platform-token"
+def platform_token_secret_name(server: McpServer, epoch: int) -> str:
+    return f"{mcp_release(server)}-platform-token-r{epoch}"
 
 
 def tool_role(server: McpServer, tool: Tool) -> str:

@@ -40,6 +40,8 @@ CLUSTER_SCOPED = {
     "StorageClass",
     "PriorityClass",
     "RuntimeClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
     "ValidatingWebhookConfiguration",
     "MutatingWebhookConfiguration",
 }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from infra.components.admission_policies import AdmissionPolicies, AdmissionPoliciesArgs
 from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
 from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
 from infra.components.mcp_server import McpServer, McpServerArgs
@@ -24,6 +25,7 @@ class Perimeter:
 
     namespace: PerimeterNamespace
     network: NetworkBoundary
+    admission: AdmissionPolicies
     credentials: dict[str, McpServerCredentials]
     provisioners: dict[str, RoleProvisioner]
     servers: dict[str, McpServer]
@@ -42,6 +44,7 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
     namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(config))
     after_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     network = NetworkBoundary("network", NetworkBoundaryArgs(config), after_namespace)
+    admission = AdmissionPolicies("admission", AdmissionPoliciesArgs(config), after_namespace)
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 
     credentials = {
@@ -100,6 +103,7 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
     return Perimeter(
         namespace,
         network,
+        admission,
         credentials,
         provisioners,
         servers,

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from infra.commands.source import Source, add_source_arguments, load_source
-from infra.config import ConfigError, PerimeterConfig
+from infra.config import ConfigError
 from infra.manifests import ManifestError
+from infra.network import allowed_egress_cidrs
 from infra.tools import RenderError, ToolMissing
 from policies.rules import TIERS, Resource, Violation, evaluate
 
@@ -36,13 +37,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
-
-
-def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
-    """Public destinations this environment declares: the platform endpoints and its databases."""
-    found = [*config.platform.api_cidrs, *config.platform.tunnel_edge_cidrs]
-    found += [cidr for database in config.databases.values() for cidr in database.cidrs]
-    return list(dict.fromkeys(found))
 
 
 def check(source: Source, tier: str | None = None) -> tuple[str, int, list[Violation]]:

@@ -83,7 +83,7 @@ class McpServerCredentials(pulumi.ComponentResource):
             salt = random.RandomBytes(
                 f"{name}-{tool.name}-salt", length=16, keepers=tool_keepers, opts=child
             )
-            secret_name = tool_secret_name(server, tool)
+            secret_name = tool_secret_name(server, tool, config.rotation_epoch)
             credential_secret(
                 f"{name}-{tool.name}-secret",
                 config=config,
@@ -109,7 +109,7 @@ class McpServerCredentials(pulumi.ComponentResource):
         )
         url = config.mcp_url(server)
         self.platform_token = as_secret(token.result)
-        self.platform_token_secret = platform_token_secret_name(server)
+        self.platform_token_secret = platform_token_secret_name(server, config.rotation_epoch)
         credential_secret(
             f"{name}-platform-token-secret",
             config=config,

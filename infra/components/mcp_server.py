@@ -11,8 +11,9 @@ import pulumi_kubernetes as k8s
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig
 from infra.naming import LABEL_ENVIRONMENT, mcp_release, tool_role
+from infra.tools import chart_path
 
-CHART = "charts/mcp-server"
+CHART = chart_path("mcp-server")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,6 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
     database = config.databases[server.database]
     return {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {"agent-perimeter.io/rotation-epoch": str(config.rotation_epoch)},
         "serverName": server.name,
         "replicaCount": server.replicas,
         "image": server.image.chart_values(),

@@ -17,8 +17,9 @@ from infra.naming import (
     TUNNEL_RELEASE,
     mcp_release,
 )
+from infra.tools import chart_path
 
-CHART = "charts/mcp-tunnel"
+CHART = chart_path("mcp-tunnel")
 TOKEN_SECRET = f"{TUNNEL_RELEASE}-token"
 TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
 
@@ -41,7 +42,6 @@ def tunnel_values(config: PerimeterConfig) -> dict[str, Any]:
     tunnel = config.tunnel
     return {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {"agent-perimeter.io/rotation-epoch": str(config.rotation_epoch)},
         "replicaCount": tunnel.replicas,
         "tunnel": {
             "id": tunnel.id,

@@ -71,7 +71,8 @@ class RoleProvisioner(pulumi.ComponentResource):
         verifiers = credential_secret(
             f"{name}-verifiers",
             config=config,
-            name=f"{base}-verifiers",
+            # Named like the Job that reads it: a rotation creates both before deleting either.
+            name=f"{base}-verifiers-{digest}",
             credential=CREDENTIAL_ROLE_VERIFIERS,
             reader=base,
             data={spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)},
@@ -140,7 +141,9 @@ class RoleProvisioner(pulumi.ComponentResource):
                                     # which the Job await reports when `pulumi up` fails.
                                     "terminationMessagePolicy": "FallbackToLogsOnError",
                                     "env": env,
-                                    "envFrom": [{"secretRef": {"name": f"{base}-verifiers"}}],
+                                    "envFrom": [
+                                        {"secretRef": {"name": f"{base}-verifiers-{digest}"}}
+                                    ],
                                     "resources": resources.chart_values(),
                                     "securityContext": restricted_container_security(),
                                     "volumeMounts": [

@@ -16,8 +16,9 @@ from infra.naming import (
     SANDBOX_RELEASE,
     mcp_release,
 )
+from infra.tools import chart_path
 
-CHART = "charts/sandbox-runner"
+CHART = chart_path("sandbox-runner")
 KEY_SECRET = f"{SANDBOX_RELEASE}-environment-key"
 
 
@@ -31,7 +32,6 @@ def sandbox_values(config: PerimeterConfig) -> dict[str, Any]:
     pool = config.sandbox
     values: dict[str, Any] = {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {"agent-perimeter.io/rotation-epoch": str(config.rotation_epoch)},
         "image": pool.image.chart_values(),
         "environment": {"id": pool.environment_id, "keySecretName": KEY_SECRET},
         "worker": {

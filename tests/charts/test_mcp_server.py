@@ -66,20 +66,20 @@ def test_environment_describes_server_and_database() -> None:
 def test_each_tool_reads_only_its_own_secret() -> None:
     env = env_map(container(realistic()))
     for tool in TICKETS.tools:
-        secret = naming.tool_secret_name(TICKETS, tool)
+        secret = naming.tool_secret_name(TICKETS, tool, 0)
         suffix = tool.name.upper()
         assert env[f"DB_USER_{suffix}"] == {"secretKeyRef": {"name": secret, "key": "username"}}
         assert env[f"DB_PASSWORD_{suffix}"] == {"secretKeyRef": {"name": secret, "key": "password"}}
     referenced = {v["secretKeyRef"]["name"] for v in env.values() if isinstance(v, dict)}
-    assert referenced == {naming.tool_secret_name(TICKETS, t) for t in TICKETS.tools} | {
-        naming.platform_token_secret_name(TICKETS)
+    assert referenced == {naming.tool_secret_name(TICKETS, t, 0) for t in TICKETS.tools} | {
+        naming.platform_token_secret_name(TICKETS, 0)
     }
 
 
 def test_bearer_token_comes_from_the_platform_token_secret() -> None:
     env = env_map(container(realistic()))
     assert env["MCP_BEARER_TOKEN"] == {
-        "secretKeyRef": {"name": naming.platform_token_secret_name(TICKETS), "key": "token"}
+        "secretKeyRef": {"name": naming.platform_token_secret_name(TICKETS, 0), "key": "token"}
     }
 
 
@@ -89,8 +89,8 @@ def test_default_secret_name_follows_the_naming_contract() -> None:
     del values["platformToken"]
     env = env_map(container(render("mcp-server", values, naming.mcp_release(INVENTORY))))
     assert env["MCP_BEARER_TOKEN"]["secretKeyRef"]["name"] == naming.platform_token_secret_name(
-        INVENTORY
-    )
+        INVENTORY, 0
+    ).removesuffix("-r0")  # used alone, the chart has no rotation epoch to name
 
 
 def test_database_roles_are_recorded_for_review() -> None:

@@ -90,11 +90,11 @@ def mcp_server_values(server: McpServer = TICKETS) -> dict[str, Any]:
             {
                 "tool": tool.name,
                 "role": naming.tool_role(server, tool),
-                "secretName": naming.tool_secret_name(server, tool),
+                "secretName": naming.tool_secret_name(server, tool, 0),
             }
             for tool in server.tools
         ],
-        "platformToken": {"secretName": naming.platform_token_secret_name(server)},
+        "platformToken": {"secretName": naming.platform_token_secret_name(server, 0)},
         "resources": server.resources.chart_values(),
     }
 

@@ -12,7 +12,7 @@ import yaml
 
 from infra import config as infra_config
 from infra import naming
-from infra.commands.check import allowed_egress_cidrs
+from infra.network import allowed_egress_cidrs
 from policies.rules import (
     ALL_RULES,
     DEFAULT_ALLOWED_EGRESS_CIDRS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -40,6 +41,15 @@ def _kind(synthesis: Synthesis, kind: str) -> list[dict[str, Any]]:
 
 def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(i for i in items if i["metadata"]["name"] == name)
+
+
+def test_every_chart_path_is_absolute(synthesis: Synthesis) -> None:
+    """The engine starts providers in `infra/`: a path relative to the repo root names nothing."""
+    charts = [r.inputs["chart"] for r in synthesis.resources if r.type == CHART_TYPE]
+    assert charts
+    for chart in charts:
+        assert Path(chart).is_absolute(), chart
+        assert (Path(chart) / "Chart.yaml").is_file(), chart
 
 
 def test_environment_registers_the_expected_objects(
@@ -224,6 +234,34 @@ def test_rotation_epoch_regenerates_every_generated_credential(dev_config: Perim
     for resource in synthesize(rotated).resources:
         if resource.type.startswith("random:"):
             assert resource.inputs["keepers"]["rotation_epoch"] == "7"
+
+
+def test_rotation_renames_rotated_secrets_and_leaves_other_workloads_alone(
+    dev_config: PerimeterConfig,
+) -> None:
+    """A fixed-name Secret is deleted before its replacement is created; a new name is not."""
+    before = synthesize(dev_config)
+    after = synthesize(dev_config.model_copy(update={"rotation_epoch": 1}))
+
+    def secrets(synthesis: Synthesis) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for secret in _kind(synthesis, "Secret"):
+            kind = secret["metadata"]["labels"][LABEL_CREDENTIAL]
+            found.setdefault(kind, set()).add(secret["metadata"]["name"])
+        return found
+
+    old, new = secrets(before), secrets(after)
+    for rotated in ("database-role", "platform-token", "role-verifiers"):
+        assert old[rotated].isdisjoint(new[rotated]), rotated
+    for kept in ("tunnel-token", "tunnel-tls", "environment-key", "database-admin"):
+        assert old[kept] == new[kept], kept
+
+    def chart_values(synthesis: Synthesis) -> dict[str, Any]:
+        return {r.name: r.inputs["values"] for r in synthesis.resources if r.type == CHART_TYPE}
+
+    unchanged = ("mcp-tunnel", "sandbox-runner")
+    for release in unchanged:
+        assert chart_values(before)[release] == chart_values(after)[release], release
 
 
 def _use_mocks(config: PerimeterConfig) -> None:
