@@ -58,7 +58,9 @@ def landing_namespace(source: Source, namespace: str | None) -> str | None:
     if source.config is not None:
         return source.config.namespace
     declared = {
-        str((m.get("metadata") or {}).get("name")) for m in source.manifests if m.get("kind") == "Namespace"
+        str((m.get("metadata") or {}).get("name"))
+        for m in source.manifests
+        if m.get("kind") == "Namespace"
     }
     return declared.pop() if len(declared) == 1 else None
 

@@ -129,9 +129,9 @@ def role_sql_least_privilege(resource: Resource, settings: Settings) -> Iterator
         as_map(resource.props.get("data")).get(names.ROLE_SQL_KEY), str
     ):
         yield f"has no data key {names.ROLE_SQL_KEY!r}"
-    for where, text in role_sql_texts(resource):
+    for place, text in role_sql_texts(resource):
         for problem in sql.problems(text):
-            yield f"{where}: {problem}"
+            yield f"{place}: {problem}"
 
 
 def _token_mounted(inventory: Inventory, workload: Resource, spec: Mapping[str, Any]) -> bool:
@@ -155,12 +155,18 @@ def no_automounted_token(inventory: Inventory, settings: Settings) -> Iterator[t
         for pod in pod_views(workload):
             at = where(workload, pod)
             if _token_mounted(inventory, workload, pod.spec):
-                yield workload, f"{at}the pod gets an API token (automountServiceAccountToken is not false)"
+                yield (
+                    workload,
+                    f"{at}the pod gets an API token (automountServiceAccountToken is not false)",
+                )
             for volume in as_list(pod.spec.get("volumes")):
                 volume = as_map(volume)
                 for source in as_list(as_map(volume.get("projected")).get("sources")):
                     if as_map(source).get("serviceAccountToken") is not None:
-                        yield workload, f'{at}volume "{volume.get("name")}" projects a service account token'
+                        yield (
+                            workload,
+                            f'{at}volume "{volume.get("name")}" projects a service account token',
+                        )
 
 
 @stack_rule(

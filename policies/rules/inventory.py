@@ -163,7 +163,11 @@ def _texts(resource: Resource) -> Iterator[tuple[str, str, bool]]:
     """(where, text, declared) for every string an object carries that could hold SQL."""
     labelled = str(resource.labels.get(names.LABEL_ROLE_SQL)).lower() == "true"
     if resource.kind in ("ConfigMap", "Secret"):
-        for field, encoded in (("data", resource.kind == "Secret"), ("stringData", False), ("binaryData", True)):
+        for field, encoded in (
+            ("data", resource.kind == "Secret"),
+            ("stringData", False),
+            ("binaryData", True),
+        ):
             for key, value in as_map(resource.props.get(field)).items():
                 text = _decoded(value) if encoded else value
                 if isinstance(text, str):

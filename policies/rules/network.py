@@ -143,9 +143,12 @@ def service_cluster_ip_only(resource: Resource, settings: Settings) -> Iterator[
 def no_ingress(resource: Resource, settings: Settings) -> Iterator[str]:
     if resource.kind not in INGRESS_KINDS_BY_GROUP.get(resource.group, ()):
         return
-    if resource.group == "serving.knative.dev" and resource.kind in ("Service", "Route"):
-        if any(resource.labels.get(k) == "cluster-local" for k in KNATIVE_VISIBILITY_LABELS):
-            return  # reachable only inside the cluster
+    cluster_local = any(
+        resource.labels.get(k) == "cluster-local" for k in KNATIVE_VISIBILITY_LABELS
+    )
+    knative = resource.group == "serving.knative.dev" and resource.kind in ("Service", "Route")
+    if knative and cluster_local:
+        return  # reachable only inside the cluster
     if resource.group in ("networking.istio.io", "gateway.solo.io") and resource.kind == (
         "VirtualService"
     ):
@@ -249,7 +252,11 @@ def no_hand_made_pod_endpoints(
         if resource.group not in ("core", "discovery.k8s.io"):
             continue
         pods = sorted(
-            {str(t.get("name") or "?") for t in _endpoint_targets(resource) if t.get("kind") == "Pod"}
+            {
+                str(t.get("name") or "?")
+                for t in _endpoint_targets(resource)
+                if t.get("kind") == "Pod"
+            }
         )
         if pods:
             yield resource, f"routes its Service to pods {', '.join(pods)} by hand"
@@ -318,8 +325,10 @@ def ingress_from_scoped_sources(resource: Resource, settings: Settings) -> Itera
             elif peer.get("namespaceSelector") is not None and matches_every_namespace(
                 peer.get("namespaceSelector")
             ):
-                yield f"ingress rule {i} admits pods of (nearly) every namespace: its "\
+                yield (
+                    f"ingress rule {i} admits pods of (nearly) every namespace: its "
                     "namespaceSelector names no namespace"
+                )
 
 
 # Every namespace carries this label (set by the API server), so `Exists` on it matches all.

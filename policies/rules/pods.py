@@ -57,7 +57,9 @@ SAFE_SYSCTLS = frozenset(
         "net.ipv4.tcp_wmem",
     }
 )
-SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+SELINUX_TYPES = frozenset(
+    {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+)
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 APPARMOR_TYPES = frozenset({"RuntimeDefault", "Localhost"})
 SECCOMP_TYPES = frozenset({"RuntimeDefault", "Localhost"})
@@ -261,7 +263,9 @@ def no_host_probes(resource: Resource, settings: Settings) -> Iterator[str]:
         for label, container in containers(pod.spec):
             handlers = [(p, as_map(container.get(p))) for p in _PROBES]
             lifecycle = as_map(container.get("lifecycle"))
-            handlers += [(f"lifecycle.{h}", as_map(lifecycle.get(h))) for h in ("postStart", "preStop")]
+            handlers += [
+                (f"lifecycle.{h}", as_map(lifecycle.get(h))) for h in ("postStart", "preStop")
+            ]
             for name, handler in handlers:
                 for action in ("httpGet", "tcpSocket"):
                     host = as_map(handler.get(action)).get("host")
@@ -349,6 +353,7 @@ def image_pinned_by_digest(resource: Resource, settings: Settings) -> Iterator[s
             if not _DIGEST.search(image):
                 yield f"{at}{label}: image {image or '(none)'} is not pinned by digest"
 
+
 _NODE_VOLUME_TYPES = ("hostPath", "local")
 
 
@@ -389,7 +394,9 @@ def no_host_path_persistent_volumes(
     ]
     if not node_volumes:
         return
-    claims = {(c.effective_namespace, c.object_name): c for c in inventory.kind("PersistentVolumeClaim")}
+    claims = {
+        (c.effective_namespace, c.object_name): c for c in inventory.kind("PersistentVolumeClaim")
+    }
     for workload in inventory.workloads:
         namespace = workload.effective_namespace
         for label, claim_name, storage_class in _claims(workload):
@@ -403,9 +410,13 @@ def no_host_path_persistent_volumes(
                     or (ref.get("name") == claim_name and ref.get("namespace") in (None, namespace))
                 )
                 # an unclaimed volume of the same class is free for any claim of that class
-                free = not ref and not (claim is not None and claim.spec.get("volumeName")) and (
-                    storage_class is not None
-                    and pv.spec.get("storageClassName") == storage_class
+                free = (
+                    not ref
+                    and not (claim is not None and claim.spec.get("volumeName"))
+                    and (
+                        storage_class is not None
+                        and pv.spec.get("storageClassName") == storage_class
+                    )
                 )
                 if bound or free:
                     yield workload, f"{label} can mount {pv.ref}, a {kind} PersistentVolume"

@@ -54,7 +54,12 @@ def rule_problems(rule: PolicyRule) -> Iterator[str]:
     verbs = _strings(rule, "verbs")
     resources = _strings(rule, "resources")
     groups = _strings(rule, "apiGroups")
-    if "*" in verbs or "*" in resources or "*" in groups or "*" in _strings(rule, "nonResourceURLs"):
+    if (
+        "*" in verbs
+        or "*" in resources
+        or "*" in groups
+        or "*" in _strings(rule, "nonResourceURLs")
+    ):
         yield "a wildcard (*) in verbs, resources or API groups"
     core = bool(groups & {"", "*"})
     if core and resources & {"secrets", "*"} and verbs & _READ_VERBS:
@@ -88,7 +93,9 @@ class _Roles:
             sources = self.aggregated_into(name) if name in BUILT_IN_CLUSTER_ROLES else []
         else:
             rules += [as_map(r) for r in as_list(role.props.get("rules"))]
-            selectors = as_list(as_map(role.props.get("aggregationRule")).get("clusterRoleSelectors"))
+            selectors = as_list(
+                as_map(role.props.get("aggregationRule")).get("clusterRoleSelectors")
+            )
             sources = [
                 other
                 for other in self.cluster_roles.values()
@@ -133,7 +140,10 @@ def no_privileged_role_binding(
                 yield binding, f"binds the {subject.get('kind', '').lower()} {name}"
         described, rules = roles.resolve(binding)
         if rules is None:
-            yield binding, f"references {described}, which is not in the set: what it grants is unknown"
+            yield (
+                binding,
+                f"references {described}, which is not in the set: what it grants is unknown",
+            )
             continue
         problems = sorted({p for rule in rules for p in rule_problems(rule)})
         if problems:
@@ -141,12 +151,19 @@ def no_privileged_role_binding(
     for name in BUILT_IN_CLUSTER_ROLES:
         for role in roles.aggregated_into(name):
             problems = sorted(
-                {p for rule in as_list(role.props.get("rules")) for p in rule_problems(as_map(rule))}
+                {
+                    p
+                    for rule in as_list(role.props.get("rules"))
+                    for p in rule_problems(as_map(rule))
+                }
             )
             if problems:
-                yield role, (
-                    f"is aggregated into the built-in ClusterRole {name}, adding "
-                    f"{', '.join(problems)} to every binding of {name}"
+                yield (
+                    role,
+                    (
+                        f"is aggregated into the built-in ClusterRole {name}, adding "
+                        f"{', '.join(problems)} to every binding of {name}"
+                    ),
                 )
 
 

@@ -34,7 +34,9 @@ _WRITE_PRIVILEGES = frozenset({"INSERT", "UPDATE", "DELETE", "TRUNCATE", "ALL"})
 # psql's own variables, interpolated as numbers: never SQL text someone put there.
 _PSQL_NUMERIC_VARIABLES = frozenset({"VERSION_NUM", "SERVER_VERSION_NUM", "LASTOID", "ROW_COUNT"})
 # psql commands whose effect the script's text does not show.
-_OPAQUE_COMMANDS = frozenset({"i", "ir", "include", "include_relative", "!", "o", "out", "c", "connect"})
+_OPAQUE_COMMANDS = frozenset(
+    {"i", "ir", "include", "include_relative", "!", "o", "out", "c", "connect"}
+)
 # Functions that run SQL text they are given.
 _SQL_RUNNERS = frozenset(
     {"dblink", "dblink_exec", "dblink_send_query", "query_to_xml", "query_to_xml_and_xmlschema"}
@@ -118,8 +120,11 @@ def split_psql(script: str) -> tuple[list[_Chunk], list[str]]:
             i = j
             continue
         if c in "'\"":
-            escaped = c == "'" and i > 0 and script[i - 1] in "eE" and (
-                i < 2 or not (script[i - 2].isalnum() or script[i - 2] == "_")
+            escaped = (
+                c == "'"
+                and i > 0
+                and script[i - 1] in "eE"
+                and (i < 2 or not (script[i - 2].isalnum() or script[i - 2] == "_"))
             )
             j = i + 1
             while j < n:
@@ -180,9 +185,7 @@ def split_psql(script: str) -> tuple[list[_Chunk], list[str]]:
                 i += len(command) + 1
                 continue
             if command in _OPAQUE_COMMANDS or "`" in rest:
-                problems.append(
-                    f"psql command \\{command} runs something the script does not show"
-                )
+                problems.append(f"psql command \\{command} runs something the script does not show")
             i = end
             continue
         out.append(c)
@@ -458,9 +461,9 @@ def _reduces_access(node: dict[str, Any]) -> bool:
     """A statement that can only take access away (whatever names fill its placeholders)."""
     ((kind, body),) = node.items()
     if kind in _REDUCING:
-        return kind != "AlterRoleSetStmt" or str(body.get("setstmt", {}).get("kind", "")).startswith(
-            "VAR_RESET"
-        )
+        return kind != "AlterRoleSetStmt" or str(
+            body.get("setstmt", {}).get("kind", "")
+        ).startswith("VAR_RESET")
     if kind in ("GrantStmt", "GrantRoleStmt"):
         return not body.get("is_grant")
     if kind == "AlterRoleStmt":

@@ -61,7 +61,11 @@ def mutate_pod(change: Any) -> Mutation:
 def binding(name: str, role_kind: str, role: str, *subjects: dict[str, str]) -> fx.Manifest:
     subjects_ = list(subjects) or [{"kind": "ServiceAccount", "name": "default", "namespace": NS}]
     return obj(
-        RBAC, "RoleBinding", name, roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role}, subjects=subjects_
+        RBAC,
+        "RoleBinding",
+        name,
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        subjects=subjects_,
     )
 
 
@@ -81,22 +85,54 @@ def namespace_labels(**labels: str) -> Mutation:
     return mutate
 
 
+def pv(name: str, storage_class: str, **source: Any) -> fx.Manifest:
+    spec = {"storageClassName": storage_class, **source}
+    return obj("v1", "PersistentVolume", name, namespaced=False, spec=spec)
+
+
+def claim(**spec: Any) -> fx.Manifest:
+    return obj("v1", "PersistentVolumeClaim", "data", spec=spec)
+
+
+def mount_claim(*objects: fx.Manifest) -> Mutation:
+    """Add the volumes and the claim `data`, and mount the claim into the tickets server."""
+
+    def mutate(m: list[fx.Manifest]) -> None:
+        m.extend(objects)
+        volume = {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}
+        fx.pod_spec(tickets(m))["volumes"].append(volume)
+
+    return mutate
+
+
 BINDING = f"RoleBinding/{NS}/b"
 SQL_CM = f"ConfigMap/{NS}/role-sql-support"
 NS_REF = f"Namespace/-/{NS}"
 
 CASES: list[Case] = [
     # --- what counts as a workload ---
-    bad("no-host-namespaces", "a custom resource embedding a pod template", f"TrainingJob/{NS}/train")(
-        add(custom_workload("train", hardened_pod(hostNetwork=True)))
-    ),
-    bad("no-privileged-containers", "a bare pod spec embedded in a custom resource", f"Sandbox/{NS}/sb")(
+    bad(
+        "no-host-namespaces",
+        "a custom resource embedding a pod template",
+        f"TrainingJob/{NS}/train",
+    )(add(custom_workload("train", hardened_pod(hostNetwork=True)))),
+    bad(
+        "no-privileged-containers",
+        "a bare pod spec embedded in a custom resource",
+        f"Sandbox/{NS}/sb",
+    )(
         add(
             obj(
                 "example.dev/v1",
                 "Sandbox",
                 "sb",
-                spec={"podSpec": {"containers": [{"name": "c", "image": "x", "securityContext": {"privileged": True}}]}},
+                spec={
+                    "podSpec": {
+                        "containers": [
+                            {"name": "c", "image": "x", "securityContext": {"privileged": True}}
+                        ]
+                    }
+                },
             )
         )
     ),
@@ -109,13 +145,22 @@ CASES: list[Case] = [
                     {
                         "apiVersion": "v1",
                         "kind": "PodList",
-                        "items": [obj("v1", "Pod", "loose", spec={"containers": [{"name": "c", "image": "x"}]})],
+                        "items": [
+                            obj(
+                                "v1",
+                                "Pod",
+                                "loose",
+                                spec={"containers": [{"name": "c", "image": "x"}]},
+                            )
+                        ],
                     }
                 ],
             }
         )
     ),
-    good("no-host-namespaces", "a hardened custom workload")(add(custom_workload("train", hardened_pod()))),
+    good("no-host-namespaces", "a hardened custom workload")(
+        add(custom_workload("train", hardened_pod()))
+    ),
     good("restricted-volume-types", "a CRD whose schema mentions containers")(
         add(
             obj(
@@ -123,7 +168,20 @@ CASES: list[Case] = [
                 "CustomResourceDefinition",
                 "trainingjobs.example.dev",
                 namespaced=False,
-                spec={"versions": [{"schema": {"openAPIV3Schema": {"properties": {"containers": {"type": "array"}, "hostPath": {"type": "object"}}}}}]},
+                spec={
+                    "versions": [
+                        {
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "properties": {
+                                        "containers": {"type": "array"},
+                                        "hostPath": {"type": "object"},
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                },
             )
         )
     ),
@@ -134,14 +192,18 @@ CASES: list[Case] = [
         set_security(appArmorProfile={"type": "Unconfined"})
     ),
     bad("apparmor-profile-allowed", "AppArmor unconfined annotation", DEPLOY)(
-        lambda m: tickets(m)["spec"]["template"]["metadata"].setdefault("annotations", {}).update(
-            {"container.apparmor.security.beta.kubernetes.io/mcp-server": "unconfined"}
+        lambda m: (
+            tickets(m)["spec"]["template"]["metadata"]
+            .setdefault("annotations", {})
+            .update({"container.apparmor.security.beta.kubernetes.io/mcp-server": "unconfined"})
         )
     ),
     good("apparmor-profile-allowed", "AppArmor Localhost profile")(
         set_security(appArmorProfile={"type": "Localhost", "localhostProfile": "k8s-x"})
     ),
-    bad("selinux-options-restricted", "SELinux spc_t", DEPLOY)(set_security(seLinuxOptions={"type": "spc_t"})),
+    bad("selinux-options-restricted", "SELinux spc_t", DEPLOY)(
+        set_security(seLinuxOptions={"type": "spc_t"})
+    ),
     bad("selinux-options-restricted", "SELinux user on the pod", DEPLOY)(
         mutate_pod(lambda s: s["securityContext"].update(seLinuxOptions={"user": "system_u"}))
     ),
@@ -149,7 +211,9 @@ CASES: list[Case] = [
         set_security(seLinuxOptions={"type": "container_t", "level": "s0:c1,c2"})
     ),
     bad("safe-sysctls", "kernel.msgmax", DEPLOY)(
-        mutate_pod(lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}]))
+        mutate_pod(
+            lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}])
+        )
     ),
     good("safe-sysctls", "net.ipv4.ip_unprivileged_port_start")(
         mutate_pod(
@@ -166,7 +230,9 @@ CASES: list[Case] = [
     ),
     bad("seccomp-runtime-default", "pod Unconfined, containers RuntimeDefault", DEPLOY)(
         lambda m: (
-            fx.pod_spec(tickets(m))["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+            fx.pod_spec(tickets(m))["securityContext"].update(
+                seccompProfile={"type": "Unconfined"}
+            ),
             set_security(seccompProfile={"type": "RuntimeDefault"})(m),
         )
     ),
@@ -174,44 +240,26 @@ CASES: list[Case] = [
         lambda m: (set_pod(hostUsers=False)(m), set_security(runAsUser=0)(m))
     ),
     bad("restricted-volume-types", "an nfs volume", DEPLOY)(
-        mutate_pod(lambda s: s["volumes"].append({"name": "n", "nfs": {"server": "x", "path": "/"}}))
+        mutate_pod(
+            lambda s: s["volumes"].append({"name": "n", "nfs": {"server": "x", "path": "/"}})
+        )
     ),
-    bad(
-        "no-host-path-persistent-volumes",
-        "a claim bound to a hostPath PersistentVolume",
-        DEPLOY,
-    )(
-        lambda m: (
-            m.extend(
-                [
-                    obj("v1", "PersistentVolume", "node-disk", namespaced=False, spec={"hostPath": {"path": "/"}, "storageClassName": "manual"}),
-                    obj("v1", "PersistentVolumeClaim", "data", spec={"volumeName": "node-disk", "storageClassName": "manual"}),
-                ]
-            ),
-            fx.pod_spec(tickets(m))["volumes"].append({"name": "d", "persistentVolumeClaim": {"claimName": "data"}}),
+    bad("no-host-path-persistent-volumes", "a claim bound to a hostPath PV", DEPLOY)(
+        mount_claim(
+            pv("node-disk", "manual", hostPath={"path": "/"}),
+            claim(volumeName="node-disk", storageClassName="manual"),
         )
     ),
     bad("no-host-path-persistent-volumes", "a claim free to bind a local PV by class", DEPLOY)(
-        lambda m: (
-            m.extend(
-                [
-                    obj("v1", "PersistentVolume", "local-disk", namespaced=False, spec={"local": {"path": "/mnt"}, "storageClassName": "fast"}),
-                    obj("v1", "PersistentVolumeClaim", "data", spec={"storageClassName": "fast"}),
-                ]
-            ),
-            fx.pod_spec(tickets(m))["volumes"].append({"name": "d", "persistentVolumeClaim": {"claimName": "data"}}),
+        mount_claim(
+            pv("local-disk", "fast", local={"path": "/mnt"}), claim(storageClassName="fast")
         )
     ),
     good("no-host-path-persistent-volumes", "a claim bound to a CSI volume")(
-        lambda m: (
-            m.extend(
-                [
-                    obj("v1", "PersistentVolume", "local-disk", namespaced=False, spec={"local": {"path": "/mnt"}, "storageClassName": "local"}),
-                    obj("v1", "PersistentVolume", "ebs", namespaced=False, spec={"csi": {"driver": "ebs.csi.aws.com", "volumeHandle": "v"}}),
-                    obj("v1", "PersistentVolumeClaim", "data", spec={"volumeName": "ebs", "storageClassName": "gp3"}),
-                ]
-            ),
-            fx.pod_spec(tickets(m))["volumes"].append({"name": "d", "persistentVolumeClaim": {"claimName": "data"}}),
+        mount_claim(
+            pv("local-disk", "local", local={"path": "/mnt"}),
+            pv("ebs", "gp3", csi={"driver": "ebs.csi.aws.com", "volumeHandle": "v"}),
+            claim(volumeName="ebs", storageClassName="gp3"),
         )
     ),
     good("resource-requests-limits", "limits only (requests default to them)")(
@@ -219,42 +267,102 @@ CASES: list[Case] = [
     ),
     # --- RBAC by effective permission ---
     bad("no-privileged-role-binding", "a Role with a wildcard", BINDING)(
-        add(binding("b", "Role", "r"), role("Role", "r", [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]))
+        add(
+            binding("b", "Role", "r"),
+            role("Role", "r", [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]),
+        )
     ),
     bad("no-privileged-role-binding", "a ClusterRole reading Secrets", BINDING)(
-        add(binding("b", "ClusterRole", "c"), role("ClusterRole", "c", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]))
+        add(
+            binding("b", "ClusterRole", "c"),
+            role(
+                "ClusterRole",
+                "c",
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+            ),
+        )
     ),
     bad("no-privileged-role-binding", "escalate on roles", BINDING)(
-        add(binding("b", "Role", "r"), role("Role", "r", [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate", "bind"]}]))
+        add(
+            binding("b", "Role", "r"),
+            role(
+                "Role",
+                "r",
+                [
+                    {
+                        "apiGroups": ["rbac.authorization.k8s.io"],
+                        "resources": ["roles"],
+                        "verbs": ["escalate", "bind"],
+                    }
+                ],
+            ),
+        )
     ),
     bad("no-privileged-role-binding", "impersonate users", BINDING)(
-        add(binding("b", "Role", "r"), role("Role", "r", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]))
+        add(
+            binding("b", "Role", "r"),
+            role(
+                "Role", "r", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]
+            ),
+        )
     ),
     bad("no-privileged-role-binding", "secrets through aggregation", BINDING)(
         add(
             binding("b", "ClusterRole", "agg"),
-            role("ClusterRole", "agg", [], aggregationRule={"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]}),
-            role("ClusterRole", "part", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}], metadata={"labels": {"x": "y"}}),
+            role(
+                "ClusterRole",
+                "agg",
+                [],
+                aggregationRule={"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]},
+            ),
+            role(
+                "ClusterRole",
+                "part",
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+                metadata={"labels": {"x": "y"}},
+            ),
         )
     ),
-    bad("no-privileged-role-binding", "the built-in edit", BINDING)(add(binding("b", "ClusterRole", "edit"))),
+    bad("no-privileged-role-binding", "the built-in edit", BINDING)(
+        add(binding("b", "ClusterRole", "edit"))
+    ),
     bad("no-privileged-role-binding", "a binding to system:authenticated", BINDING)(
         add(binding("b", "ClusterRole", "view", {"kind": "Group", "name": "system:authenticated"}))
     ),
-    bad("no-privileged-role-binding", "a ClusterRole aggregated into view", f"ClusterRole/-/sneaky")(
-        add(role("ClusterRole", "sneaky", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}], metadata={"labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}}))
+    bad("no-privileged-role-binding", "a ClusterRole aggregated into view", "ClusterRole/-/sneaky")(
+        add(
+            role(
+                "ClusterRole",
+                "sneaky",
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+                metadata={"labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            )
+        )
     ),
-    bad("no-privileged-role-binding", "a role that is not in the set", BINDING)(add(binding("b", "ClusterRole", "mystery"))),
+    bad("no-privileged-role-binding", "a role that is not in the set", BINDING)(
+        add(binding("b", "ClusterRole", "mystery"))
+    ),
     good("no-privileged-role-binding", "a namespaced Role called admin")(
-        add(binding("b", "Role", "admin"), role("Role", "admin", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]))
+        add(
+            binding("b", "Role", "admin"),
+            role(
+                "Role",
+                "admin",
+                [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+            ),
+        )
     ),
-    good("no-privileged-role-binding", "the built-in view")(add(binding("b", "ClusterRole", "view"))),
+    good("no-privileged-role-binding", "the built-in view")(
+        add(binding("b", "ClusterRole", "view"))
+    ),
     # --- role SQL, parsed ---
     bad("role-sql-least-privilege", "membership in pg_read_all_data", SQL_CM)(
         append_sql("GRANT pg_read_all_data TO mcp_tickets_get_ticket;\n")
     ),
     bad("role-sql-least-privilege", "membership in the admin role", SQL_CM)(
-        append_sql("GRANT CURRENT_USER TO mcp_tickets_get_ticket;\n".replace("CURRENT_USER", "admin"))
+        append_sql(
+            "GRANT CURRENT_USER TO mcp_tickets_get_ticket;\n".replace("CURRENT_USER", "admin")
+        )
     ),
     bad("role-sql-least-privilege", "IN ROLE at creation", SQL_CM)(
         append_sql("CREATE ROLE extra IN ROLE pg_write_all_data;\n")
@@ -269,7 +377,9 @@ CASES: list[Case] = [
         append_sql("GRANT mcp_tickets_get_ticket TO reporting WITH ADMIN OPTION;\n")
     ),
     bad("role-sql-least-privilege", "EXECUTE of computed text", SQL_CM)(
-        append_sql("DO $x$ BEGIN EXECUTE 'GRANT ' || 'ALL ON support.tickets TO PUBLIC'; END $x$;\n")
+        append_sql(
+            "DO $x$ BEGIN EXECUTE 'GRANT ' || 'ALL ON support.tickets TO PUBLIC'; END $x$;\n"
+        )
     ),
     bad("role-sql-least-privilege", "EXECUTE format() that grants", SQL_CM)(
         append_sql("DO $x$ BEGIN EXECUTE format('GRANT SELECT ON %I TO %I', 't', 'r'); END $x$;\n")
@@ -281,7 +391,9 @@ CASES: list[Case] = [
         append_sql("SELECT format('GRANT %s ON t TO r', 'ALL') \\gexec\n")
     ),
     bad("role-sql-least-privilege", "unlabelled SQL in another ConfigMap", f"ConfigMap/{NS}/extra")(
-        add(sql_config_map("extra", "init.sql", "GRANT ALL ON ALL TABLES IN SCHEMA support TO app;"))
+        add(
+            sql_config_map("extra", "init.sql", "GRANT ALL ON ALL TABLES IN SCHEMA support TO app;")
+        )
     ),
     bad("role-sql-least-privilege", "psql -c in a Job's arguments", f"Job/{NS}/one-off")(
         add(
@@ -289,7 +401,20 @@ CASES: list[Case] = [
                 "batch/v1",
                 "Job",
                 "one-off",
-                spec={"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "postgres", "command": ["sh", "-c", "psql -c 'ALTER ROLE app BYPASSRLS'"]}]}}},
+                spec={
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {
+                                    "name": "c",
+                                    "image": "postgres",
+                                    "command": ["sh", "-c", "psql -c 'ALTER ROLE app BYPASSRLS'"],
+                                }
+                            ],
+                        }
+                    }
+                },
             )
         )
     ),
@@ -309,10 +434,16 @@ CASES: list[Case] = [
         )
     ),
     good("role-sql-least-privilege", "a shell script that says grant in prose")(
-        add(obj("v1", "ConfigMap", "notes", data={"README": "We grant nothing here; do ask first."}))
+        add(
+            obj("v1", "ConfigMap", "notes", data={"README": "We grant nothing here; do ask first."})
+        )
     ),
     # --- inbound ---
-    bad("no-hand-made-pod-endpoints", "an EndpointSlice pointing at the tunnel pod", f"EndpointSlice/{NS}/side-door")(
+    bad(
+        "no-hand-made-pod-endpoints",
+        "an EndpointSlice pointing at the tunnel pod",
+        f"EndpointSlice/{NS}/side-door",
+    )(
         add(
             service("side-door", {"ports": [{"port": 80}]}),
             obj(
@@ -321,17 +452,43 @@ CASES: list[Case] = [
                 "side-door",
                 metadata={"labels": {"kubernetes.io/service-name": "side-door"}},
                 addressType="IPv4",
-                endpoints=[{"addresses": ["10.1.2.3"], "targetRef": {"kind": "Pod", "name": "mcp-tunnel-abc"}}],
+                endpoints=[
+                    {
+                        "addresses": ["10.1.2.3"],
+                        "targetRef": {"kind": "Pod", "name": "mcp-tunnel-abc"},
+                    }
+                ],
             ),
         )
     ),
     bad("no-hand-made-pod-endpoints", "Endpoints pointing at a pod", f"Endpoints/{NS}/side-door")(
-        add(obj("v1", "Endpoints", "side-door", subsets=[{"addresses": [{"ip": "10.1.2.3", "targetRef": {"kind": "Pod", "name": "sandbox-runner-x"}}]}]))
+        add(
+            obj(
+                "v1",
+                "Endpoints",
+                "side-door",
+                subsets=[
+                    {
+                        "addresses": [
+                            {
+                                "ip": "10.1.2.3",
+                                "targetRef": {"kind": "Pod", "name": "sandbox-runner-x"},
+                            }
+                        ]
+                    }
+                ],
+            )
+        )
     ),
     good("no-hand-made-pod-endpoints", "a selector-less Service for an external database")(
         add(
             service("db", {"ports": [{"port": 5432}]}),
-            obj("v1", "Endpoints", "db", subsets=[{"addresses": [{"ip": "10.20.0.5"}], "ports": [{"port": 5432}]}]),
+            obj(
+                "v1",
+                "Endpoints",
+                "db",
+                subsets=[{"addresses": [{"ip": "10.20.0.5"}], "ports": [{"port": 5432}]}],
+            ),
         )
     ),
     *[
@@ -348,13 +505,28 @@ CASES: list[Case] = [
         )
     ],
     bad("no-ingress", "an Istio VirtualService bound to a gateway", f"VirtualService/{NS}/x")(
-        add(obj("networking.istio.io/v1", "VirtualService", "x", spec={"gateways": ["istio-system/public"]}))
+        add(
+            obj(
+                "networking.istio.io/v1",
+                "VirtualService",
+                "x",
+                spec={"gateways": ["istio-system/public"]},
+            )
+        )
     ),
     bad("no-gateway-api", "an experimental ListenerSet", f"XListenerSet/{NS}/x")(
         add(obj("gateway.networking.x-k8s.io/v1alpha1", "XListenerSet", "x", spec={}))
     ),
     good("no-ingress", "a cluster-local Knative Service")(
-        add(obj("serving.knative.dev/v1", "Service", "x", metadata={"labels": {"networking.knative.dev/visibility": "cluster-local"}}, spec={}))
+        add(
+            obj(
+                "serving.knative.dev/v1",
+                "Service",
+                "x",
+                metadata={"labels": {"networking.knative.dev/visibility": "cluster-local"}},
+                spec={},
+            )
+        )
     ),
     good("no-ingress", "an Istio VirtualService inside the mesh")(
         add(obj("networking.istio.io/v1", "VirtualService", "x", spec={"gateways": ["mesh"]}))
@@ -363,33 +535,65 @@ CASES: list[Case] = [
         add(obj("example.dev/v1", "Gateway", "x", spec={}))
     ),
     *[
-        bad("ingress-from-scoped-sources", f"namespaceSelector {how}", f"NetworkPolicy/{NS}/mcp-server-tickets")(
-            ingress_from({"namespaceSelector": selector})
-        )
+        bad(
+            "ingress-from-scoped-sources",
+            f"namespaceSelector {how}",
+            f"NetworkPolicy/{NS}/mcp-server-tickets",
+        )(ingress_from({"namespaceSelector": selector}))
         for how, selector in (
             ("matchLabels {}", {"matchLabels": {}}),
             ("matchExpressions []", {"matchExpressions": []}),
-            ("Exists on kubernetes.io/metadata.name", {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "Exists"}]}),
-            ("NotIn a few", {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}),
+            (
+                "Exists on kubernetes.io/metadata.name",
+                {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "Exists"}
+                    ]
+                },
+            ),
+            (
+                "NotIn a few",
+                {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "NotIn",
+                            "values": ["kube-system"],
+                        }
+                    ]
+                },
+            ),
             ("DoesNotExist", {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}),
         )
     ],
     good("ingress-from-scoped-sources", "namespaceSelector In one namespace, with pods")(
         ingress_from(
             {
-                "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": [NS]}]},
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [NS]}
+                    ]
+                },
                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "mcp-tunnel"}},
             }
         )
     ),
-    bad("service-cluster-ip-only", "a Service exposed by the Tailscale operator", f"Service/{NS}/mcp-server-tickets")(
-        lambda m: fx.find(m, "Service", "mcp-server-tickets")["metadata"].setdefault("annotations", {}).update({"tailscale.com/expose": "true"})
+    bad(
+        "service-cluster-ip-only",
+        "a Service exposed by the Tailscale operator",
+        f"Service/{NS}/mcp-server-tickets",
+    )(
+        lambda m: (
+            fx.find(m, "Service", "mcp-server-tickets")["metadata"]
+            .setdefault("annotations", {})
+            .update({"tailscale.com/expose": "true"})
+        )
     ),
     # --- metadata endpoints, every form ---
     *[
-        bad("metadata-endpoint-unreachable", f"ipBlock {cidr}", f"NetworkPolicy/{NS}/sandbox-runner")(
-            egress_to({"ipBlock": {"cidr": cidr}})
-        )
+        bad(
+            "metadata-endpoint-unreachable", f"ipBlock {cidr}", f"NetworkPolicy/{NS}/sandbox-runner"
+        )(egress_to({"ipBlock": {"cidr": cidr}}))
         for cidr in (
             "169.254.0.0/16",
             "fd00:ec2::/64",
@@ -421,8 +625,18 @@ CASES: list[Case] = [
     ),
     bad("no-service-account-token-secret", "a token Secret mounted", DEPLOY)(
         lambda m: (
-            m.append(obj("v1", "Secret", "sa-token", type="kubernetes.io/service-account-token", metadata={"annotations": {"kubernetes.io/service-account.name": "default"}})),
-            fx.pod_spec(tickets(m))["volumes"].append({"name": "t", "secret": {"secretName": "sa-token"}}),
+            m.append(
+                obj(
+                    "v1",
+                    "Secret",
+                    "sa-token",
+                    type="kubernetes.io/service-account-token",
+                    metadata={"annotations": {"kubernetes.io/service-account.name": "default"}},
+                )
+            ),
+            fx.pod_spec(tickets(m))["volumes"].append(
+                {"name": "t", "secret": {"secretName": "sa-token"}}
+            ),
         )
     ),
     good("no-automounted-token", "ServiceAccount with automount off, pod field unset")(
@@ -434,7 +648,9 @@ CASES: list[Case] = [
     ),
     bad("no-automounted-token", "the pod overrides its quiet ServiceAccount", DEPLOY)(
         lambda m: (
-            fx.pod_spec(tickets(m)).update(serviceAccountName="quiet", automountServiceAccountToken=True),
+            fx.pod_spec(tickets(m)).update(
+                serviceAccountName="quiet", automountServiceAccountToken=True
+            ),
             m.append(obj("v1", "ServiceAccount", "quiet", automountServiceAccountToken=False)),
         )
     ),
