@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from policies.rules.network import reachable_metadata  # every metadata address, every spelling
+
 if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
     import pulumi
 
@@ -134,10 +136,11 @@ def _network(value: str) -> str:
         ) from None
     if net.prefixlen == 0:
         raise _invalid("cidr_everything", f"{value!r} is the whole internet; name narrower ranges")
-    if net.version == 4 and METADATA_ADDRESS in net:
+    metadata = reachable_metadata(net, [])
+    if metadata:
         raise _invalid(
             "cidr_metadata",
-            f"{value!r} contains the cloud metadata address 169.254.169.254, which must never be reachable",
+            f"{value!r} contains the cloud metadata address {metadata[0]}, which must never be reachable",
         )
     return str(net)
 

@@ -96,11 +96,45 @@ def _read_file(path: Path) -> list[Manifest]:
             continue
         if not isinstance(doc, dict) or "kind" not in doc:
             raise ManifestError(f"{path}: a document is not a Kubernetes object (no kind)")
-        if doc.get("kind") == "List":
-            manifests.extend(i for i in doc.get("items") or [] if isinstance(i, dict))
-        else:
-            manifests.append(doc)
+        if str(doc.get("kind")) == "Kustomization":
+            raise ManifestError(f"{path}: a Kustomization is an input to kustomize, not an object")
+        manifests.extend(expand_lists(doc, path))
     return manifests
+
+
+def expand_lists(doc: Manifest, path: Path | str = "input") -> list[Manifest]:
+    """The objects of a document: a `List` or any `*List` kind (PodList, ...) is expanded,
+    nested lists too."""
+    kind = str(doc.get("kind") or "")
+    if not kind.endswith("List") or "items" not in doc:
+        return [doc]
+    found: list[Manifest] = []
+    for item in doc.get("items") or []:
+        if not isinstance(item, dict) or "kind" not in item:
+            raise ManifestError(f"{path}: an item of a {kind} is not a Kubernetes object (no kind)")
+        found.extend(expand_lists(item, path))
+    return found
+
+
+# Folders whose YAML is an input to a tool, not the objects that tool would produce.
+_TOOL_INPUTS = {
+    "kustomization.yaml": "a kustomization (run `kustomize build` and check its output)",
+    "kustomization.yml": "a kustomization (run `kustomize build` and check its output)",
+    "kustomization": "a kustomization (run `kustomize build` and check its output)",
+    "chart.yaml": "a Helm chart (run `helm template` and check its output)",
+    "helmfile.yaml": "a helmfile (render it and check the output)",
+}
+MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
+def _refuse_tool_inputs(files: list[Path], folder: Path) -> None:
+    for path in files:
+        what = _TOOL_INPUTS.get(path.name.lower())
+        if what is not None:
+            raise ManifestError(
+                f"{path} makes {folder} {what}: the check reads rendered manifests only and "
+                "cannot tell what this folder would deploy"
+            )
 
 
 def _read_files(paths: list[Path]) -> list[list[Manifest]]:
@@ -114,11 +148,12 @@ def load_dir(folder: Path) -> list[Manifest]:
     """
     if not folder.exists():
         raise ManifestError(f"{folder} does not exist")
-    files = (
-        [folder]
-        if folder.is_file()
-        else sorted(p for p in folder.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
-    )
+    if folder.is_file():
+        files = [folder]
+    else:
+        every = sorted(p for p in folder.rglob("*") if p.is_file())
+        _refuse_tool_inputs(every, folder)
+        files = [p for p in every if p.suffix.lower() in MANIFEST_SUFFIXES]
     if not files:
         raise ManifestError(f"{folder} holds no .yaml, .yml or .json files")
     workers = min(os.cpu_count() or 1, 4)

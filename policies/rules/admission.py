@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .model import Rule, Settings, Target, as_list, as_map, dig, stack_rule
+from .network import (
+    GATEWAY_API_GROUPS,
+    GATEWAY_KINDS,
+    INGRESS_KINDS_BY_GROUP,
+    KNATIVE_VISIBILITY_LABELS,
+)
 
 if TYPE_CHECKING:
     from .inventory import Inventory
@@ -58,6 +64,23 @@ class AdmissionRule:
     variables: tuple[tuple[str, str], ...] = ()
 
 
+def plural(kind: str) -> str:
+    """The resource name of a kind, as the API server lists it (HTTPProxy -> httpproxies)."""
+    lower = kind.lower()
+    if lower.endswith(("s", "x")):
+        return lower + "es"
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def _ingress_resources() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (group, tuple(sorted(plural(k) for k in kinds)))
+        for group, kinds in sorted(INGRESS_KINDS_BY_GROUP.items())
+    )
+
+
 def _q(value: str) -> str:
     return json.dumps(value)  # a CEL string literal
 
@@ -97,12 +120,32 @@ def admission_rules(allowed_egress_cidrs: Sequence[str]) -> tuple[AdmissionRule,
         ),
         AdmissionRule(
             "no-ingress",
-            (("networking.k8s.io", ("ingresses",)), ("extensions", ("ingresses",))),
-            (Validation("false", "no Ingress: nothing may be exposed from the perimeter"),),
+            _ingress_resources(),
+            (
+                Validation(
+                    # A cluster-local Knative Service or Route, or an Istio VirtualService bound
+                    # to the mesh alone, is reachable only inside the cluster.
+                    "object.apiVersion.startsWith('serving.knative.dev/') && "
+                    "(object.kind == 'Service' || object.kind == 'Route') && "
+                    "has(object.metadata.labels) && ("
+                    + " || ".join(
+                        f"({_q(label)} in object.metadata.labels && "
+                        f"object.metadata.labels[{_q(label)}] == 'cluster-local')"
+                        for label in KNATIVE_VISIBILITY_LABELS
+                    )
+                    + ") || (object.apiVersion.startsWith('networking.istio.io/') && "
+                    "object.kind == 'VirtualService' && (!has(object.spec.gateways) || "
+                    "object.spec.gateways.all(g, g == 'mesh')))",
+                    "no Ingress or ingress-like object: nothing may be exposed from the perimeter",
+                ),
+            ),
         ),
         AdmissionRule(
             "no-gateway-api",
-            (("gateway.networking.k8s.io", ("*",)),),
+            tuple(
+                (group, tuple(sorted(plural(k) for k in GATEWAY_KINDS)))
+                for group in sorted(GATEWAY_API_GROUPS)
+            ),
             (Validation("false", "no Gateway API objects: nothing may be exposed"),),
         ),
         AdmissionRule(
