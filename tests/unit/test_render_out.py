@@ -130,7 +130,7 @@ def test_a_failed_render_leaves_the_previous_one_untouched(tmp_path: Path) -> No
     out = tmp_path / "out"
     write_dir([_object("ConfigMap", "a")], out)
     before = _tree(out)
-    with pytest.raises(ManifestError, match="two objects would be written to configmap-b.yaml"):
+    with pytest.raises(ManifestError, match=r"two objects would be written to configmap-b\.yaml"):
         write_dir([_object("ConfigMap", "b"), _object("ConfigMap", "b")], out)
     assert _tree(out) == before
     assert sorted(os.listdir(tmp_path)) == ["out"], "the temporary folder was not cleaned up"
