@@ -504,12 +504,22 @@ class Tool(_Section):
         elif self.permission_policy == "always_allow":
             raise _invalid("write_policy", "permission_policy of a write tool must be always_ask")
         if self.tenant_column is not None:
+            # Per table, across the tool's grants: UPDATE (status) beside SELECT (tenant_id, ...)
+            # is fine; a table where no grant covers the tenant column is not.
+            covered: dict[str, bool] = {}
+            first: dict[str, int] = {}
             for i, grant in enumerate(self.grants):
-                if grant.columns is not None and self.tenant_column not in grant.columns:
+                first.setdefault(grant.table, i)
+                covered[grant.table] = covered.get(grant.table, False) or (
+                    grant.columns is None or self.tenant_column in grant.columns
+                )
+            for table, ok in covered.items():
+                if not ok:
                     raise _invalid(
                         "tenant_column",
-                        f"grants[{i}].columns: the tenant column {self.tenant_column!r} is not "
-                        "among the granted columns; the tenant filter could not be written or read",
+                        f"grants[{first[table]}].columns: the tenant column {self.tenant_column!r} "
+                        f"is not among the columns granted on {table}; the tenant filter could "
+                        "not be checked",
                     )
         return self
 

@@ -202,7 +202,7 @@ STRICT_AND_CROSS_CHECKED = [
     ("label value as a boolean", _set("cluster.dns_pod_labels", {"k8s-app": True}), "cluster.dns_pod_labels.k8s-app", "valid string"),
     ("tier as a number", _set("tier", 1), "tier", "'dev', 'staging' or 'prod'"),
     ("host outside its cidrs", _set("databases.support.host", "10.20.0.16"), "databases.support.host", "outside cidrs (10.20.0.15/32)"),
-    ("tenant column not granted", _columns_without_tenant, "mcp_servers[0].tools[0].grants[0].columns", "tenant column 'tenant_id' is not among the granted columns"),
+    ("tenant column not granted", _columns_without_tenant, "mcp_servers[0].tools[0].grants[0].columns", "tenant column 'tenant_id' is not among the columns granted on support.tickets"),
     ("empty column list", _set("mcp_servers.1.tools.0.grants.0.columns", []), "mcp_servers[1].tools[0].grants[0].columns", "at least 1 item"),
     ("column named twice", _set("mcp_servers.1.tools.0.grants.0.columns", ["sku", "sku"]), "mcp_servers[1].tools[0].grants[0].columns", "column 'sku' is declared twice"),
     ("pg_catalog table", _set("mcp_servers.0.tools.0.grants.0.table", "pg_catalog.pg_authid"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'pg_catalog'"),
