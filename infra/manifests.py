@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import multiprocessing
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -70,19 +72,112 @@ def conventional_order(manifest: Manifest) -> Manifest:
     return ordered
 
 
+RENDER_MARKER = ".agent-perimeter-render"  # no YAML/JSON extension: never read as a manifest
+
+
 def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
-    """One file per object; an existing folder is emptied of YAML first so it mirrors the program."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.yaml"):
-        old.unlink()
-    written: list[Path] = []
-    for manifest in manifests:
-        path = out / file_name(manifest)
-        if path.exists():
-            raise ManifestError(f"two objects would be written to {path.name}: {ref(manifest)}")
-        path.write_text(yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False))
-        written.append(path)
-    return written
+    """One file per object, written into a fresh temporary folder and then renamed into place.
+
+    `out` must not exist, be empty, or be a folder this function wrote before
+    (its marker lists every file in it); anything else is refused untouched, so
+    no file render did not write is ever deleted or overwritten.
+    """
+    target = Path(os.path.abspath(out))
+    previous = _previous_render(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.render-", dir=target.parent))
+    try:
+        names: list[str] = []
+        for manifest in manifests:
+            name = file_name(manifest)
+            path = staging / name
+            if path.exists():
+                raise ManifestError(f"two objects would be written to {name}: {ref(manifest)}")
+            path.write_text(
+                yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False)
+            )
+            names.append(name)
+        (staging / RENDER_MARKER).write_text(
+            json.dumps({"written_by": "python -m infra render", "files": sorted(names)}, indent=2)
+            + "\n"
+        )
+        _swap_into_place(staging, target, previous)
+    except OSError as exc:
+        _remove_own(staging, None)
+        raise ManifestError(
+            f"cannot write {target}: {exc.strerror}; nothing was replaced"
+        ) from None
+    except BaseException:
+        _remove_own(staging, None)
+        raise
+    return [target / name for name in names]
+
+
+def check_render_target(out: Path) -> None:
+    """Refuse an unusable `--out` before any work is done (write_dir checks again)."""
+    _previous_render(Path(os.path.abspath(out)))
+
+
+def _previous_render(target: Path) -> list[str] | None:
+    """The files of an earlier render at `target`; None when there is nothing there.
+    Raises, naming the path, for anything render must not replace."""
+    if not os.path.lexists(target):
+        return None
+    if target.is_symlink() or not target.is_dir():
+        raise ManifestError(f"{target} exists and is not a folder; refusing to replace it")
+    entries = sorted(os.listdir(target))
+    if not entries:
+        return []
+    refusal = (
+        f"{target} is not empty and was not written by render; refusing to write there "
+        "(give a new or empty folder, or one render wrote before)"
+    )
+    marker = target / RENDER_MARKER
+    if RENDER_MARKER not in entries or marker.is_symlink() or not marker.is_file():
+        raise ManifestError(refusal)
+    try:
+        files = json.loads(marker.read_text())["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ValueError("files is not a list of names")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise ManifestError(f"{marker} is not a render marker; {refusal}") from None
+    foreign = [
+        name
+        for name in entries
+        if name != RENDER_MARKER
+        and (name not in files or (target / name).is_symlink() or not (target / name).is_file())
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise ManifestError(
+            f"{target} holds {len(foreign)} file(s) render did not write ({shown}); "
+            "refusing to replace it"
+        )
+    return [name for name in entries if name != RENDER_MARKER]
+
+
+def _swap_into_place(staging: Path, target: Path, previous: list[str] | None) -> None:
+    if previous is None:
+        os.rename(staging, target)
+        return
+    if not previous:
+        os.rename(staging, target)  # replaces an empty folder atomically
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, retired / "render")
+    os.rename(staging, target)
+    _remove_own(retired / "render", previous)
+    retired.rmdir()
+
+
+def _remove_own(folder: Path, files: list[str] | None) -> None:
+    """Delete a folder render made: the named files (all when None), its marker, the folder."""
+    if not folder.exists():
+        return
+    names = os.listdir(folder) if files is None else [*files, RENDER_MARKER]
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    folder.rmdir()
 
 
 def _read_file(path: Path) -> list[Manifest]:

@@ -8,7 +8,12 @@ the two sides together.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from infra.config import McpServer, Tool, role_name
+
+if TYPE_CHECKING:
+    from infra.config import PerimeterConfig
 
 PART_OF = "agent-perimeter"
 LABEL_NAME = "app.kubernetes.io/name"
@@ -107,3 +112,27 @@ def tool_role(server: McpServer, tool: Tool) -> str:
 def password_env(role: str) -> str:
     """Environment variable a provisioning Job reads one role's SCRAM verifier from."""
     return f"VERIFIER_{role.upper()}"
+
+
+def database_ca_config_map(database: str) -> str:
+    """ConfigMap holding the CA a database's server certificate is verified against."""
+    return f"database-ca-{database.replace('_', '-')}"
+
+
+def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
+    """(Secret name, config field it derives from) of every Secret named after config entries."""
+    names: list[tuple[str, str]] = []
+    for i, server in enumerate(config.mcp_servers):
+        epoch = config.rotation_epoch
+        names.append((platform_token_secret_name(server, epoch), f"mcp_servers[{i}].name"))
+        names += [
+            (tool_secret_name(server, tool, epoch), f"mcp_servers[{i}].tools[{j}].name")
+            for j, tool in enumerate(server.tools)
+        ]
+    for database in config.databases:
+        base = provisioner_name(database)
+        names += [
+            (f"{base}-admin", f"databases.{database}"),
+            (f"{base}-verifiers", f"databases.{database}"),
+        ]
+    return names

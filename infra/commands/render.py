@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from infra.commands.source import add_source_arguments, load_config
-from infra.manifests import write_dir
+from infra.manifests import check_render_target, write_dir
 from infra.network import used_databases
 
 
@@ -16,7 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render", help="write every object of an environment as YAML, secrets as placeholders"
     )
     add_source_arguments(parser, allow_dir=False)
-    parser.add_argument("--out", required=True, help="folder to write (emptied of YAML first)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="folder to write: new, empty, or one render wrote before (replaced as a whole)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -24,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from infra.offline import render_environment  # the Pulumi SDK loads only when needed
 
     config = load_config(args)
-    manifests = render_environment(config)
     out = Path(args.out)
+    check_render_target(out)
+    manifests = render_environment(config)
     written = write_dir(manifests, out)
     kinds = Counter(m["kind"] for m in manifests)
     tools = sum(len(s.tools) for s in config.mcp_servers)

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig
-from infra.naming import LABEL_ENVIRONMENT, mcp_release, tool_role
+from infra.naming import LABEL_ENVIRONMENT, database_ca_config_map, mcp_release, tool_role
 from infra.tools import chart_path
 
 CHART = chart_path("mcp-server")
@@ -41,6 +41,10 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
             "port": database.port,
             "name": server.database,
             "sslmode": database.sslmode,
+            # created by the database's RoleProvisioner, which this server depends on
+            "caConfigMap": database_ca_config_map(server.database)
+            if database.ca_certificate is not None
+            else "",
         },
         "toolCredentials": [
             {

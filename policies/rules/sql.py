@@ -325,8 +325,10 @@ class _Reader:
             values += [t.get("ResTarget", {}).get("val") for t in current.get("targetList") or []]
             for row in current.get("valuesLists") or []:
                 values += row.get("List", {}).get("items", [])
-        constant = [v["A_Const"]["sval"]["sval"] for v in values if _constant_string(v)]
-        if not select or len(constant) != len(values):
+        results = [r for v in values for r in _case_results(v)]
+        constant = [r["A_Const"]["sval"]["sval"] for r in results if _constant_string(r)]
+        narrow = [r for r in results if _narrow_format(r)]
+        if not select or len(constant) + len(narrow) != len(results):
             self.problem(f"dynamic SQL: \\gexec runs computed text: {text[:120]}")
             return
         for value in constant:
@@ -451,6 +453,54 @@ class _Reader:
             if len(parsed) == 1 and _reduces_access(parsed[0]["node"]):
                 return
         self.problem(f"dynamic SQL: EXECUTE {expression[:120]}")
+
+
+def _case_results(value: Any) -> list[Any]:
+    """The values a CASE can produce (its branches and its ELSE), or the value itself."""
+    case = value.get("CaseExpr") if isinstance(value, dict) else None
+    if not case:
+        return [value]
+    branches = [w.get("CaseWhen", {}).get("result") for w in case.get("args") or []]
+    return [r for b in [*branches, case.get("defresult")] for r in _case_results(b)]
+
+
+def _format_template(value: Any) -> dict[str, Any] | None:
+    """The statement a `format()` call with a constant template builds, its placeholders filled."""
+    call = value.get("FuncCall", {}) if isinstance(value, dict) else {}
+    args = call.get("args") or []
+    if _strings(call.get("funcname"))[-1:] != ["format"] or not args:
+        return None
+    if not _constant_string(args[0]):
+        return None
+    template = args[0]["A_Const"]["sval"]["sval"]
+    shape = _FORMAT_PLACEHOLDER.sub(lambda m: _PLACEHOLDER_TEXT[m.group(2)], template)
+    try:
+        parsed = _parse(shape)
+    except SqlUnreadable:
+        return None
+    return parsed[0]["node"] if len(parsed) == 1 else None
+
+
+def _narrow_format(value: Any) -> bool:
+    """A computed statement whose shape is fixed and grants nothing beyond its own table:
+    USAGE on a sequence (what INSERT into a serial column needs), a row-level policy, or
+    anything that only takes access away."""
+    node = _format_template(value)
+    if node is None:
+        return False
+    ((kind, body),) = node.items()
+    if kind == "CreatePolicyStmt":
+        return True
+    if kind == "GrantStmt" and body.get("is_grant"):
+        privileges = [
+            p.get("AccessPriv", {}).get("priv_name") for p in body.get("privileges") or []
+        ]
+        return (
+            body.get("objtype") == "OBJECT_SEQUENCE"
+            and privileges == ["usage"]
+            and not body.get("grant_option")
+        )
+    return _reduces_access(node)
 
 
 def _constant_string(value: Any) -> bool:

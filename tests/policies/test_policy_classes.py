@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from policies.rules import evaluate
+from policies.rules import RULES_BY_ID, evaluate
+from policies.rules.admission import admission_manifests
 from tests.policies import perimeter_fixtures as fx
 from tests.policies.test_policy_rules import (
     DEPLOY,
@@ -390,6 +391,14 @@ CASES: list[Case] = [
     bad("role-sql-least-privilege", "\\gexec of computed text", SQL_CM)(
         append_sql("SELECT format('GRANT %s ON t TO r', 'ALL') \\gexec\n")
     ),
+    bad("role-sql-least-privilege", "\\gexec of a format() that grants table access", SQL_CM)(
+        append_sql("SELECT format('GRANT SELECT ON TABLE %s TO %I', 't', 'r') \\gexec\n")
+    ),
+    bad("role-sql-least-privilege", "\\gexec of a CASE with a computed branch", SQL_CM)(
+        append_sql(
+            "SELECT CASE WHEN true THEN 'SELECT 1' ELSE 'GRANT ' || 'ALL ON t TO r' END \\gexec\n"
+        )
+    ),
     bad("role-sql-least-privilege", "unlabelled SQL in another ConfigMap", f"ConfigMap/{NS}/extra")(
         add(
             sql_config_map("extra", "init.sql", "GRANT ALL ON ALL TABLES IN SCHEMA support TO app;")
@@ -424,6 +433,20 @@ CASES: list[Case] = [
             "/* CREATE ROLE y SUPERUSER; */\n"
             "COMMENT ON ROLE mcp_tickets_get_ticket IS 'GRANT ALL TO PUBLIC; SUPERUSER';\n"
             "SELECT $q$ ALTER ROLE z SUPERUSER $q$ AS text;\n"
+        )
+    ),
+    good("role-sql-least-privilege", "\\gexec granting USAGE on a serial column's sequence")(
+        append_sql(
+            "SELECT pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO %I', s.seq, s.role) "
+            "FROM (SELECT 'support.q_id_seq' AS seq, 'mcp_tickets_export_ticket' AS role) s \\gexec\n"
+        )
+    ),
+    good("role-sql-least-privilege", "\\gexec of a tenant policy typed from the catalog")(
+        append_sql(
+            "SELECT CASE WHEN a.attname IS NULL THEN 'DO $m$ BEGIN RAISE EXCEPTION ''no column''; "
+            "END $m$' ELSE pg_catalog.format('CREATE POLICY p ON support.tickets FOR ALL TO r "
+            "USING (tenant_id = CAST(NULL AS %s))', pg_catalog.format_type(a.atttypid, NULL)) END "
+            "FROM pg_catalog.pg_attribute a \\gexec\n"
         )
     ),
     good("role-sql-least-privilege", "a reduce-only reconcile loop")(
@@ -654,7 +677,47 @@ CASES: list[Case] = [
             m.append(obj("v1", "ServiceAccount", "quiet", automountServiceAccountToken=False)),
         )
     ),
+    # --- admission: the bundle's namespace is guarded by the API server too ---
+    bad("admission-policies-enforced", "the bundle's namespace without its policies", NS_REF)(
+        lambda m: bundle_namespace(m)
+    ),
+    bad("admission-policies-enforced", "bindings that only audit", NS_REF)(
+        lambda m: (bundle_namespace(m), m.extend(guards(actions=["Audit"])))
+    ),
+    bad("admission-policies-enforced", "bindings on another namespace", NS_REF)(
+        lambda m: (bundle_namespace(m), m.extend(guards(namespace="elsewhere")))
+    ),
+    bad("admission-policies-enforced", "one policy missing", NS_REF)(
+        lambda m: (
+            bundle_namespace(m),
+            m.extend(g for g in guards() if "no-ingress" not in g["metadata"]["name"]),
+        )
+    ),
+    good("admission-policies-enforced", "the bundle's namespace with every policy bound")(
+        lambda m: (bundle_namespace(m), m.extend(guards()))
+    ),
+    good("admission-policies-enforced", "a namespace the bundle does not own")(lambda m: None),
 ]
+
+
+def bundle_namespace(m: list[fx.Manifest]) -> None:
+    fx.find(m, "Namespace", NS)["metadata"]["labels"]["app.kubernetes.io/part-of"] = (
+        "agent-perimeter"
+    )
+
+
+def guards(actions: list[str] | None = None, namespace: str = NS) -> list[fx.Manifest]:
+    manifests = admission_manifests(
+        RULES_BY_ID,
+        namespace=namespace,
+        environment="dev",
+        allowed_egress_cidrs=[*fx.API, *fx.EDGE],
+        labels={"app.kubernetes.io/part-of": "agent-perimeter"},
+    )
+    for m in manifests:
+        if actions and m["kind"].endswith("Binding"):
+            m["spec"]["validationActions"] = actions
+    return manifests
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

@@ -215,7 +215,10 @@ def test_provisioner_is_the_only_reader_of_the_admin_secret_and_reports_psql_err
     (job,) = _kind(synthesis, "Job")[:1]
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
-    assert container["command"][0] == "psql"
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    assert container["command"][4] == "psql"
+    assert not [e for e in container["env"] if "valueFrom" in e], "secrets are files"
+    assert "envFrom" not in container
     admin = next(
         s["metadata"]["name"]
         for s in _kind(synthesis, "Secret")
