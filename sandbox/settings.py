@@ -115,7 +115,9 @@ def parse(argv: list[str]) -> Settings:
         raise SettingsError(f"--workspace: {str(args.workspace)!r} is not an absolute path")
     leaked = [n for n in args.tool_env if n.startswith("ANTHROPIC_")]
     if leaked:
-        raise SettingsError(f"--tool-env: {leaked[0]} is an ANTHROPIC_* variable; tools never get those")
+        raise SettingsError(
+            f"--tool-env: {leaked[0]} is an ANTHROPIC_* variable; tools never get those"
+        )
     if not 0 <= args.health_port <= 65535:
         raise SettingsError(f"--health-port: {args.health_port} is not a port")
     return Settings(

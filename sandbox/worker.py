@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
@@ -76,11 +77,15 @@ class PoolWorker:
     async def _poll(self) -> None:
         s = self.settings
         with anyio.CancelScope() as self._poll_scope:
-            poller = self.client.beta.environments.work.poller(
-                environment_id=s.environment_id,
-                environment_key=s.environment_key,
-                # Each item's `handle_item` force-stops it; the poller must not stop it again.
-                auto_stop=False,
+            # Typed as an iterator; it is the async generator `aiter_work`, closed on exit.
+            poller = cast(
+                AsyncGenerator[BetaSelfHostedWork, None],
+                self.client.beta.environments.work.poller(
+                    environment_id=s.environment_id,
+                    environment_key=s.environment_key,
+                    # Each item's `handle_item` force-stops it; the poller must not stop it again.
+                    auto_stop=False,
+                ),
             )
             async with aclosing(poller) as items:
                 async for item in items:

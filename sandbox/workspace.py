@@ -45,7 +45,9 @@ def empty(directories: Iterable[Path]) -> None:
                 log.error("could not remove %s from the workspace: %s", entry, e.strerror)
 
 
-def tool_environment(workdir: Path, inherit: Iterable[str], source: Mapping[str, str]) -> dict[str, str]:
+def tool_environment(
+    workdir: Path, inherit: Iterable[str], source: Mapping[str, str]
+) -> dict[str, str]:
     """The whole environment a tool subprocess gets: an allowlist, never the worker's own.
 
     HOME and TMPDIR point into the session's workspace so that tools which write there by

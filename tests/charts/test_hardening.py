@@ -142,7 +142,8 @@ def _secret_env(container: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("chart", "which"), CASES)
 def test_credentials_are_referenced_by_name_only(chart: str, which: str) -> None:
-    """No Secret object and no credential literal: every credential comes from a secretKeyRef."""
+    """No Secret object and no credential literal: every credential comes from a secretKeyRef
+    or a mounted Secret volume."""
     _, objects = rendered(chart, which)
     assert not [o for o in objects if o["kind"] == "Secret"]
     found = 0
@@ -152,6 +153,9 @@ def test_credentials_are_referenced_by_name_only(chart: str, which: str) -> None
                 assert "value" not in env, env["name"]
                 assert set(env["valueFrom"]["secretKeyRef"]) == {"name", "key"}
                 found += 1
+        found += sum(
+            1 for v in spec.get("volumes") or [] if (v.get("secret") or {}).get("secretName")
+        )
     assert found, "every chart reads at least one credential"
 
 

@@ -64,6 +64,8 @@ class Worker:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
+        except urllib.error.URLError as e:  # not listening (yet)
+            return 0, {"error": str(e.reason)}
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -71,7 +73,9 @@ class Worker:
             if condition():
                 return
             if self.process.poll() is not None:
-                raise AssertionError(f"worker exited ({self.process.returncode}) before {what}:\n{self.log()}")
+                raise AssertionError(
+                    f"worker exited ({self.process.returncode}) before {what}:\n{self.log()}"
+                )
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}:\n{self.log()}")
 
@@ -80,7 +84,7 @@ class Worker:
 def start_worker(platform: FakePlatform, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(**flags: Any) -> Worker:
+    def start(extra_env: dict[str, str] | None = None, **flags: Any) -> Worker:
         key_file = tmp_path / "secret" / "key"
         key_file.parent.mkdir(exist_ok=True)
         key_file.write_text(ENVIRONMENT_KEY + "\n")
@@ -111,8 +115,13 @@ def start_worker(platform: FakePlatform, tmp_path: Path) -> Iterator[Callable[..
             "PYTHONPATH": str(REPO_ROOT),
             "WORKER_ONLY_SETTING": "not-for-tools",
         }
+        # Placeholders in extra_env name the worker's own paths, filled in here.
+        paths = {"WORKSPACE": str(workspace), "SCRATCH": str(scratch)}
+        env |= {name: value or paths[name] for name, value in (extra_env or {}).items()}
         with log_path.open("w") as log:
-            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, text=True
+            )
         worker = Worker(process, workspace, scratch, port, log_path)
         started.append(worker)
         return worker

@@ -172,7 +172,11 @@ class FakePlatform:
     def _work(self, h: BaseHTTPRequestHandler, rest: list[str], record: Recorded) -> None:
         if rest == ["poll"]:
             if self.poll_status != 200:
-                self._send(h, self.poll_status, b'{"type":"error","error":{"type":"api_error","message":"down"}}')
+                self._send(
+                    h,
+                    self.poll_status,
+                    b'{"type":"error","error":{"type":"api_error","message":"down"}}',
+                )
                 return
             with self._lock:
                 session = self._queue.pop(0) if self._queue else None
@@ -186,12 +190,20 @@ class FakePlatform:
         elif rest[1:] == ["heartbeat"]:
             state = "stopped" if session.stopped.is_set() else "active"
             beat = BetaSelfHostedWorkHeartbeatResponse(
-                last_heartbeat=NOW, lease_extended=True, state=state, ttl_seconds=30, type="work_heartbeat"
+                last_heartbeat=NOW,
+                lease_extended=True,
+                state=state,
+                ttl_seconds=30,
+                type="work_heartbeat",
             )
             self._send(h, 200, _json(beat))
         elif rest[1:] == ["stop"]:
             if session.stopped.is_set():
-                self._send(h, 409, b'{"type":"error","error":{"type":"conflict_error","message":"stopped"}}')
+                self._send(
+                    h,
+                    409,
+                    b'{"type":"error","error":{"type":"conflict_error","message":"stopped"}}',
+                )
                 return
             session.stopped.set()
             with session.result_arrived:
@@ -208,17 +220,25 @@ class FakePlatform:
         try:
             for n, (name, tool_input) in enumerate(session.calls, start=1):
                 event = BetaManagedAgentsAgentToolUseEvent(
-                    id=f"{session.id}_call{n}", input=tool_input, name=name,
-                    processed_at=datetime.now(UTC), type="agent.tool_use",
+                    id=f"{session.id}_call{n}",
+                    input=tool_input,
+                    name=name,
+                    processed_at=datetime.now(UTC),
+                    type="agent.tool_use",
                 )
                 session.emitted.append(event)
                 self._event(h, event)
                 if not self._await_result(h, session, event.id):
                     return
             if session.end == "terminate":
-                self._event(h, BetaManagedAgentsSessionStatusTerminatedEvent(
-                    id=f"{session.id}_end", processed_at=datetime.now(UTC), type="session.status_terminated",
-                ))
+                self._event(
+                    h,
+                    BetaManagedAgentsSessionStatusTerminatedEvent(
+                        id=f"{session.id}_end",
+                        processed_at=datetime.now(UTC),
+                        type="session.status_terminated",
+                    ),
+                )
             while not (self.closing.is_set() or session.stopped.is_set()):
                 self._ping(h)
                 time.sleep(0.2)
@@ -251,7 +271,9 @@ class FakePlatform:
             )
             for call_id, result in session.results.items()
         ]
-        page = AsyncPageCursor[BetaManagedAgentsSessionEvent].model_construct(data=events, next_page=None)
+        page = AsyncPageCursor[BetaManagedAgentsSessionEvent].model_construct(
+            data=events, next_page=None
+        )
         self._send(h, 200, page.model_dump_json().encode())
 
     def _results(self, h: BaseHTTPRequestHandler, session: Session, body: Any) -> None:
@@ -271,19 +293,43 @@ class FakePlatform:
     # --- the SDK's response types ----------------------------------------------------------
 
     def _work_model(self, session: Session, state: str) -> BetaSelfHostedWork:
-        return BetaSelfHostedWork.model_validate({
-            "id": session.work_id, "created_at": NOW, "environment_id": ENVIRONMENT_ID,
-            "data": {"type": "session", "id": session.id}, "metadata": {}, "state": state, "type": "work",
-        })
+        return BetaSelfHostedWork.model_validate(
+            {
+                "id": session.work_id,
+                "created_at": NOW,
+                "environment_id": ENVIRONMENT_ID,
+                "data": {"type": "session", "id": session.id},
+                "metadata": {},
+                "state": state,
+                "type": "work",
+            }
+        )
 
     def _session_model(self, session_id: str) -> BetaManagedAgentsSession:
-        return BetaManagedAgentsSession.model_validate({
-            "id": session_id, "created_at": NOW, "updated_at": NOW, "environment_id": ENVIRONMENT_ID,
-            "metadata": {}, "outcome_evaluations": [], "resources": [], "status": "running",
-            "type": "session", "vault_ids": [], "stats": {}, "usage": {},
-            "agent": {
-                "id": "agent_test", "type": "agent", "name": "test", "version": 1,
-                "model": {"id": "claude-sonnet-4-5"}, "execution_identity": {"type": "service_account"},
-                "mcp_servers": [], "skills": [], "tools": [],
-            },
-        })
+        return BetaManagedAgentsSession.model_validate(
+            {
+                "id": session_id,
+                "created_at": NOW,
+                "updated_at": NOW,
+                "environment_id": ENVIRONMENT_ID,
+                "metadata": {},
+                "outcome_evaluations": [],
+                "resources": [],
+                "status": "running",
+                "type": "session",
+                "vault_ids": [],
+                "stats": {},
+                "usage": {},
+                "agent": {
+                    "id": "agent_test",
+                    "type": "agent",
+                    "name": "test",
+                    "version": 1,
+                    "model": {"id": "claude-sonnet-4-5"},
+                    "execution_identity": {"type": "service_account"},
+                    "mcp_servers": [],
+                    "skills": [],
+                    "tools": [],
+                },
+            }
+        )
