@@ -107,7 +107,12 @@ class PoolWorker:
             return
         s = self.settings
         session_id = item.data.id
-        workdir = session_workspace(s.workspace, session_id)
+        try:
+            workdir = session_workspace(s.workspace, session_id)
+        except OSError as e:
+            log.error("no workspace for session_id=%s work_id=%s: %s", session_id, item.id, e)
+            await self._force_stop(item)
+            return
         guard = SessionGuard(
             session_id=session_id,
             run_timeout_seconds=s.run_timeout_seconds,
