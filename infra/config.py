@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -569,17 +569,42 @@ class Tunnel(_Section):
 
 
 class SandboxPool(_Section):
+    """One runner pool. The limits are enforced by the `sandbox` worker the chart runs."""
+
+    # The SDK's own bound on one tool call (`TOOL_TIMEOUT` in
+    # anthropic.lib.tools._beta_session_runner, 2.10.0); a test holds the two equal. Not
+    # imported: the SDK takes seconds to import and every offline command loads this module.
+    SDK_TOOL_CALL_TIMEOUT_SECONDS: ClassVar[int] = 150
+
     environment_id: str = Field(pattern=r"^env_[A-Za-z0-9]{4,64}$")
     image: Image
     min_replicas: int = Field(default=1, ge=1, le=100)
     max_replicas: int = Field(default=4, ge=1, le=100)
     runtime_class_name: DnsLabel | None = None
-    run_timeout_seconds: int = Field(default=1800, ge=30, le=86400)
+    run_timeout_seconds: int = Field(default=1800, le=86400)
     max_tool_calls: int = Field(default=200, ge=1, le=10000)
+    # Reserved after the run timeout for winding a session down: the tool call in flight is
+    # cancelled, bash torn down, the force-stop sent, the workspace emptied.
+    drain_seconds: int = Field(default=30, ge=5, le=600)
+    # Unset: run_timeout_seconds + drain_seconds, so a scaled-down runner can always finish.
+    termination_grace_period_seconds: int | None = Field(default=None, ge=1, le=90000)
     max_idle: Duration = "60s"
     mcp_servers: list[ShortName] = []
     workspace_size: Quantity = "2Gi"
     resources: Resources = _resources("250m", "512Mi", "1", "1Gi")
+
+    @field_validator("run_timeout_seconds")
+    @classmethod
+    def _longer_than_one_tool_call(cls, value: int) -> int:
+        floor = cls.SDK_TOOL_CALL_TIMEOUT_SECONDS
+        if value < floor:
+            raise _invalid(
+                "run_timeout",
+                f"{value} is shorter than one tool call may take: the SDK lets a single call "
+                f"run {floor}s, so a run timeout below {floor} would cut off calls that are "
+                "within their own limit; use a small max_tool_calls to bound short sessions",
+            )
+        return value
 
     @model_validator(mode="after")
     def _replica_range(self) -> SandboxPool:
@@ -589,6 +614,25 @@ class SandboxPool(_Section):
                 f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})",
             )
         return self
+
+    @model_validator(mode="after")
+    def _grace_covers_a_run(self) -> SandboxPool:
+        needed = self.run_timeout_seconds + self.drain_seconds
+        grace = self.termination_grace_period_seconds
+        if grace is not None and grace < needed:
+            raise _invalid(
+                "termination_grace",
+                f"termination_grace_period_seconds ({grace}) must be at least "
+                f"run_timeout_seconds + drain_seconds ({needed}): a runner scaled down mid-run "
+                "would be killed before its session ends or is stopped",
+            )
+        return self
+
+    @property
+    def grace_period_seconds(self) -> int:
+        return self.termination_grace_period_seconds or (
+            self.run_timeout_seconds + self.drain_seconds
+        )
 
 
 class Provisioner(_Section):

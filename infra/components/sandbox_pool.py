@@ -38,7 +38,9 @@ def sandbox_values(config: PerimeterConfig) -> dict[str, Any]:
             "maxIdle": pool.max_idle,
             "runTimeoutSeconds": pool.run_timeout_seconds,
             "maxToolCalls": pool.max_tool_calls,
+            "drainSeconds": pool.drain_seconds,
         },
+        "terminationGracePeriodSeconds": pool.grace_period_seconds,
         "autoscaling": {"minReplicas": pool.min_replicas, "maxReplicas": pool.max_replicas},
         "workspace": {"sizeLimit": pool.workspace_size},
         "mcpServers": [

@@ -142,7 +142,7 @@ def _secret_env(container: dict[str, Any]) -> list[dict[str, Any]]:
 
 # Charts whose consumer reads every credential from a file: no Secret reaches them as an
 # environment variable (checkov CKV_K8S_35). Exceptions are documented in the chart and README.
-FILE_ONLY_CHARTS = ("mcp-server", "mcp-tunnel")
+FILE_ONLY_CHARTS = ("mcp-server", "mcp-tunnel", "sandbox-runner")
 
 
 def _secret_volumes(spec: dict[str, Any]) -> list[str]:

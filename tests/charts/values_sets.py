@@ -139,7 +139,9 @@ def sandbox_runner_values() -> dict[str, Any]:
             "maxIdle": SANDBOX.max_idle,
             "runTimeoutSeconds": SANDBOX.run_timeout_seconds,
             "maxToolCalls": SANDBOX.max_tool_calls,
+            "drainSeconds": SANDBOX.drain_seconds,
         },
+        "terminationGracePeriodSeconds": SANDBOX.grace_period_seconds,
         "autoscaling": {
             "minReplicas": SANDBOX.min_replicas,
             "maxReplicas": SANDBOX.max_replicas,
