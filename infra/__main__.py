@@ -15,13 +15,16 @@ def _run_by_pulumi_engine() -> bool:
 
 
 def _pulumi_program() -> None:
+    from infra.boundary_repair import live_restore_tokens
     from infra.config import load_pulumi
+    from infra.network import network_policies
     from infra.preflight import require_cluster_prerequisites
     from infra.stack import build
 
     config, secrets = load_pulumi()
     require_cluster_prerequisites(config)
-    build(config, secrets)
+    tokens = live_restore_tokens(network_policies(config), config.namespace)
+    build(config, secrets, tokens)
 
 
 if _run_by_pulumi_engine():

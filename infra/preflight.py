@@ -33,7 +33,7 @@ def missing_runtime_classes(wanted: Iterable[tuple[str, str]], existing: set[str
     ]
 
 
-def _api_client(kubernetes_config: Any) -> Any:
+def api_client(kubernetes_config: Any) -> Any:
     """The cluster the kubernetes provider deploys to: `kubernetes:kubeconfig` (a path or the
     file's content) and `kubernetes:context` from the stack, else KUBECONFIG or ~/.kube/config."""
     import yaml
@@ -54,7 +54,7 @@ def check_cluster(config: PerimeterConfig, kubernetes_config: Any) -> list[str]:
         return []
     from kubernetes import client
 
-    api = client.NodeV1Api(_api_client(kubernetes_config))
+    api = client.NodeV1Api(api_client(kubernetes_config))
     existing = {str(item.metadata.name) for item in api.list_runtime_class().items if item.metadata}
     return missing_runtime_classes(wanted, existing)
 

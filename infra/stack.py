@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -35,7 +36,11 @@ class Perimeter:
     vault_credentials: pulumi.Output[list]
 
 
-def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
+def build(
+    config: PerimeterConfig,
+    secrets: PerimeterSecrets,
+    restore_tokens: Mapping[str, str] | None = None,
+) -> Perimeter:
     """Register every resource of one environment and export its outputs.
 
     The NetworkPolicies exist before any workload, and each MCP server waits for
@@ -43,7 +48,9 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
     """
     namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(config))
     after_namespace = pulumi.ResourceOptions(depends_on=[namespace])
-    network = NetworkBoundary("network", NetworkBoundaryArgs(config), after_namespace)
+    network = NetworkBoundary(
+        "network", NetworkBoundaryArgs(config, restore_tokens or {}), after_namespace
+    )
     admission = AdmissionPolicies("admission", AdmissionPoliciesArgs(config), after_namespace)
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 

@@ -215,7 +215,7 @@ def _rules(rules: Any, peer_key: str) -> Any:
     return sorted(out)
 
 
-def _policy_view(m: Manifest) -> dict[str, Any]:
+def policy_view(m: Manifest) -> dict[str, Any]:
     spec = m.get("spec") or {}
     return {
         "podSelector": _selector(spec.get("podSelector") or {}),
@@ -266,7 +266,7 @@ def _namespace_view(m: Manifest) -> dict[str, Any]:
 def _view(m: Manifest) -> dict[str, Any]:
     kind = m.get("kind")
     if kind == "NetworkPolicy":
-        return _policy_view(m)
+        return policy_view(m)
     if kind == "Service":
         return _service_view(m)
     if kind in WORKLOAD_KINDS:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.boundary_repair import PATCH_FORCE, RESTORED
 from infra.config import PerimeterConfig
 from infra.network import network_policies
 
@@ -14,6 +17,8 @@ from infra.network import network_policies
 @dataclass(frozen=True)
 class NetworkBoundaryArgs:
     config: PerimeterConfig
+    # NetworkPolicy name -> value of the restore annotation (see infra/boundary_repair.py).
+    restore_tokens: Mapping[str, str] = field(default_factory=dict)
 
 
 class NetworkBoundary(pulumi.ComponentResource):
@@ -28,7 +33,13 @@ class NetworkBoundary(pulumi.ComponentResource):
         manifests = network_policies(args.config)
         self.policies: list[k8s.networking.v1.NetworkPolicy] = []
         for manifest in manifests:
-            meta = manifest["metadata"]
+            meta: Any = dict(manifest["metadata"])
+            token = args.restore_tokens.get(meta["name"])
+            meta["annotations"] = {
+                **meta.get("annotations", {}),
+                PATCH_FORCE: "true",
+                **({RESTORED: token} if token else {}),
+            }
             self.policies.append(
                 k8s.networking.v1.NetworkPolicy(
                     f"{name}-{meta['name']}",

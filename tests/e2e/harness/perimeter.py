@@ -50,6 +50,11 @@ class Perimeter:
                 f"{PROJECT}:databaseAdminPasswords.{database}", secrets.token_urlsafe(24)
             )
 
+    def required_runtime_classes(self) -> list[str]:
+        from infra.preflight import required_runtime_classes
+
+        return [name for _, name in required_runtime_classes(self.config)]
+
     @property
     def namespace(self) -> str:
         return self.config.namespace

@@ -1,0 +1,26 @@
+"""Test-only Pulumi programs, copied to a temp dir with the repo's virtualenv."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from tests.e2e.harness.tools import REPO
+
+PROGRAMS = Path(__file__).resolve().parent.parent / "programs"
+
+
+def program_dir(name: str) -> Path:
+    """A copy of tests/e2e/programs/<name> with a Pulumi.yaml naming the repo's .venv."""
+    target = Path(tempfile.mkdtemp(prefix=f"ap-e2e-{name}-"))
+    shutil.copy(PROGRAMS / name / "__main__.py", target / "__main__.py")
+    (target / "Pulumi.yaml").write_text(
+        f"name: agent-perimeter-{name}\n"
+        "runtime:\n"
+        "  name: python\n"
+        "  options:\n"
+        "    toolchain: pip\n"
+        f"    virtualenv: {REPO / '.venv'}\n"
+    )
+    return target
