@@ -107,6 +107,10 @@ def _read_files(paths: list[Path]) -> list[list[Manifest]]:
     return [_read_file(path) for path in paths]
 
 
+# Written beside the manifests by `render`: the platform objects, not Kubernetes ones.
+PLATFORM_FILE = "platform.json"
+
+
 def load_dir(folder: Path) -> list[Manifest]:
     """Every object in every *.yaml / *.yml / *.json file under a folder (multi-document aware).
 
@@ -117,7 +121,11 @@ def load_dir(folder: Path) -> list[Manifest]:
     files = (
         [folder]
         if folder.is_file()
-        else sorted(p for p in folder.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
+        else sorted(
+            p
+            for p in folder.rglob("*")
+            if p.suffix in {".yaml", ".yml", ".json"} and p.name != PLATFORM_FILE
+        )
     )
     if not files:
         raise ManifestError(f"{folder} holds no .yaml, .yml or .json files")

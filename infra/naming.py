@@ -70,8 +70,13 @@ def tunnel_selector() -> dict[str, str]:
     return selector_labels(COMPONENT_TUNNEL, TUNNEL_RELEASE)
 
 
-def sandbox_selector() -> dict[str, str]:
-    return selector_labels(COMPONENT_SANDBOX, SANDBOX_RELEASE)
+def sandbox_release(pool: str | None = None) -> str:
+    """Release of one sandbox pool; one pool per trust boundary, each its own pods and key."""
+    return f"{SANDBOX_RELEASE}-{pool}" if pool else SANDBOX_RELEASE
+
+
+def sandbox_selector(pool: str | None = None) -> dict[str, str]:
+    return selector_labels(COMPONENT_SANDBOX, sandbox_release(pool))
 
 
 def provisioner_selector(database: str) -> dict[str, str]:

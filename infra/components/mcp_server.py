@@ -21,6 +21,9 @@ class McpServerArgs:
     server: McpServerConfig
     tool_secrets: dict[str, str]
     platform_token_secret: str
+    # Changes with each rotation phase of the platform token, so the pods roll and
+    # `pulumi up` waits for them before the vault credential moves on.
+    platform_token_state: pulumi.Input[str] = "0"
 
 
 def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
@@ -29,7 +32,10 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
     database = config.databases[server.database]
     return {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {"agent-perimeter.io/rotation-epoch": str(config.rotation_epoch)},
+        "podAnnotations": {
+            "agent-perimeter.io/rotation-epoch": str(config.rotation_epoch),
+            "agent-perimeter.io/platform-token": args.platform_token_state,
+        },
         "serverName": server.name,
         "replicaCount": server.replicas,
         "image": server.image.chart_values(),

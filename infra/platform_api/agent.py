@@ -98,8 +98,8 @@ class AgentArgs:
     name: str
     model: str
     system: str
-    mcp_servers: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
+    mcp_servers: pulumi.Input[list[dict[str, Any]]]
+    tools: pulumi.Input[list[dict[str, Any]]]
     description: str | None = None
     metadata: dict[str, str] | None = None
     adopt_id: str | None = None

@@ -35,6 +35,12 @@ class TunnelProvider(PlatformProvider):
                     fail(f"{what}: cannot adopt {tunnel.id}, it is archived")
             else:
                 tunnel = client.beta.tunnels.create(display_name=props.get("display_name"))
+        expected = props.get("expected_domain")
+        if props.get("adopt_id") and expected and expected != tunnel.domain:
+            fail(
+                f"{what}: tunnel.domain in the stack config is {expected}, but the platform "
+                f"assigned {tunnel.domain}; correct it or remove it"
+            )
         try:
             with calling(f"{what} ({tunnel.id})", "reveal token"):
                 token = client.beta.tunnels.reveal_token(tunnel.id)
@@ -92,6 +98,8 @@ class TunnelArgs:
     display_name: str
     token_epoch: int = 0
     adopt_id: str | None = None
+    # The domain the stack config expects (an adopted tunnel's); checked, never sent.
+    expected_domain: str | None = None
 
 
 class Tunnel(Resource, module="agent-perimeter", name="Tunnel"):
@@ -109,6 +117,7 @@ class Tunnel(Resource, module="agent-perimeter", name="Tunnel"):
             "display_name": args.display_name,
             "token_epoch": args.token_epoch,
             "adopt_id": args.adopt_id,
+            "expected_domain": args.expected_domain,
             "domain": None,
             "token": None,
             "token_id": None,
