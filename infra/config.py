@@ -471,8 +471,8 @@ class PerimeterConfig(_Section):
             raise PydanticCustomError("cross_reference", "\n".join(problems))
         return raw
 
-    @model_validator(mode="after")
-    def _platform_shape(self) -> PerimeterConfig:
+    def _platform_problems(self) -> list[str]:
+        """Pools, agents and the platform section: checked with the other cross-references."""
         problems: list[str] = []
         declared = {s.name: s for s in self.mcp_servers}
         pools = [p.name for p in self.sandboxes]
@@ -523,9 +523,7 @@ class PerimeterConfig(_Section):
                             f"{where}.mcp_servers[{j}].tools[{k}]: {tool!r} is not a tool of "
                             f"{server.name} (tools: {', '.join(tools)})"
                         )
-        if problems:
-            raise PydanticCustomError("cross_reference", "\n".join(problems))
-        return self
+        return problems
 
     @model_validator(mode="after")
     def _cross_references(self) -> PerimeterConfig:
@@ -533,7 +531,7 @@ class PerimeterConfig(_Section):
         names = [s.name for s in self.mcp_servers]
         problems += _duplicates(names, "mcp_servers", "name")
         problems += _duplicates([s.route_name for s in self.mcp_servers], "mcp_servers", "route")
-        declared = set(names)
+        problems += self._platform_problems()
         for i, server in enumerate(self.mcp_servers):
             if server.database not in self.databases:
                 problems.append(

@@ -125,8 +125,22 @@ def test_replicas_probes_and_disruption_budget_follow_values() -> None:
 def test_writable_tmp_is_the_only_writable_path() -> None:
     objects = realistic()
     spec = only(objects, "Deployment")["spec"]["template"]["spec"]
-    assert container(objects)["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert spec["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    mounts = container(objects)["volumeMounts"]
+    assert [m for m in mounts if not m.get("readOnly")] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert [v for v in spec["volumes"] if "emptyDir" in v] == [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
+    ]
+
+
+def test_platform_tokens_are_mounted_read_only_as_files() -> None:
+    """The server accepts every token file there: the current one and, mid-rotation, the previous."""
+    objects = realistic()
+    spec = only(objects, "Deployment")["spec"]["template"]["spec"]
+    assert {"name": "platform-token", "mountPath": "/var/run/secrets/platform", "readOnly": True} in (
+        container(objects)["volumeMounts"]
+    )
+    volume = next(v for v in spec["volumes"] if v["name"] == "platform-token")
+    assert volume["secret"]["secretName"] == "mcp-server-tickets-platform-token"
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def _too_many_servers(raw: dict[str, Any]) -> None:
     raw["mcp_servers"] = [
         {**template, "name": f"server-{i}", "route": f"server-{i}"} for i in range(21)
     ]
-    raw["sandbox"]["mcp_servers"] = []
+    raw["sandboxes"][0]["direct_mcp_access"] = []
 
 
 def _duplicate_server(raw: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ def _duplicate_server(raw: dict[str, Any]) -> None:
 def _long_role(raw: dict[str, Any]) -> None:
     raw["mcp_servers"][0]["name"] = "s" * 30
     raw["mcp_servers"][0]["route"] = "tickets"
-    raw["sandbox"]["mcp_servers"] = []
+    raw["sandboxes"][0]["direct_mcp_access"] = []
     raw["mcp_servers"][0]["tools"][0]["name"] = "t" * 30
 
 
@@ -81,8 +81,8 @@ BAD_INPUTS = [
     ),
     (
         "undeclared server in the sandbox allowlist",
-        _set("sandbox.mcp_servers", ["billing"]),
-        "sandbox.mcp_servers[0]",
+        _set("sandboxes.0.direct_mcp_access", ["billing"]),
+        "sandboxes[0].direct_mcp_access[0]",
         "'billing' is not a declared MCP server",
     ),
     (
@@ -97,7 +97,7 @@ BAD_INPUTS = [
         "unknown key",
         _set("tunnel.replica", 3),
         "tunnel.replica",
-        "unknown key; allowed keys here: id, domain, replicas",
+        "unknown key; allowed keys here: id, domain, display_name, token_epoch, replicas",
     ),
     (
         "privilege outside the allowlist",
@@ -143,8 +143,8 @@ BAD_INPUTS = [
     ),
     (
         "replica range upside down",
-        _set("sandbox.min_replicas", 9),
-        "sandbox",
+        _set("sandboxes.0.min_replicas", 9),
+        "sandboxes[0]",
         "must not exceed max_replicas",
     ),
     (
@@ -155,8 +155,8 @@ BAD_INPUTS = [
     ),
     (
         "image without tag or digest",
-        _set("sandbox.image", "ghcr.io/example/worker"),
-        "sandbox.image",
+        _set("sandboxes.0.image", "ghcr.io/example/worker"),
+        "sandboxes[0].image",
         "is not an image reference with a tag or digest",
     ),
 ]
@@ -181,11 +181,11 @@ def test_bad_input_names_the_field(mutate: Callable, field: str, message: str) -
 def test_every_problem_is_reported_at_once() -> None:
     raw = raw_settings("dev")
     raw["tier"] = "prod"
-    raw["sandbox"]["mcp_servers"] = ["nope"]
+    raw["sandboxes"][0]["direct_mcp_access"] = ["nope"]
     with pytest.raises(ConfigError) as caught:
         parse_perimeter(raw, "x")
     fields = [path for path, _ in caught.value.problems]
-    assert "sandbox.mcp_servers[0]" in fields
+    assert "sandboxes[0].direct_mcp_access[0]" in fields
     assert sum("image" in f for f in fields) == 6
 
 
@@ -196,7 +196,7 @@ def test_pinned_prod_config_is_accepted() -> None:
         server["image"] += PINNED
     for path in ("proxy_image", "cloudflared_image"):
         raw["tunnel"][path] += PINNED
-    raw["sandbox"]["image"] += PINNED
+    raw["sandboxes"][0]["image"] += PINNED
     raw["provisioner"]["image"] += PINNED
     config = parse_perimeter(raw, "x")
     assert all(image.pinned for _, image in config.images())
@@ -228,3 +228,73 @@ def test_cli_reports_errors_without_traceback_and_writes_nothing(tmp_path: Path)
     assert "mcp_servers[0].name: 'Bad_Name' is not a DNS label" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_old_single_pool_shape_says_what_to_change() -> None:
+    raw = raw_settings("dev")
+    raw["sandbox"] = raw.pop("sandboxes")[0] | {"mcp_servers": ["tickets"]}
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, "Pulumi.dev.yaml")
+    problems = dict(caught.value.problems)
+    assert "replaced by `sandboxes:`" in problems["sandbox"]
+    assert "direct_mcp_access" in problems["sandbox"]
+
+
+def test_renamed_pool_allowlist_says_what_to_change() -> None:
+    raw = raw_settings("dev")
+    raw["sandboxes"][0]["mcp_servers"] = ["tickets"]
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, "Pulumi.dev.yaml")
+    assert "renamed `direct_mcp_access`" in dict(caught.value.problems)["sandboxes[0].mcp_servers"]
+
+
+def test_old_environment_key_secret_says_what_to_change(tmp_path: Path) -> None:
+    document = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["agent-perimeter:environmentKey"] = {"secure": "x"}
+    path = tmp_path / "Pulumi.old.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match="replaced by environmentKeys"):
+        load(config_file=path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [
+        (_set("agents.0.sandbox", "billing"), "agents[0].sandbox", "is not a sandbox pool"),
+        (
+            _set("agents.0.mcp_servers", [{"server": "billing"}]),
+            "agents[0].mcp_servers[0].server",
+            "is not a declared MCP server",
+        ),
+        (
+            _set("agents.0.mcp_servers", [{"server": "tickets", "tools": ["drop_all"]}]),
+            "agents[0].mcp_servers[0].tools[0]",
+            "is not a tool of tickets",
+        ),
+        (
+            _set("agents.0.mcp_servers", [{"server": "tickets"}, {"server": "tickets"}]),
+            "agents[0].mcp_servers[1].server",
+            "is already used",
+        ),
+        (_set("agents.1.name", "export-ticket-agent"), "agents[1].name", "is already used"),
+        (_set("agents", []), "agents", "declare at least one agent"),
+        (
+            _set("platform", {"enabled": False}),
+            "tunnel",
+            "give the hand-made tunnel's `id` and `domain`",
+        ),
+        (
+            _set("agents.0.system_prompt_file", "prompts/missing.md"),
+            "agents[0].system_prompt_file",
+            "relative to the stack file",
+        ),
+    ],
+)
+def test_agents_and_pools_are_checked(mutate: Callable, field: str, message: str) -> None:
+    raw = raw_settings("dev")
+    mutate(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, str(REPO_ROOT / "Pulumi.dev.yaml"))
+    problems = dict(caught.value.problems)
+    assert field in problems, f"{field} not reported; got {list(problems)}"
+    assert message in problems[field]
