@@ -110,3 +110,12 @@ def tool_role(server: McpServer, tool: Tool) -> str:
 def password_env(role: str) -> str:
     """Environment variable a provisioning Job reads one role's SCRAM verifier from."""
     return f"VERIFIER_{role.upper()}"
+
+
+def vault_credential_name(server: McpServer | str) -> str:
+    """Display name of the vault credential holding one server's platform token."""
+    return mcp_release(server)
+
+
+def vault_name(environment: str, configured: str | None = None) -> str:
+    return configured or f"agent-perimeter-{environment}"

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from infra.config import PerimeterConfig
+from infra.naming import vault_credential_name, vault_name
 from infra.platform_api.vault import Vault, VaultArgs
 from infra.platform_api.vault_credential import VaultCredential, VaultCredentialArgs
 
@@ -39,7 +40,7 @@ class PlatformVault(pulumi.ComponentResource):
             f"{name}-vault",
             VaultArgs(
                 connection=args.connection,
-                display_name=config.vault.display_name or f"agent-perimeter-{config.environment}",
+                display_name=vault_name(config.environment, config.vault.display_name),
                 metadata={"environment": config.environment},
                 adopt_id=config.vault.id,
             ),
@@ -53,7 +54,7 @@ class PlatformVault(pulumi.ComponentResource):
                     vault_id=self.vault.id,
                     mcp_server_url=args.urls[server.name],
                     token=args.tokens[server.name],
-                    display_name=f"mcp-server-{server.name}",
+                    display_name=vault_credential_name(server),
                     metadata={"environment": config.environment, "mcp_server": server.name},
                 ),
                 pulumi.ResourceOptions(parent=self, depends_on=args.after.get(server.name, [])),

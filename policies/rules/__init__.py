@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from . import credentials, crosslayer, network, pods
+from . import credentials, crosslayer, network, pods, sandbox
 from .inventory import Inventory
 from .model import (
     ADVISORY,
@@ -26,7 +26,9 @@ from .model import (
     Violation,
 )
 
-ALL_RULES: tuple[Rule, ...] = network.RULES + credentials.RULES + pods.RULES + crosslayer.RULES
+ALL_RULES: tuple[Rule, ...] = (
+    network.RULES + credentials.RULES + pods.RULES + crosslayer.RULES + sandbox.RULES
+)
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
 
 __all__ = [
