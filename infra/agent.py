@@ -16,7 +16,9 @@ from infra.config import MAX_MCP_SERVERS, AgentSpec, McpServer, PerimeterConfig,
 ASK = {"type": "always_ask"}
 
 
-def mcp_server_entry(config: PerimeterConfig, server: McpServer, domain: str | None = None) -> dict[str, str]:
+def mcp_server_entry(
+    config: PerimeterConfig, server: McpServer, domain: str | None = None
+) -> dict[str, str]:
     return {"type": "url", "name": server.name, "url": config.mcp_url(server, domain)}
 
 
@@ -55,7 +57,9 @@ def agent_definition(
     }
 
 
-def agent_spec(config: PerimeterConfig, agent: AgentSpec, domain: str | None = None) -> dict[str, Any]:
+def agent_spec(
+    config: PerimeterConfig, agent: AgentSpec, domain: str | None = None
+) -> dict[str, Any]:
     """Everything the platform's agent holds: name, model, instructions and its allowlist."""
     return {
         "name": agent.name,

@@ -489,8 +489,6 @@ class PerimeterConfig(_Section):
                     problems.append(
                         f"sandboxes[{i}].environment_id: required with platform.enabled: false"
                     )
-        elif not self.agents:
-            problems.append("agents: with platform.enabled, declare at least one agent")
         for i, pool in enumerate(self.sandboxes):
             for j, name in enumerate(pool.direct_mcp_access):
                 if name not in declared:
@@ -875,7 +873,9 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
     for key, wanted in names.items():
         given = cfg.get_object(key) or {}
         if not isinstance(given, Mapping):
-            problems.append((f"{PROJECT}:{key}", f"must be an object keyed by {_OBJECT_SECRETS[key]}"))
+            problems.append(
+                (f"{PROJECT}:{key}", f"must be an object keyed by {_OBJECT_SECRETS[key]}")
+            )
             continue
         missing = [name for name in wanted if name not in given]
         if values.get(key) is not None and missing:
@@ -885,9 +885,7 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
 
     def entries(key: str) -> dict[str, pulumi.Output[str]]:
         whole = values[key]
-        return {
-            name: as_secret(whole.apply(lambda d, n=name: str(d[n]))) for name in names[key]
-        }
+        return {name: as_secret(whole.apply(lambda d, n=name: str(d[n]))) for name in names[key]}
 
     return config, PerimeterSecrets(
         tunnel_token=values.get("tunnelToken"),

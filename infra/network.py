@@ -122,9 +122,7 @@ def sandbox_policy(config: PerimeterConfig, pool_name: str) -> Manifest:
         {"to": [_pods(mcp_server_selector(name))], "ports": _ports(config.server(name).port)}
         for name in config.pool(pool_name).direct_mcp_access
     ]
-    return _policy(
-        config, sandbox_release(pool_name), sandbox_selector(pool_name), [], egress
-    )
+    return _policy(config, sandbox_release(pool_name), sandbox_selector(pool_name), [], egress)
 
 
 def provisioner_policy(config: PerimeterConfig, database_name: str) -> Manifest:

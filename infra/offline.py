@@ -30,7 +30,7 @@ from infra.tools import REPO_ROOT, RenderError, helm_binary, helm_env
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 PLATFORM_TYPE_PREFIX = "pulumi-python:dynamic/agent-perimeter:"
-from infra.manifests import PLATFORM_FILE
+
 # Offline ids of objects `pulumi up` would create, in the platform's own id shapes.
 _PENDING_ID_PREFIX = {
     "Tunnel": "tnl_",
@@ -146,7 +146,11 @@ def synthesize(config: PerimeterConfig, mocks: RecordingMocks | None = None) -> 
         perimeter = build(config, offline_secrets(config))
         definitions: dict[str, Any] = outputs.setdefault("agent_definitions", {})
         for name, agent in perimeter.agents.items():
-            agent.definition.apply(lambda d, n=name: definitions.__setitem__(n, d))
+
+            def keep(definition: dict[str, Any], name: str = name) -> None:
+                definitions[name] = definition
+
+            agent.definition.apply(keep)
         perimeter.vault_credentials.apply(lambda v: outputs.__setitem__("vault_credentials", v))
 
     _sync_await(run_pulumi_func(program))

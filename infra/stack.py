@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
 from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerArgs
 from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
+from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig, PerimeterSecrets, as_secret
 from infra.network import boundaries_summary, used_databases
 
@@ -44,15 +46,19 @@ def platform_connection(
     if not config.platform.enabled:
         return None
     assert secrets.platform_api_key is not None, "load_pulumi requires platformApiKey"
-    return as_secret(
-        pulumi.Output.all(secrets.platform_api_key).apply(
-            lambda v: {
-                "api_key": v[0],
-                "base_url": config.platform.base_url,
-                "workspace_id": config.platform.workspace_id,
-            }
-        )
-    )
+
+    def connection(api_key: str) -> dict[str, Any]:
+        return {
+            "api_key": api_key,
+            "base_url": config.platform.base_url,
+            "workspace_id": config.platform.workspace_id,
+        }
+
+    return as_secret(secrets.platform_api_key.apply(connection))
+
+
+def server_url(config: PerimeterConfig, server: McpServerConfig, domain: str) -> str:
+    return config.mcp_url(server, domain)
 
 
 def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
@@ -70,8 +76,8 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 
     tunnel = McpTunnel("tunnel", McpTunnelArgs(config, secrets, connection), fenced)
-    urls = {
-        server.name: tunnel.domain.apply(lambda d, s=server: config.mcp_url(s, d))
+    urls: dict[str, pulumi.Output[str]] = {
+        server.name: tunnel.domain.apply(functools.partial(server_url, config, server))
         for server in config.mcp_servers
     }
     credentials = {

@@ -27,7 +27,9 @@ def vault_credentials(config: PerimeterConfig) -> list[dict[str, Any]]:
             "mcp_server_url": config.mcp_url(server),
             "token_secret": platform_token_secret_name(server),
             "token_epoch": server.token_epoch,
-            "agents": [a.name for a in config.agents if server.name in {u.server for u in a.mcp_servers}],
+            "agents": [
+                a.name for a in config.agents if server.name in {u.server for u in a.mcp_servers}
+            ],
         }
         for server in config.mcp_servers
     ]

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from infra.commands.source import add_source_arguments, load_config
-from infra.manifests import write_dir
+from infra.manifests import PLATFORM_FILE, write_dir
 from infra.network import used_databases
 
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the Pulumi SDK loads only when needed
-    from infra.offline import PLATFORM_FILE, manifests_of, platform_objects, synthesize
+    from infra.offline import manifests_of, platform_objects, synthesize
 
     config = load_config(args)
     synthesis = synthesize(config)

@@ -12,7 +12,6 @@ from infra.agent import vault_credential
 from infra.config import McpServer, PerimeterConfig, as_secret
 from infra.credentials import credential_secret
 from infra.database.scram import scram_sha256_verifier
-from infra.platform_api.token_rotation import TokenRotation
 from infra.naming import (
     ANNOTATION_DATABASE_ROLE,
     ANNOTATION_GRANTS,
@@ -24,6 +23,7 @@ from infra.naming import (
     tool_role,
     tool_secret_name,
 )
+from infra.platform_api.token_rotation import TokenRotation
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig, PerimeterSecrets
 from infra.credentials import credential_secret
-from infra.platform_api.tunnel import Tunnel, TunnelArgs
-from infra.platform_api.tunnel_certificate import TunnelCertificate, TunnelCertificateArgs
 from infra.naming import (
     CREDENTIAL_TUNNEL_TLS,
     CREDENTIAL_TUNNEL_TOKEN,
@@ -24,6 +22,8 @@ from infra.naming import (
     TUNNEL_RELEASE,
     mcp_release,
 )
+from infra.platform_api.tunnel import Tunnel, TunnelArgs
+from infra.platform_api.tunnel_certificate import TunnelCertificate, TunnelCertificateArgs
 
 CHART = "charts/mcp-tunnel"
 TOKEN_SECRET = f"{TUNNEL_RELEASE}-token"

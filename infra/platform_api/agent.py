@@ -41,7 +41,7 @@ class AgentProvider(PlatformProvider):
         props = plain(props)
         agents = self.client(props).beta.agents
         what = self.what(props)
-        fields = {k: props.get(k) for k in DEFINITION}
+        fields: dict[str, Any] = {k: props.get(k) for k in DEFINITION}
         with calling(what, "create", hidden=self.hidden(props)):
             if props.get("adopt_id"):
                 found = agents.retrieve(props["adopt_id"])
@@ -60,14 +60,15 @@ class AgentProvider(PlatformProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = plain(olds), plain(news)
         what = self.what(news, id_)
-        version = olds.get("version")
+        version = int(olds.get("version") or 0)
+        fields: dict[str, Any] = {k: news.get(k) for k in DEFINITION}
         with calling(what, "update", hidden=self.hidden(news)):
             try:
                 agent = self.client(news).beta.agents.update(
                     id_,
                     version=version,
                     metadata=metadata_change(olds.get("metadata"), news.get("metadata")),
-                    **{k: news.get(k) for k in DEFINITION},
+                    **fields,
                 )
             except anthropic.ConflictError as exc:
                 fail(
@@ -85,11 +86,7 @@ class AgentProvider(PlatformProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with calling(self.what(props, id_), "archive", hidden=self.hidden(props)):
-            try:
-                self.client(props).beta.agents.archive(id_)
-            except anthropic.NotFoundError:
-                pass
+        self.remove(id_, props, "archive", lambda client: client.beta.agents.archive(id_))
 
 
 @dataclass(frozen=True)

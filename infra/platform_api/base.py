@@ -7,6 +7,8 @@ inputs too, so a refresh that finds drift shows up as a diff on the next `up`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import anthropic
@@ -34,8 +36,9 @@ class PlatformProvider(ResourceProvider):
 
     def hidden(self, props: dict[str, Any]) -> tuple[str, ...]:
         connection = props.get("connection") or {}
-        return (str(connection.get("api_key") or ""),) + tuple(
-            str(props.get(f) or "") for f in self.secret_fields
+        return (
+            str(connection.get("api_key") or ""),
+            *tuple(str(props.get(f) or "") for f in self.secret_fields),
         )
 
     def client(self, props: dict[str, Any]) -> anthropic.Anthropic:
@@ -44,7 +47,9 @@ class PlatformProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         olds, news = plain(olds), plain(news)
         changed = [
-            key for key in self.compared if news.get(key) == UNKNOWN or olds.get(key) != news.get(key)
+            key
+            for key in self.compared
+            if news.get(key) == UNKNOWN or olds.get(key) != news.get(key)
         ]
         return DiffResult(
             changes=bool(changed),
@@ -53,9 +58,25 @@ class PlatformProvider(ResourceProvider):
         )
 
     # subclasses ----------------------------------------------------------------------------
-    def observe(self, client: anthropic.Anthropic, object_id: str, props: dict[str, Any]) -> dict[str, Any] | None:
+    def observe(
+        self, client: anthropic.Anthropic, object_id: str, props: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """The object's current fields (in input names), or None when it is gone or archived."""
         raise NotImplementedError
+
+    def remove(
+        self,
+        id_: str,
+        props: dict[str, Any],
+        action: str,
+        call: Callable[[anthropic.Anthropic], object],
+    ) -> None:
+        """Delete or archive; an object already gone is what `destroy` wanted."""
+        with (
+            calling(self.what(props, id_), action, hidden=self.hidden(props)),
+            contextlib.suppress(anthropic.NotFoundError),
+        ):
+            call(self.client(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = plain(props)
@@ -71,9 +92,7 @@ class PlatformProvider(ResourceProvider):
         return ReadResult(id_, outs, inputs)
 
 
-def with_secret_outputs(
-    opts: pulumi.ResourceOptions | None, *names: str
-) -> pulumi.ResourceOptions:
+def with_secret_outputs(opts: pulumi.ResourceOptions | None, *names: str) -> pulumi.ResourceOptions:
     """Mark outputs secret even where the engine cannot infer it from a secret input."""
     return pulumi.ResourceOptions.merge(
         opts or pulumi.ResourceOptions(),
@@ -81,7 +100,9 @@ def with_secret_outputs(
     )
 
 
-def metadata_change(old: dict[str, str] | None, new: dict[str, str] | None) -> dict[str, str | None]:
+def metadata_change(
+    old: dict[str, str] | None, new: dict[str, str] | None
+) -> dict[str, str | None]:
     """The platform merges metadata: removed keys must be sent as null."""
     new = new or {}
     return {**{k: None for k in (old or {}) if k not in new}, **new}

@@ -16,8 +16,6 @@ from pulumi.dynamic import CreateResult, Resource, UpdateResult
 from infra.platform_api.base import PlatformProvider, metadata_change, with_secret_outputs
 from infra.platform_api.connection import calling, fail, plain
 
-SELF_HOSTED = {"type": "self_hosted"}
-
 
 class EnvironmentProvider(PlatformProvider):
     kind = "environment"
@@ -42,7 +40,7 @@ class EnvironmentProvider(PlatformProvider):
             else:
                 env = environments.create(
                     name=props["name"],
-                    config=SELF_HOSTED,
+                    config={"type": "self_hosted"},
                     description=props.get("description"),
                     metadata=props.get("metadata") or {},
                 )
@@ -69,11 +67,7 @@ class EnvironmentProvider(PlatformProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with calling(self.what(props, id_), "delete", hidden=self.hidden(props)):
-            try:
-                self.client(props).beta.environments.delete(id_)
-            except anthropic.NotFoundError:
-                pass
+        self.remove(id_, props, "delete", lambda client: client.beta.environments.delete(id_))
 
 
 @dataclass(frozen=True)

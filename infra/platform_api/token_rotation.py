@@ -12,7 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, Resource, UpdateResult
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    ReadResult,
+    Resource,
+    UpdateResult,
+)
 
 from infra.platform_api.base import PlatformProvider
 from infra.platform_api.connection import plain
@@ -48,9 +55,7 @@ class TokenRotationProvider(PlatformProvider):
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(plain(news))
 
-    def read(self, id_: str, props: dict[str, Any]) -> Any:
-        from pulumi.dynamic import ReadResult
-
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return ReadResult(id_, plain(props))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:

@@ -85,11 +85,7 @@ class TunnelProvider(PlatformProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with calling(self.what(props, id_), "archive", hidden=self.hidden(props)):
-            try:
-                self.client(props).beta.tunnels.archive(id_)
-            except anthropic.NotFoundError:
-                pass  # already gone: nothing to undo
+        self.remove(id_, props, "archive", lambda client: client.beta.tunnels.archive(id_))
 
 
 @dataclass(frozen=True)

@@ -53,13 +53,14 @@ class TunnelCertificateProvider(PlatformProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with calling(self.what(props, id_), "archive", hidden=self.hidden(props)):
-            try:
-                self.client(props).beta.tunnels.certificates.archive(
-                    id_, tunnel_id=props["tunnel_id"]
-                )
-            except anthropic.NotFoundError:
-                pass
+        self.remove(
+            id_,
+            props,
+            "archive",
+            lambda client: client.beta.tunnels.certificates.archive(
+                id_, tunnel_id=props["tunnel_id"]
+            ),
+        )
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,7 @@ class VaultProvider(PlatformProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with calling(self.what(props, id_), "delete", hidden=self.hidden(props)):
-            try:
-                self.client(props).beta.vaults.delete(id_)
-            except anthropic.NotFoundError:
-                pass
+        self.remove(id_, props, "delete", lambda client: client.beta.vaults.delete(id_))
 
 
 @dataclass(frozen=True)

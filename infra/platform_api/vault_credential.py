@@ -42,7 +42,7 @@ class VaultCredentialProvider(PlatformProvider):
                 credential = credentials.update(
                     found.id,
                     vault_id=props["vault_id"],
-                    auth={"type": STATIC_BEARER, "token": props["token"]},
+                    auth={"type": "static_bearer", "token": props["token"]},
                     display_name=props.get("display_name"),
                     metadata=metadata_change(found.metadata, props.get("metadata")),
                 )
@@ -50,7 +50,7 @@ class VaultCredentialProvider(PlatformProvider):
                 credential = credentials.create(
                     props["vault_id"],
                     auth={
-                        "type": STATIC_BEARER,
+                        "type": "static_bearer",
                         "mcp_server_url": props["mcp_server_url"],
                         "token": props["token"],
                     },
@@ -66,7 +66,7 @@ class VaultCredentialProvider(PlatformProvider):
             "metadata": metadata_change(olds.get("metadata"), news.get("metadata")),
         }
         if news.get("token") != olds.get("token"):
-            change["auth"] = {"type": STATIC_BEARER, "token": news["token"]}
+            change["auth"] = {"type": "static_bearer", "token": news["token"]}
         hidden = self.hidden(news) + self.hidden(olds)
         with calling(self.what(news, id_), "update", hidden=hidden):
             self.client(news).beta.vaults.credentials.update(
@@ -89,11 +89,12 @@ class VaultCredentialProvider(PlatformProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
-        with calling(self.what(props, id_), "delete", hidden=self.hidden(props)):
-            try:
-                self.client(props).beta.vaults.credentials.delete(id_, vault_id=props["vault_id"])
-            except anthropic.NotFoundError:
-                pass
+        self.remove(
+            id_,
+            props,
+            "delete",
+            lambda client: client.beta.vaults.credentials.delete(id_, vault_id=props["vault_id"]),
+        )
 
 
 @dataclass(frozen=True)

@@ -136,9 +136,11 @@ def test_platform_tokens_are_mounted_read_only_as_files() -> None:
     """The server accepts every token file there: the current one and, mid-rotation, the previous."""
     objects = realistic()
     spec = only(objects, "Deployment")["spec"]["template"]["spec"]
-    assert {"name": "platform-token", "mountPath": "/var/run/secrets/platform", "readOnly": True} in (
-        container(objects)["volumeMounts"]
-    )
+    assert {
+        "name": "platform-token",
+        "mountPath": "/var/run/secrets/platform",
+        "readOnly": True,
+    } in (container(objects)["volumeMounts"])
     volume = next(v for v in spec["volumes"] if v["name"] == "platform-token")
     assert volume["secret"]["secretName"] == "mcp-server-tickets-platform-token"
 

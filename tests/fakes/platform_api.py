@@ -32,7 +32,10 @@ from anthropic.types.beta import (
     BetaTunnelToken,
 )
 from anthropic.types.beta.tunnels import BetaTunnelCertificate
-from anthropic.types.beta.vaults import BetaManagedAgentsCredential, BetaManagedAgentsDeletedCredential
+from anthropic.types.beta.vaults import (
+    BetaManagedAgentsCredential,
+    BetaManagedAgentsDeletedCredential,
+)
 
 DEFAULT_API_KEY = "sk-fake-platform-key"
 MAX_MCP_SERVERS = 20
@@ -294,7 +297,9 @@ def _tunnel_archive(p: FakePlatform, _: dict[str, Any], a: dict[str, str]) -> tu
 def _tunnel_token(p: FakePlatform, _: dict[str, Any], a: dict[str, str]) -> tuple[int, Any]:
     _require_live(p.state.get("tunnels", a["id"]), "tunnel")
     token = BetaTunnelToken(
-        id=p.state.secrets[f"{a['id']}:id"], tunnel_token=p.state.secrets[a["id"]], type="tunnel_token"
+        id=p.state.secrets[f"{a['id']}:id"],
+        tunnel_token=p.state.secrets[a["id"]],
+        type="tunnel_token",
     )
     return 200, _dump(token)
 
@@ -367,7 +372,9 @@ def _env_create(p: FakePlatform, body: dict[str, Any], _: dict[str, str]) -> tup
     return 200, obj
 
 
-def _merge_metadata(current: dict[str, str], change: dict[str, str | None] | None) -> dict[str, str]:
+def _merge_metadata(
+    current: dict[str, str], change: dict[str, str | None] | None
+) -> dict[str, str]:
     merged = dict(current)
     for key, value in (change or {}).items():
         if value is None:
@@ -444,10 +451,19 @@ def _vault_delete(p: FakePlatform, _: dict[str, Any], a: dict[str, str]) -> tupl
 def _cred_create(p: FakePlatform, body: dict[str, Any], a: dict[str, str]) -> tuple[int, Any]:
     _require_live(p.state.get("vaults", a["id"]), "vault")
     auth = body.get("auth") or {}
-    if auth.get("type") != "static_bearer" or not auth.get("token") or not auth.get("mcp_server_url"):
-        raise Refused(400, "invalid_request_error", "auth: a static_bearer needs mcp_server_url and token")
+    if (
+        auth.get("type") != "static_bearer"
+        or not auth.get("token")
+        or not auth.get("mcp_server_url")
+    ):
+        raise Refused(
+            400, "invalid_request_error", "auth: a static_bearer needs mcp_server_url and token"
+        )
     for other in p.state.live("credentials"):
-        if other["vault_id"] == a["id"] and other["auth"]["mcp_server_url"] == auth["mcp_server_url"]:
+        if (
+            other["vault_id"] == a["id"]
+            and other["auth"]["mcp_server_url"] == auth["mcp_server_url"]
+        ):
             raise Refused(
                 409, "conflict_error", f"vault {a['id']} already holds a credential for that URL"
             )

@@ -28,6 +28,8 @@ def _start(state: Path) -> tuple[subprocess.Popen[str], str]:
 def _stop(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:

@@ -27,7 +27,9 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG) is not None
 
 
-def test_tokens_and_the_api_key_reach_the_engine_only_as_secrets(dev_config: PerimeterConfig) -> None:
+def test_tokens_and_the_api_key_reach_the_engine_only_as_secrets(
+    dev_config: PerimeterConfig,
+) -> None:
     resources = synthesize(dev_config).resources
     platform = [r for r in resources if r.type.startswith(PLATFORM_TYPE_PREFIX)]
     for resource in platform:
@@ -87,7 +89,7 @@ def test_render_writes_platform_json_without_key_or_secret(tmp_path: Path) -> No
         s["url"] for a in document["agents"] for s in a["mcp_servers"]
     }
     text = (tmp_path / "platform.json").read_text()
-    assert "<secret:" not in text and "__provider" not in text and "api_key\": \"<" not in text
+    assert "<secret:" not in text and "__provider" not in text and 'api_key": "<' not in text
     assert "platform.json" in proc.stdout
     check = subprocess.run(
         [sys.executable, "-m", "infra", "check", str(tmp_path), "--tier", "staging"],
@@ -120,7 +122,10 @@ def test_disabled_platform_keeps_the_outputs_only_mode(tmp_path: Path) -> None:
     platform = json.loads((out / "platform.json").read_text())
     assert platform["managed"] is False
     urls = {c["mcp_server_url"] for c in platform["vault_credentials"]}
-    assert urls == {"https://tickets.mcp-dev.example.com/mcp", "https://inventory.mcp-dev.example.com/mcp"}
+    assert urls == {
+        "https://tickets.mcp-dev.example.com/mcp",
+        "https://inventory.mcp-dev.example.com/mcp",
+    }
     assert {c["token"] for c in platform["vault_credentials"]} == {"<redacted>"}
 
 
@@ -128,7 +133,12 @@ def test_disabled_platform_keeps_the_outputs_only_mode(tmp_path: Path) -> None:
 def stack_config() -> Any:
     def configure(secrets: dict[str, Any]) -> None:
         values = {"agent-perimeter:perimeter": json.dumps(raw_settings("dev"))}
-        values.update({f"agent-perimeter:{k}": json.dumps(v) if isinstance(v, dict) else v for k, v in secrets.items()})
+        values.update(
+            {
+                f"agent-perimeter:{k}": json.dumps(v) if isinstance(v, dict) else v
+                for k, v in secrets.items()
+            }
+        )
         pulumi.runtime.set_all_config(values, [f"agent-perimeter:{k}" for k in secrets])
 
     yield configure

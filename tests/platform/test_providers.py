@@ -41,7 +41,9 @@ def agent_props(connection: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         "system": "You export tickets.",
         "description": None,
         "mcp_servers": [{"type": "url", "name": "tickets", "url": "https://tickets.t.test/mcp"}],
-        "tools": [toolset("tickets", ("get_ticket", "always_allow"), ("export_ticket", "always_ask"))],
+        "tools": [
+            toolset("tickets", ("get_ticket", "always_allow"), ("export_ticket", "always_ask"))
+        ],
         "metadata": {"environment": "dev"},
         "adopt_id": None,
     }
@@ -101,9 +103,16 @@ def test_tunnel_adopts_an_existing_id(platform: FakePlatform, connection: dict) 
 
 
 def test_adopting_an_unknown_id_names_the_object(connection: dict) -> None:
-    with pytest.raises(PlatformError, match=r"tunnel 'x' \(tnl_missing1\): not found on the platform"):
+    with pytest.raises(
+        PlatformError, match=r"tunnel 'x' \(tnl_missing1\): not found on the platform"
+    ):
         TunnelProvider().create(
-            {"connection": connection, "display_name": "x", "token_epoch": 0, "adopt_id": "tnl_missing1"}
+            {
+                "connection": connection,
+                "display_name": "x",
+                "token_epoch": 0,
+                "adopt_id": "tnl_missing1",
+            }
         )
 
 
@@ -114,7 +123,12 @@ def test_tunnel_certificate_register_replace_archive(
         {"connection": connection, "display_name": "dev", "token_epoch": 0, "adopt_id": None}
     )
     provider = TunnelCertificateProvider()
-    props = {"connection": connection, "tunnel_id": tunnel.id, "ca_certificate_pem": CA_PEM, "adopt_id": None}
+    props = {
+        "connection": connection,
+        "tunnel_id": tunnel.id,
+        "ca_certificate_pem": CA_PEM,
+        "adopt_id": None,
+    }
     cert = provider.create(props)
     assert cert.id.startswith("tcrt_") and len(cert.outs["fingerprint"]) == 64
     new_ca = {**props, "ca_certificate_pem": CA_PEM.replace("fake", "next")}
@@ -221,7 +235,7 @@ def test_agent_concurrent_edit_is_refused_not_overwritten(
     provider = AgentProvider()
     agent = provider.create(agent_props(connection))
     platform.state.objects["agents"][agent.id].update(system="edited by hand", version=2)
-    with pytest.raises(PlatformError, match="version conflict.*pulumi refresh"):
+    with pytest.raises(PlatformError, match=r"version conflict.*pulumi refresh"):
         provider.update(agent.id, agent.outs, agent_props(connection, system="from config"))
     assert platform.state.objects["agents"][agent.id]["system"] == "edited by hand"
 
@@ -252,10 +266,10 @@ def test_agent_concurrent_edit_is_refused_not_overwritten(
         ),
     ],
 )
-def test_agent_the_platform_refuses(
-    connection: dict, change: dict[str, Any], message: str
-) -> None:
-    with pytest.raises(PlatformError, match=f"agent 'export-ticket-agent': create failed.*{message}"):
+def test_agent_the_platform_refuses(connection: dict, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(
+        PlatformError, match=f"agent 'export-ticket-agent': create failed.*{message}"
+    ):
         AgentProvider().create(agent_props(connection, **change))
 
 
@@ -272,7 +286,9 @@ def test_rate_limit_reported_after_the_sdk_retries(
     platform: FakePlatform, connection: dict
 ) -> None:
     platform.fail_next(429, "rate_limit_error", "slow down", count=3)
-    with pytest.raises(PlatformError, match="vault 'dev': create rate limited after the SDK's retries"):
+    with pytest.raises(
+        PlatformError, match="vault 'dev': create rate limited after the SDK's retries"
+    ):
         VaultProvider().create({"connection": connection, "display_name": "dev", "metadata": {}})
     assert platform.requests.count(("POST", "/v1/vaults")) == 3  # the first try and 2 retries
     assert platform.state.objects["vaults"] == {}

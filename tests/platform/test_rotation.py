@@ -66,7 +66,8 @@ def phase(config: PerimeterConfig, epoch: int, retiring: int | None) -> Phase:
     (credential,) = [
         r.inputs
         for r in synthesis.resources
-        if r.type.endswith(":VaultCredential") and r.inputs["display_name"] == f"mcp-server-{SERVER}"
+        if r.type.endswith(":VaultCredential")
+        and r.inputs["display_name"] == f"mcp-server-{SERVER}"
     ]
     return Phase(dict(secret["stringData"]), credential["token"])
 

@@ -88,7 +88,9 @@ def _vault(c: PerimeterConfig) -> Any:
 
 
 def _agent(c: PerimeterConfig) -> Any:
-    return AgentDefinition("agent", AgentDefinitionArgs(c, c.agents[0], c.tunnel_domain, CONNECTION))
+    return AgentDefinition(
+        "agent", AgentDefinitionArgs(c, c.agents[0], c.tunnel_domain, CONNECTION)
+    )
 
 
 CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] = [

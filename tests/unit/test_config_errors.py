@@ -277,7 +277,6 @@ def test_old_environment_key_secret_says_what_to_change(tmp_path: Path) -> None:
             "is already used",
         ),
         (_set("agents.1.name", "export-ticket-agent"), "agents[1].name", "is already used"),
-        (_set("agents", []), "agents", "declare at least one agent"),
         (
             _set("platform", {"enabled": False}),
             "tunnel",
