@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PY := .venv/bin/python
 STACK ?= dev
 
-.PHONY: setup render test lint check audit bench clean
+.PHONY: setup render test test-offline e2e e2e-tools lint check audit bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,8 +12,19 @@ setup:
 render: setup
 	@$(PY) -m infra render --stack $(STACK) --out build/$(STACK)
 
-test: setup
+# Every tier. The e2e tier needs the real engine and control plane: built once from Go
+# modules into ~/.cache/agent-perimeter (a cold build takes ~45 min on 2 cores), then reused.
+test: setup e2e-tools
 	@$(PY) -m pytest
+
+test-offline: setup
+	@$(PY) -m pytest --ignore=tests/e2e
+
+e2e: setup e2e-tools
+	@$(PY) -m pytest tests/e2e
+
+e2e-tools:
+	@bash scripts/e2e/build-tools.sh all >/dev/null
 
 lint: setup
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy

@@ -16,9 +16,11 @@ def _run_by_pulumi_engine() -> bool:
 
 def _pulumi_program() -> None:
     from infra.config import load_pulumi
+    from infra.preflight import require_cluster_prerequisites
     from infra.stack import build
 
     config, secrets = load_pulumi()
+    require_cluster_prerequisites(config)
     build(config, secrets)
 
 

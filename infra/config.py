@@ -8,13 +8,17 @@ path, before a single resource is registered or a file written.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -30,6 +34,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from policies.rules.network import reachable_metadata  # every metadata address, every spelling
+
 if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
     import pulumi
 
@@ -43,6 +49,11 @@ PROJECT = "agent-perimeter"
 PERIMETER_KEY = f"{PROJECT}:perimeter"
 METADATA_ADDRESS = ipaddress.ip_address("169.254.169.254")
 MAX_MCP_SERVERS = 20
+# Namespaces the cluster itself uses: a perimeter there would share them with system workloads.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Schemas owned by PostgreSQL: no tool is granted anything in them.
+SYSTEM_SCHEMA_PREFIX = "pg_"
+SYSTEM_SCHEMAS = ("information_schema",)
 
 # Secret stack-config keys (set with `pulumi config set --secret`).
 SECRET_KEYS: dict[str, str] = {
@@ -129,6 +140,96 @@ def _quantity(value: str) -> str:
     return value
 
 
+_QUANTITY_FACTORS = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+}
+
+
+def quantity_value(value: str) -> Decimal:
+    """A validated quantity as a number, so requests and limits can be compared."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", value)
+    if not match or match[2] not in _QUANTITY_FACTORS:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    return Decimal(match[1]) * _QUANTITY_FACTORS[match[2]]
+
+
+def _domain(value: str) -> str:
+    """A DNS name with at least two labels: the platform builds https://<route>.<domain> from it."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        raise _invalid("domain_ip", f"{value!r} is an IP address; a domain name is required here")
+    if not _HOSTNAME.fullmatch(value) or "." not in value:
+        raise _invalid(
+            "domain", f"{value!r} is not a domain name such as mcp.example.com (lowercase)"
+        )
+    return value
+
+
+def _url_path(value: str) -> str:
+    """An absolute, normalised URL path: the vault credential matches the URL byte for byte."""
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value):
+        raise _invalid(
+            "url_path",
+            f"{value!r} is not a URL path: start with '/', then letters, digits and . _ ~ / - only",
+        )
+    normal = posixpath.normpath(value)
+    if normal.startswith("//"):
+        normal = normal[1:]
+    if value != normal or ".." in value.split("/"):
+        raise _invalid(
+            "url_path_normal",
+            f"{value!r} is not a normalised path (no '//', '.', '..' segments or trailing '/'); "
+            f"write {normal!r}",
+        )
+    return value
+
+
+def _namespace(value: str) -> str:
+    if value in RESERVED_NAMESPACES or value.startswith("kube-"):
+        raise _invalid(
+            "reserved_namespace",
+            f"{value!r} is reserved for the cluster itself; give the perimeter its own namespace",
+        )
+    return value
+
+
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----"
+)
+
+
+def _ca_bundle(value: str) -> str:
+    """One or more PEM certificates and nothing else (never a private key)."""
+    blocks = _PEM_CERTIFICATE.findall(value)
+    rest = _PEM_CERTIFICATE.sub("", value).strip()
+    if "PRIVATE KEY" in value:
+        raise _invalid("ca_private_key", "holds a private key; give only the CA certificate(s)")
+    if not blocks or rest:
+        raise _invalid(
+            "ca_pem",
+            "is not a PEM bundle of CA certificates (-----BEGIN CERTIFICATE----- ... "
+            "-----END CERTIFICATE-----, nothing else)",
+        )
+    for block in blocks:
+        try:
+            base64.b64decode("".join(block.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise _invalid("ca_pem", "holds a certificate whose body is not base64") from None
+    return value if value.endswith("\n") else value + "\n"
+
+
 def _duration(value: str) -> str:
     if not _DURATION.fullmatch(value):
         raise _invalid("duration", f"{value!r} is not a duration such as 500ms, 30s, 5m")
@@ -144,15 +245,20 @@ def _network(value: str) -> str:
         ) from None
     if net.prefixlen == 0:
         raise _invalid("cidr_everything", f"{value!r} is the whole internet; name narrower ranges")
-    if net.version == 4 and METADATA_ADDRESS in net:
+    metadata = reachable_metadata(net, [])
+    if metadata:
         raise _invalid(
             "cidr_metadata",
-            f"{value!r} contains the cloud metadata address 169.254.169.254, which must never be reachable",
+            f"{value!r} contains the cloud metadata address {metadata[0]}, which must never be reachable",
         )
     return str(net)
 
 
 DnsLabel = Annotated[str, _dns_label(63)]
+NamespaceName = Annotated[str, _dns_label(63), AfterValidator(_namespace)]
+Domain = Annotated[str, AfterValidator(_domain)]
+UrlPath = Annotated[str, AfterValidator(_url_path)]
+CaBundle = Annotated[str, AfterValidator(_ca_bundle)]
 ShortName = Annotated[str, _dns_label(30)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 QualifiedTable = Annotated[str, AfterValidator(_qualified_table)]
@@ -208,7 +314,25 @@ Image = Annotated[ImageRef, BeforeValidator(_parse_image)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Strict: `"8080"`, `true` or `1.0` where an integer belongs is an error, never coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _raise_cross_reference(problems: list[str]) -> None:
+    """Several problems as one error; each line `path: message`, split again by `_problems`."""
+    if problems:
+        raise PydanticCustomError("cross_reference", "\n".join(problems))
+
+
+def _require_limits_cover_requests(pairs: list[tuple[str, str, str, str]]) -> None:
+    """(limit field, limit, request field, request): a limit below its request never schedules."""
+    problems = [
+        f"{limit_field}: {limit!r} is below {request_field} {request!r}"
+        for limit_field, limit, request_field, request in pairs
+        if quantity_value(limit) < quantity_value(request)
+    ]
+    _raise_cross_reference(problems)
 
 
 class ResourceList(_Section):
@@ -219,6 +343,16 @@ class ResourceList(_Section):
 class Resources(_Section):
     requests: ResourceList
     limits: ResourceList
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        _require_limits_cover_requests(
+            [
+                ("limits.cpu", self.limits.cpu, "requests.cpu", self.requests.cpu),
+                ("limits.memory", self.limits.memory, "requests.memory", self.requests.memory),
+            ]
+        )
+        return self
 
     def chart_values(self) -> dict[str, dict[str, str]]:
         return self.model_dump()
@@ -266,6 +400,23 @@ class NamespaceQuota(_Section):
     limits_cpu: Quantity = "16"
     limits_memory: Quantity = "32Gi"
 
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> NamespaceQuota:
+        _require_limits_cover_requests(
+            [
+                ("limits_cpu", self.limits_cpu, "requests_cpu", self.requests_cpu),
+                ("limits_memory", self.limits_memory, "requests_memory", self.requests_memory),
+            ]
+        )
+        return self
+
+
+class CidrPrefixLimits(_Section):
+    """The broadest CIDR any field may name: a wider range is almost always a typo."""
+
+    ipv4: int = Field(default=12, ge=1, le=32)
+    ipv6: int = Field(default=32, ge=1, le=128)
+
 
 class DatabaseEndpoint(_Section):
     host: Hostname
@@ -273,23 +424,76 @@ class DatabaseEndpoint(_Section):
     cidrs: list[Cidr] = Field(min_length=1, description="where the database's addresses live")
     admin_user: Identifier = "perimeter_admin"
     sslmode: Literal["disable", "require", "verify-ca", "verify-full"] = "require"
+    ca_certificate: CaBundle | None = Field(
+        default=None, description="PEM CA bundle the server's certificate is verified against"
+    )
     connection_limit: int = Field(default=10, ge=1, le=1000)
     statement_timeout: Duration = "15s"
+
+    @property
+    def verifies_server(self) -> bool:
+        return self.sslmode in ("verify-ca", "verify-full")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatabaseEndpoint:
+        problems = []
+        try:
+            address = ipaddress.ip_address(self.host)
+        except ValueError:
+            address = None  # a name: resolved in the cluster, its addresses must be in cidrs
+        if address is not None and not any(
+            address in ipaddress.ip_network(cidr) for cidr in self.cidrs
+        ):
+            problems.append(
+                f"host: {self.host} is outside cidrs ({', '.join(self.cidrs)}); "
+                "the NetworkPolicies would block every connection to it"
+            )
+        if self.verifies_server and self.ca_certificate is None:
+            problems.append(
+                f"ca_certificate: sslmode {self.sslmode} verifies the server against a CA; "
+                "give the CA's PEM certificate here"
+            )
+        if self.ca_certificate is not None and not self.verifies_server:
+            problems.append(
+                f"ca_certificate: sslmode {self.sslmode} never checks it; "
+                "use verify-full (or verify-ca) or remove the certificate"
+            )
+        _raise_cross_reference(problems)
+        return self
 
 
 Privilege = Literal["SELECT", "INSERT", "UPDATE", "DELETE"]
 
 
+def _user_schema(value: str) -> str:
+    schema = value.split(".", 1)[0]
+    if schema.startswith(SYSTEM_SCHEMA_PREFIX) or schema in SYSTEM_SCHEMAS:
+        raise _invalid(
+            "system_schema",
+            f"{value!r} is in the system schema {schema!r}; tools are granted only user tables",
+        )
+    return value
+
+
 class TableGrant(_Section):
-    table: QualifiedTable
+    table: Annotated[QualifiedTable, AfterValidator(_user_schema)]
     privileges: list[Privilege] = Field(min_length=1)
-    columns: list[Identifier] | None = None
+    columns: list[Identifier] | None = Field(
+        default=None, min_length=1, description="omit for the whole table; never empty"
+    )
 
     @field_validator("privileges")
     @classmethod
     def _unique_privileges(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise _invalid("duplicate", "each privilege may be named once")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _unique_columns(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            _require_unique(value, "column")
         return value
 
     @property
@@ -317,6 +521,24 @@ class Tool(_Section):
                     )
         elif self.permission_policy == "always_allow":
             raise _invalid("write_policy", "permission_policy of a write tool must be always_ask")
+        if self.tenant_column is not None:
+            # Per table, across the tool's grants: UPDATE (status) beside SELECT (tenant_id, ...)
+            # is fine; a table where no grant covers the tenant column is not.
+            covered: dict[str, bool] = {}
+            first: dict[str, int] = {}
+            for i, grant in enumerate(self.grants):
+                first.setdefault(grant.table, i)
+                covered[grant.table] = covered.get(grant.table, False) or (
+                    grant.columns is None or self.tenant_column in grant.columns
+                )
+            for table, ok in covered.items():
+                if not ok:
+                    raise _invalid(
+                        "tenant_column",
+                        f"grants[{first[table]}].columns: the tenant column {self.tenant_column!r} "
+                        f"is not among the columns granted on {table}; the tenant filter could "
+                        "not be checked",
+                    )
         return self
 
     @property
@@ -330,7 +552,7 @@ class McpServer(_Section):
     name: ShortName
     image: Image
     port: UnprivilegedPort = 8080
-    path: str = Field(default="/mcp", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    path: UrlPath = "/mcp"
     route: ShortName | None = None
     replicas: int = Field(default=2, ge=1, le=20)
     resources: Resources = _resources("100m", "128Mi", "500m", "256Mi")
@@ -355,9 +577,10 @@ class Tunnel(_Section):
     # `domain`, when given, is checked against the one the platform assigned.
     # With it disabled both are required: the operator created the tunnel by hand.
     id: str | None = Field(default=None, pattern=r"^tnl_[A-Za-z0-9]{4,64}$")
-    domain: Hostname | None = None
+    domain: Domain | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=255)
-    token_epoch: int = Field(default=0, ge=0, description="raise by one to rotate the token")
+    # Raise by one to rotate the tunnel token; the token Secret is renamed with it.
+    token_epoch: int = Field(default=0, ge=0)
     replicas: int = Field(default=2, ge=1, le=10)
     proxy_image: Image
     cloudflared_image: Image
@@ -369,7 +592,13 @@ class Tunnel(_Section):
 
 
 class SandboxPool(_Section):
-    """One pool: one trust boundary, with its own environment, key and egress."""
+    """One runner pool: one trust boundary, with its own environment, key and egress.
+    The limits are enforced by the `sandbox` worker the chart runs."""
+
+    # The SDK's own bound on one tool call (`TOOL_TIMEOUT` in
+    # anthropic.lib.tools._beta_session_runner, 2.10.0); a test holds the two equal. Not
+    # imported: the SDK takes seconds to import and every offline command loads this module.
+    SDK_TOOL_CALL_TIMEOUT_SECONDS: ClassVar[int] = 150
 
     name: ShortName
     # With the platform enabled: adopts this environment (else one is created).
@@ -380,14 +609,32 @@ class SandboxPool(_Section):
     min_replicas: int = Field(default=1, ge=1, le=100)
     max_replicas: int = Field(default=4, ge=1, le=100)
     runtime_class_name: DnsLabel | None = None
-    run_timeout_seconds: int = Field(default=1800, ge=30, le=86400)
+    run_timeout_seconds: int = Field(default=1800, le=86400)
     max_tool_calls: int = Field(default=200, ge=1, le=10000)
+    # Reserved after the run timeout for winding a session down: the tool call in flight is
+    # cancelled, bash torn down, the force-stop sent, the workspace emptied.
+    drain_seconds: int = Field(default=30, ge=5, le=600)
+    # Unset: run_timeout_seconds + drain_seconds, so a scaled-down runner can always finish.
+    termination_grace_period_seconds: int | None = Field(default=None, ge=1, le=90000)
     max_idle: Duration = "60s"
     # Servers this pool's code may call directly, bypassing the platform's approval gate.
     # Empty by default; each entry is flagged by the audit and warned about by the policies.
     direct_mcp_access: list[ShortName] = []
     workspace_size: Quantity = "2Gi"
     resources: Resources = _resources("250m", "512Mi", "1", "1Gi")
+
+    @field_validator("run_timeout_seconds")
+    @classmethod
+    def _longer_than_one_tool_call(cls, value: int) -> int:
+        floor = cls.SDK_TOOL_CALL_TIMEOUT_SECONDS
+        if value < floor:
+            raise _invalid(
+                "run_timeout",
+                f"{value} is shorter than one tool call may take: the SDK lets a single call "
+                f"run {floor}s, so a run timeout below {floor} would cut off calls that are "
+                "within their own limit; use a small max_tool_calls to bound short sessions",
+            )
+        return value
 
     @model_validator(mode="after")
     def _replica_range(self) -> SandboxPool:
@@ -397,6 +644,25 @@ class SandboxPool(_Section):
                 f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})",
             )
         return self
+
+    @model_validator(mode="after")
+    def _grace_covers_a_run(self) -> SandboxPool:
+        needed = self.run_timeout_seconds + self.drain_seconds
+        grace = self.termination_grace_period_seconds
+        if grace is not None and grace < needed:
+            raise _invalid(
+                "termination_grace",
+                f"termination_grace_period_seconds ({grace}) must be at least "
+                f"run_timeout_seconds + drain_seconds ({needed}): a runner scaled down mid-run "
+                "would be killed before its session ends or is stopped",
+            )
+        return self
+
+    @property
+    def grace_period_seconds(self) -> int:
+        return self.termination_grace_period_seconds or (
+            self.run_timeout_seconds + self.drain_seconds
+        )
 
 
 class AgentServer(_Section):
@@ -433,9 +699,10 @@ class PerimeterConfig(_Section):
     """One environment: everything `pulumi up --stack <env>` creates."""
 
     environment: ShortName
-    tier: Tier
-    namespace: DnsLabel
+    tier: Annotated[Tier, Field(strict=False)]  # a YAML string naming the enum member
+    namespace: NamespaceName
     rotation_epoch: int = Field(default=0, ge=0)
+    min_cidr_prefix: CidrPrefixLimits = CidrPrefixLimits()
     platform: PlatformEndpoints = PlatformEndpoints()
     cluster: ClusterNetwork = ClusterNetwork()
     quota: NamespaceQuota = NamespaceQuota()
@@ -551,6 +818,9 @@ class PerimeterConfig(_Section):
                         f"{where}: database role {role!r} would also belong to {roles[role]}"
                     )
                 roles.setdefault(role, where)
+        problems += self._cidr_breadth()
+        if len(set(names)) == len(names):  # duplicate servers already explain any shared name
+            problems += _name_collisions(self)
         if self.tier is Tier.prod:
             for path, image in self.images():
                 if not image.pinned:
@@ -558,9 +828,34 @@ class PerimeterConfig(_Section):
                         f"{path}: {image} is not pinned by digest; prod images must end in "
                         "@sha256:<64 hex>"
                     )
-        if problems:
-            raise PydanticCustomError("cross_reference", "\n".join(problems))
+        _raise_cross_reference(problems)
         return self
+
+    def cidrs(self) -> list[tuple[str, str]]:
+        """(field path, CIDR) of every address range the config names."""
+        found = [(f"platform.api_cidrs[{i}]", c) for i, c in enumerate(self.platform.api_cidrs)]
+        found += [
+            (f"platform.tunnel_edge_cidrs[{i}]", c)
+            for i, c in enumerate(self.platform.tunnel_edge_cidrs)
+        ]
+        found += [
+            (f"cluster.service_cidrs[{i}]", c) for i, c in enumerate(self.cluster.service_cidrs)
+        ]
+        for name, database in self.databases.items():
+            found += [(f"databases.{name}.cidrs[{i}]", c) for i, c in enumerate(database.cidrs)]
+        return found
+
+    def _cidr_breadth(self) -> list[str]:
+        problems = []
+        for where, cidr in self.cidrs():
+            network = ipaddress.ip_network(cidr)
+            limit = self.min_cidr_prefix.ipv4 if network.version == 4 else self.min_cidr_prefix.ipv6
+            if network.prefixlen < limit:
+                problems.append(
+                    f"{where}: {cidr} is broader than /{limit}; name narrower ranges "
+                    f"(or lower min_cidr_prefix.ipv{network.version} deliberately)"
+                )
+        return problems
 
     def images(self) -> list[tuple[str, ImageRef]]:
         found = [
@@ -608,6 +903,32 @@ def role_name(server: str, tool: str) -> str:
     return f"mcp_{server.replace('-', '_')}_{tool}"
 
 
+def _name_collisions(config: PerimeterConfig) -> list[str]:
+    """Generated Kubernetes names that two config entries would both produce.
+
+    Role names are checked where they are derived; Secret names follow other
+    rules ('_' becomes '-'), so server `a-db-b` and tool `b_c` of server `a`
+    could otherwise share one Secret.
+    """
+    from infra.naming import generated_secret_names  # naming builds on this module
+
+    return [
+        f"{where}: its Secret {name!r} would also be the Secret of {first}"
+        for name, where, first in _repeats(generated_secret_names(config))
+    ]
+
+
+def _repeats(entries: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(value, where, where it was first used) for each value used again."""
+    first: dict[str, str] = {}
+    repeats = []
+    for value, where in entries:
+        if value in first:
+            repeats.append((value, where, first[value]))
+        first.setdefault(value, where)
+    return repeats
+
+
 def _require_unique(values: Iterable[str], what: str) -> None:
     seen: set[str] = set()
     for value in values:
@@ -617,15 +938,10 @@ def _require_unique(values: Iterable[str], what: str) -> None:
 
 
 def _duplicates(values: list[str], section: str, field: str) -> list[str]:
-    seen: dict[str, int] = {}
-    problems = []
-    for i, value in enumerate(values):
-        if value in seen:
-            problems.append(
-                f"{section}[{i}].{field}: {value!r} is already used by {section}[{seen[value]}]"
-            )
-        seen.setdefault(value, i)
-    return problems
+    return [
+        f"{where}.{field}: {value!r} is already used by {first}"
+        for value, where, first in _repeats((v, f"{section}[{i}]") for i, v in enumerate(values))
+    ]
 
 
 # --- errors and loading -----------------------------------------------------------------------
@@ -692,7 +1008,7 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         elif err["type"] == "cross_reference":
             for line in err["msg"].splitlines():
                 sub, _, message = line.partition(": ")
-                problems.append((sub, message))
+                problems.append((f"{path}.{sub}" if path else sub, message))
         else:
             message = err["msg"]
             if message.startswith("Value error, "):
@@ -735,36 +1051,157 @@ def stack_file(stack: str, root: Path | None = None) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The `config:` map of a stack file, checked for keys this project does not know."""
-    source = str(path)
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(source, [("", f"stack file {path} does not exist")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, [("", f"not valid YAML: {exc}")]) from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError(source, [("config", "must be a mapping of stack settings")])
-    known = {PERIMETER_KEY} | {f"{PROJECT}:{k}" for k in SECRET_KEYS}
-    unknown = [k for k in config if k.startswith(f"{PROJECT}:") and k not in known]
-    if unknown:
-        raise ConfigError(
-            source,
-            [
-                (k, f"replaced by {RENAMED_SECRET_KEYS[k.split(':', 1)[1]]}")
-                if k.split(":", 1)[1] in RENAMED_SECRET_KEYS
-                else (k, f"unknown key; allowed: {', '.join(sorted(known))}")
-                for k in unknown
-            ],
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that is told about duplicate keys instead of keeping the last one silently."""
+
+
+def _yaml_path(parts: list[str]) -> str:
+    out = ""
+    for part in parts:
+        out += part if part.startswith("[") else (f".{part}" if out else part)
+    return out
+
+
+def _duplicate_keys(node: yaml.Node, at: list[str]) -> list[tuple[str, str]]:
+    """Every mapping key written twice, with its path and both lines (never the value)."""
+    problems: list[tuple[str, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                continue
+            name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            line = key.start_mark.line + 1
+            if name in first:
+                problems.append(
+                    (
+                        _yaml_path([*at, str(name)]).removeprefix(f"config.{PERIMETER_KEY}."),
+                        f"key written twice (lines {first[name]} and {line}); "
+                        "YAML would silently keep the last one",
+                    )
+                )
+            first.setdefault(name, line)
+            problems += _duplicate_keys(value, [*at, str(name)])
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, [*at, f"[{i}]"])
+    return problems
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the parser objects to and where, without the source excerpt PyYAML appends
+    (it quotes the offending line, which may hold a secret)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (
+            f"not valid YAML: character {exc.character!r} at position {exc.position} is not allowed"
         )
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    context = getattr(exc, "context", None)
+    return f"not valid YAML: {where}{problem}" + (f" ({context})" if context else "")
+
+
+def _parse_yaml(text: str) -> tuple[Any, list[tuple[str, str]]]:
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        duplicates = _duplicate_keys(node, [])
+        return loader.construct_document(node), duplicates
+    finally:
+        loader.dispose()
+
+
+def _plaintext_secrets(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Secret keys must hold `secure:` values (encrypted by `pulumi config set --secret`)."""
+    problems: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            if not isinstance(value["secure"], str):
+                problems.append((path, "a `secure:` value must be the ciphertext Pulumi wrote"))
+            return
+        if isinstance(value, Mapping) and path.endswith(tuple(f":{k}" for k in _OBJECT_SECRETS)):
+            for name, item in value.items():
+                walk(item, f"{path}.{name}")
+            return
+        problems.append(
+            (
+                path,
+                "written in plain text; remove it from the file and set it with "
+                "`pulumi config set --secret` (the value is not shown here)",
+            )
+        )
+
+    for key in SECRET_KEYS:
+        full = f"{PROJECT}:{key}"
+        if full in config:
+            walk(config[full], full)
+    return problems
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` map of a stack file; raises on any file-level problem."""
+    config, problems = _read_stack_file(path)
+    if problems:
+        raise ConfigError(str(path), problems)
     return config
 
 
+def _read_stack_file(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The `config:` map and every file-level problem: encoding, syntax, duplicate keys,
+    unknown project keys, secrets in plain text. Fatal ones raise at once."""
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(source, [("", f"stack file {path} does not exist")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [("", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source,
+            [
+                (
+                    "",
+                    f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}; save the file as UTF-8",
+                )
+            ],
+        ) from None
+    try:
+        document, problems = _parse_yaml(text.removeprefix("\ufeff"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [("", _yaml_problem(exc))]) from None
+    document = document or {}
+    config = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(source, [*problems, ("config", "must be a mapping of stack settings")])
+    known = {PERIMETER_KEY} | {f"{PROJECT}:{k}" for k in SECRET_KEYS}
+    problems += [
+        (str(k), f"replaced by {RENAMED_SECRET_KEYS[str(k).split(':', 1)[1]]}")
+        if str(k).split(":", 1)[1] in RENAMED_SECRET_KEYS
+        else (str(k), f"unknown key; allowed: {', '.join(sorted(known))}")
+        for k in config
+        if str(k).startswith(f"{PROJECT}:") and k not in known
+    ]
+    problems += _plaintext_secrets(config)
+    return config, problems
+
+
 def load_stack_file(path: Path) -> PerimeterConfig:
-    config = read_stack_file(path)
-    return parse_perimeter(config.get(PERIMETER_KEY), str(path), path.resolve().parent)
+    """Every problem of the file and of its settings, reported together."""
+    config, problems = _read_stack_file(path)
+    try:
+        parsed = parse_perimeter(config.get(PERIMETER_KEY), str(path), path.resolve().parent)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(str(path), problems)
+    return parsed
 
 
 def load(stack: str | None = None, config_file: str | Path | None = None) -> PerimeterConfig:
@@ -868,6 +1305,14 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
         if value is None:
             problems.append(
                 (f"{PROJECT}:{key}", f"missing: set {meaning} with `pulumi config set --secret`")
+            )
+        elif not pulumi.runtime.is_config_secret(f"{PROJECT}:{key}"):
+            problems.append(
+                (
+                    f"{PROJECT}:{key}",
+                    "written in plain text in the stack file; set it with "
+                    "`pulumi config set --secret` (the value is not shown here)",
+                )
             )
         values[key] = value
     for key, wanted in names.items():

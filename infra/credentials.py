@@ -20,7 +20,7 @@ def credential_secret(
     resource_name: str,
     *,
     config: PerimeterConfig,
-    name: str,
+    name: pulumi.Input[str],
     credential: str,
     reader: str,
     data: Mapping[str, pulumi.Input[str]] | pulumi.Output[dict[str, str]],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import multiprocessing
 import os
 import re
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -70,19 +72,121 @@ def conventional_order(manifest: Manifest) -> Manifest:
     return ordered
 
 
-def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
-    """One file per object; an existing folder is emptied of YAML first so it mirrors the program."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.yaml"):
-        old.unlink()
-    written: list[Path] = []
-    for manifest in manifests:
-        path = out / file_name(manifest)
-        if path.exists():
-            raise ManifestError(f"two objects would be written to {path.name}: {ref(manifest)}")
-        path.write_text(yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False))
-        written.append(path)
-    return written
+RENDER_MARKER = ".agent-perimeter-render"  # no YAML/JSON extension: never read as a manifest
+
+
+def write_dir(
+    manifests: Iterable[Manifest], out: Path, extra: Mapping[str, str] | None = None
+) -> list[Path]:
+    """One file per object, written into a fresh temporary folder and then renamed into place.
+
+    `extra` maps a file name to its text (platform.json): written and replaced with the rest.
+
+    `out` must not exist, be empty, or be a folder this function wrote before
+    (its marker lists every file in it); anything else is refused untouched, so
+    no file render did not write is ever deleted or overwritten.
+    """
+    target = Path(os.path.abspath(out))
+    previous = _previous_render(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.render-", dir=target.parent))
+    try:
+        names: list[str] = []
+        for manifest in manifests:
+            name = file_name(manifest)
+            path = staging / name
+            if path.exists():
+                raise ManifestError(f"two objects would be written to {name}: {ref(manifest)}")
+            path.write_text(
+                yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False)
+            )
+            names.append(name)
+        for name, text in (extra or {}).items():
+            if name in names:
+                raise ManifestError(f"two files would be written to {name}")
+            (staging / name).write_text(text)
+        written = [*names, *(extra or {})]
+        (staging / RENDER_MARKER).write_text(
+            json.dumps({"written_by": "python -m infra render", "files": sorted(written)}, indent=2)
+            + "\n"
+        )
+        _swap_into_place(staging, target, previous)
+    except OSError as exc:
+        _remove_own(staging, None)
+        raise ManifestError(
+            f"cannot write {target}: {exc.strerror}; nothing was replaced"
+        ) from None
+    except BaseException:
+        _remove_own(staging, None)
+        raise
+    return [target / name for name in names]
+
+
+def check_render_target(out: Path) -> None:
+    """Refuse an unusable `--out` before any work is done (write_dir checks again)."""
+    _previous_render(Path(os.path.abspath(out)))
+
+
+def _previous_render(target: Path) -> list[str] | None:
+    """The files of an earlier render at `target`; None when there is nothing there.
+    Raises, naming the path, for anything render must not replace."""
+    if not os.path.lexists(target):
+        return None
+    if target.is_symlink() or not target.is_dir():
+        raise ManifestError(f"{target} exists and is not a folder; refusing to replace it")
+    entries = sorted(os.listdir(target))
+    if not entries:
+        return []
+    refusal = (
+        f"{target} is not empty and was not written by render; refusing to write there "
+        "(give a new or empty folder, or one render wrote before)"
+    )
+    marker = target / RENDER_MARKER
+    if RENDER_MARKER not in entries or marker.is_symlink() or not marker.is_file():
+        raise ManifestError(refusal)
+    try:
+        files = json.loads(marker.read_text())["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ValueError("files is not a list of names")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise ManifestError(f"{marker} is not a render marker; {refusal}") from None
+    foreign = [
+        name
+        for name in entries
+        if name != RENDER_MARKER
+        and (name not in files or (target / name).is_symlink() or not (target / name).is_file())
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise ManifestError(
+            f"{target} holds {len(foreign)} file(s) render did not write ({shown}); "
+            "refusing to replace it"
+        )
+    return [name for name in entries if name != RENDER_MARKER]
+
+
+def _swap_into_place(staging: Path, target: Path, previous: list[str] | None) -> None:
+    if previous is None:
+        os.rename(staging, target)
+        return
+    if not previous:
+        os.rename(staging, target)  # replaces an empty folder atomically
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, retired / "render")
+    os.rename(staging, target)
+    _remove_own(retired / "render", previous)
+    retired.rmdir()
+
+
+def _remove_own(folder: Path, files: list[str] | None) -> None:
+    """Delete a folder render made: the named files (all when None), its marker, the folder."""
+    if not folder.exists():
+        return
+    names = os.listdir(folder) if files is None else [*files, RENDER_MARKER]
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    folder.rmdir()
 
 
 def _read_file(path: Path) -> list[Manifest]:
@@ -96,11 +200,45 @@ def _read_file(path: Path) -> list[Manifest]:
             continue
         if not isinstance(doc, dict) or "kind" not in doc:
             raise ManifestError(f"{path}: a document is not a Kubernetes object (no kind)")
-        if doc.get("kind") == "List":
-            manifests.extend(i for i in doc.get("items") or [] if isinstance(i, dict))
-        else:
-            manifests.append(doc)
+        if str(doc.get("kind")) == "Kustomization":
+            raise ManifestError(f"{path}: a Kustomization is an input to kustomize, not an object")
+        manifests.extend(expand_lists(doc, path))
     return manifests
+
+
+def expand_lists(doc: Manifest, path: Path | str = "input") -> list[Manifest]:
+    """The objects of a document: a `List` or any `*List` kind (PodList, ...) is expanded,
+    nested lists too."""
+    kind = str(doc.get("kind") or "")
+    if not kind.endswith("List") or "items" not in doc:
+        return [doc]
+    found: list[Manifest] = []
+    for item in doc.get("items") or []:
+        if not isinstance(item, dict) or "kind" not in item:
+            raise ManifestError(f"{path}: an item of a {kind} is not a Kubernetes object (no kind)")
+        found.extend(expand_lists(item, path))
+    return found
+
+
+# Folders whose YAML is an input to a tool, not the objects that tool would produce.
+_TOOL_INPUTS = {
+    "kustomization.yaml": "a kustomization (run `kustomize build` and check its output)",
+    "kustomization.yml": "a kustomization (run `kustomize build` and check its output)",
+    "kustomization": "a kustomization (run `kustomize build` and check its output)",
+    "chart.yaml": "a Helm chart (run `helm template` and check its output)",
+    "helmfile.yaml": "a helmfile (render it and check the output)",
+}
+MANIFEST_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
+def _refuse_tool_inputs(files: list[Path], folder: Path) -> None:
+    for path in files:
+        what = _TOOL_INPUTS.get(path.name.lower())
+        if what is not None:
+            raise ManifestError(
+                f"{path} makes {folder} {what}: the check reads rendered manifests only and "
+                "cannot tell what this folder would deploy"
+            )
 
 
 def _read_files(paths: list[Path]) -> list[list[Manifest]]:
@@ -118,15 +256,14 @@ def load_dir(folder: Path) -> list[Manifest]:
     """
     if not folder.exists():
         raise ManifestError(f"{folder} does not exist")
-    files = (
-        [folder]
-        if folder.is_file()
-        else sorted(
-            p
-            for p in folder.rglob("*")
-            if p.suffix in {".yaml", ".yml", ".json"} and p.name != PLATFORM_FILE
-        )
-    )
+    if folder.is_file():
+        files = [folder]
+    else:
+        every = sorted(p for p in folder.rglob("*") if p.is_file())
+        _refuse_tool_inputs(every, folder)
+        files = [
+            p for p in every if p.suffix.lower() in MANIFEST_SUFFIXES and p.name != PLATFORM_FILE
+        ]
     if not files:
         raise ManifestError(f"{folder} holds no .yaml, .yml or .json files")
     workers = min(os.cpu_count() or 1, 4)

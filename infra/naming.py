@@ -8,7 +8,12 @@ the two sides together.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from infra.config import McpServer, Tool, role_name
+
+if TYPE_CHECKING:
+    from infra.config import PerimeterConfig
 
 PART_OF = "agent-perimeter"
 LABEL_NAME = "app.kubernetes.io/name"
@@ -95,12 +100,22 @@ def common_labels(component: str, instance: str, environment: str) -> dict[str, 
     }
 
 
-def tool_secret_name(server: McpServer, tool: Tool) -> str:
-    return f"{mcp_release(server)}-db-{tool.name.replace('_', '-')}"
+def tool_secret_name(server: McpServer, tool: Tool, epoch: int) -> str:
+    """Carries the rotation epoch: a rotated credential is a new Secret, created before the old
+    one is deleted, so a pod never starts while the Secret it reads is absent."""
+    return f"{mcp_release(server)}-db-{tool.name.replace('_', '-')}-r{epoch}"
 
 
-def platform_token_secret_name(server: McpServer) -> str:
-    return f"{mcp_release(server)}-platform-token"
+def platform_token_secret_name(server: McpServer, epoch: int, retiring: int | None = None) -> str:
+    """Carries the server's `token_epoch`, and while a rotation rolls out the epoch whose token
+    is still accepted too: each content is a new Secret, created before the old one goes."""
+    base = f"{mcp_release(server)}-platform-token-r{epoch}"
+    return base if retiring is None else f"{base}-and-r{retiring}"
+
+
+def tunnel_token_secret_name(epoch: int) -> str:
+    """Carries the tunnel's `token_epoch`: a rotated token is a new Secret, created first."""
+    return f"{TUNNEL_RELEASE}-token-r{epoch}"
 
 
 def tool_role(server: McpServer, tool: Tool) -> str:
@@ -119,3 +134,29 @@ def vault_credential_name(server: McpServer | str) -> str:
 
 def vault_name(environment: str, configured: str | None = None) -> str:
     return configured or f"agent-perimeter-{environment}"
+
+
+def database_ca_config_map(database: str) -> str:
+    """ConfigMap holding the CA a database's server certificate is verified against."""
+    return f"database-ca-{database.replace('_', '-')}"
+
+
+def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
+    """(Secret name, config field it derives from) of every Secret named after config entries."""
+    names: list[tuple[str, str]] = []
+    for i, server in enumerate(config.mcp_servers):
+        epoch = config.rotation_epoch
+        names.append(
+            (platform_token_secret_name(server, server.token_epoch), f"mcp_servers[{i}].name")
+        )
+        names += [
+            (tool_secret_name(server, tool, epoch), f"mcp_servers[{i}].tools[{j}].name")
+            for j, tool in enumerate(server.tools)
+        ]
+    for database in config.databases:
+        base = provisioner_name(database)
+        names += [
+            (f"{base}-admin", f"databases.{database}"),
+            (f"{base}-verifiers", f"databases.{database}"),
+        ]
+    return names

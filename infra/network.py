@@ -24,6 +24,13 @@ from infra.naming import (
 Manifest = dict[str, Any]
 
 
+def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
+    """Public destinations this environment declares: the platform endpoints and its databases."""
+    found = [*config.platform.api_cidrs, *config.platform.tunnel_edge_cidrs]
+    found += [cidr for database in config.databases.values() for cidr in database.cidrs]
+    return list(dict.fromkeys(found))
+
+
 def _ports(port: int, *protocols: str) -> list[dict[str, Any]]:
     return [{"protocol": p, "port": port} for p in protocols or ("TCP",)]
 

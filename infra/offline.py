@@ -51,6 +51,8 @@ CLUSTER_SCOPED = {
     "StorageClass",
     "PriorityClass",
     "RuntimeClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
     "ValidatingWebhookConfiguration",
     "MutatingWebhookConfiguration",
 }
@@ -253,6 +255,8 @@ def platform_objects(config: PerimeterConfig, synthesis: Synthesis) -> dict[str,
                 continue
             entry[key] = "<redacted>" if key in _SECRET_INPUTS else value
         found.setdefault(kind, []).append(entry)
+    for entries in found.values():  # registration order depends on when outputs resolve
+        entries.sort(key=lambda e: str(e["resource"]))
     connection = {
         "base_url": config.platform.base_url or "(the SDK default)",
         "workspace_id": config.platform.workspace_id,

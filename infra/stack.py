@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from infra.components.admission_policies import AdmissionPolicies, AdmissionPoliciesArgs
 from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
 from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
 from infra.components.mcp_server import McpServer, McpServerArgs
@@ -29,6 +30,7 @@ class Perimeter:
 
     namespace: PerimeterNamespace
     network: NetworkBoundary
+    admission: AdmissionPolicies
     credentials: dict[str, McpServerCredentials]
     provisioners: dict[str, RoleProvisioner]
     servers: dict[str, McpServer]
@@ -73,6 +75,7 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
     namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(config))
     after_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     network = NetworkBoundary("network", NetworkBoundaryArgs(config), after_namespace)
+    admission = AdmissionPolicies("admission", AdmissionPoliciesArgs(config), after_namespace)
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 
     tunnel = McpTunnel("tunnel", McpTunnelArgs(config, secrets, connection), fenced)
@@ -111,7 +114,6 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
                 server,
                 credentials[server.name].tool_secrets,
                 credentials[server.name].platform_token_secret,
-                credentials[server.name].platform_token_state,
             ),
             pulumi.ResourceOptions(
                 depends_on=[
@@ -187,6 +189,7 @@ def build(config: PerimeterConfig, secrets: PerimeterSecrets) -> Perimeter:
     return Perimeter(
         namespace,
         network,
+        admission,
         credentials,
         provisioners,
         servers,

@@ -10,6 +10,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = REPO_ROOT / "charts"
 
 
+def chart_path(name: str) -> str:
+    """Absolute, because the engine starts providers in the program's directory (`infra/`),
+    where a path relative to the repo root names nothing."""
+    return str(CHARTS_DIR / name)
+
+
 class ToolMissing(RuntimeError):
     """A tool the offline commands drive is not installed."""
 

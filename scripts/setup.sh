@@ -11,6 +11,7 @@ need_apt=()
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || need_apt+=(postgresql)
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} from Debian"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -26,6 +27,9 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+# The policy pack runs in its own virtualenv (PulumiPolicy.yaml); the project's holds the
+# same pins, so the pack uses it rather than a second install.
+[ -e policies/.venv ] || ln -s ../.venv policies/.venv
 stamp=.venv/.agent-perimeter-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv"

@@ -14,6 +14,48 @@ from infra.audit.policy import PolicyResults, evaluate_policies
 from infra.manifests import Manifest, redact
 
 
+@dataclass(frozen=True)
+class AdmissionGuard:
+    """A ValidatingAdmissionPolicy and where a binding enforces it."""
+
+    policy: str
+    rule_id: str
+    actions: tuple[str, ...]
+    namespaces: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "policy": self.policy,
+            "rule": self.rule_id,
+            "actions": list(self.actions),
+            "namespaces": list(self.namespaces),
+        }
+
+
+def admission_guards(manifests: Sequence[Manifest]) -> list[AdmissionGuard]:
+    bindings: dict[str, list[Manifest]] = {}
+    for m in manifests:
+        if m.get("kind") == "ValidatingAdmissionPolicyBinding":
+            bindings.setdefault(str((m.get("spec") or {}).get("policyName")), []).append(m)
+    guards = []
+    for m in manifests:
+        if m.get("kind") != "ValidatingAdmissionPolicy":
+            continue
+        meta = m.get("metadata") or {}
+        name = str(meta.get("name"))
+        actions: set[str] = set()
+        namespaces: set[str] = set()
+        for b in bindings.get(name, []):
+            spec = b.get("spec") or {}
+            actions.update(spec.get("validationActions") or [])
+            selector = (spec.get("matchResources") or {}).get("namespaceSelector") or {}
+            bound = (selector.get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+            namespaces.add(bound or "every namespace the selector matches")
+        rule = (meta.get("labels") or {}).get("agent-perimeter.io/rule", "")
+        guards.append(AdmissionGuard(name, rule, tuple(sorted(actions)), tuple(sorted(namespaces))))
+    return sorted(guards, key=lambda g: g.rule_id)
+
+
 @dataclass
 class Audit:
     label: str
@@ -22,6 +64,7 @@ class Audit:
     network: NetworkMatrix
     credentials: CredentialMatrix
     policy: PolicyResults
+    admission: list[AdmissionGuard]
     # From the stack config (empty for a bare manifest folder): the platform half.
     vault_credentials: list[dict[str, Any]] = field(default_factory=list)
     platform_flags: list[Flag] = field(default_factory=list)
@@ -60,4 +103,12 @@ def audit_manifests(
         if policies
         else PolicyResults(False, "not evaluated")
     )
-    return Audit(label, tier, inv, build_network(inv), build_credentials(inv), results)
+    return Audit(
+        label,
+        tier,
+        inv,
+        build_network(inv),
+        build_credentials(inv),
+        results,
+        admission_guards(objects),
+    )

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from infra.audit.core import Audit
+from infra.audit.inventory import SecretObject
 from infra.audit.network import Peer
 from infra.audit.report import Namer, code, md_table
-from infra.naming import LABEL_INSTANCE
+from infra.naming import LABEL_CREDENTIAL, LABEL_INSTANCE
 
 ABSENT = "—"
 
@@ -58,9 +59,23 @@ class _Keys:
             for w in workloads
             if w.labels.get(LABEL_INSTANCE) and counts[(w.kind, w.labels[LABEL_INSTANCE])] == 1
         }
+        # Likewise a Secret named after its Job's hash: its reader and what it grants name it.
+        secrets = audit.inventory.secrets.values()
+        owners = Counter(_secret_role(s) for s in secrets)
+        self.alias.update(
+            {
+                s.ref: f"Secret/{'/'.join(_secret_role(s))}"
+                for s in secrets
+                if owners[_secret_role(s)] == 1 and all(_secret_role(s))
+            }
+        )
 
     def __call__(self, ref: str) -> str:
         return self.alias.get(ref) or self.name(ref)
+
+
+def _secret_role(secret: SecretObject) -> tuple[str, str]:
+    return (secret.labels.get(LABEL_INSTANCE, ""), secret.labels.get(LABEL_CREDENTIAL, ""))
 
 
 def _keys(audit: Audit) -> _Keys:

@@ -9,7 +9,7 @@ The reader is a small interface so tests feed it recorded API responses.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from infra.audit.core import audit_manifests
 from infra.audit.diff import AREAS, AuditDiff, Change, diff_audits
 from infra.audit.inventory import WORKLOAD_KINDS, build_inventory, object_ref, pod_template
 from infra.audit.network import policy_types
+from infra.audit.policy import PolicyFinding, evaluate_policies
 from infra.audit.report import Namer, code, md_table
 from infra.manifests import LAST_APPLIED, Manifest
 
@@ -31,6 +32,13 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "DaemonSet": ("apps/v1", "AppsV1Api", "list_namespaced_daemon_set"),
     "Job": ("batch/v1", "BatchV1Api", "list_namespaced_job"),
     "CronJob": ("batch/v1", "BatchV1Api", "list_namespaced_cron_job"),
+    "Ingress": ("networking.k8s.io/v1", "NetworkingV1Api", "list_namespaced_ingress"),
+    "Role": ("rbac.authorization.k8s.io/v1", "RbacAuthorizationV1Api", "list_namespaced_role"),
+    "RoleBinding": (
+        "rbac.authorization.k8s.io/v1",
+        "RbacAuthorizationV1Api",
+        "list_namespaced_role_binding",
+    ),
 }
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 # Present in every namespace without anyone declaring it.
@@ -287,10 +295,13 @@ class Drift:
     objects: list[Change]  # area: missing | added | changed | unexpected-reader
     reachability: AuditDiff
     notes: list[str]
+    # Mandatory policy violations of the live objects that the program itself does not have:
+    # an object added by hand is judged by the same rules as the program, not only "not declared".
+    violations: list[PolicyFinding] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not self.objects and not self.reachability.changes
+        return not self.objects and not self.reachability.changes and not self.violations
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -299,6 +310,7 @@ class Drift:
             "clean": self.clean,
             "objects": [c.to_dict() for c in self.objects],
             "reachability": self.reachability.to_dict(),
+            "violations": [v.to_dict() for v in self.violations],
             "notes": self.notes,
         }
 
@@ -325,7 +337,14 @@ def _reads(manifests: list[Manifest], namespace: str) -> set[tuple[str, str, str
     }
 
 
-def compare(program: list[Manifest], live: LiveObjects, program_label: str) -> Drift:
+def compare(
+    program: list[Manifest],
+    live: LiveObjects,
+    program_label: str,
+    *,
+    tier: str = "dev",
+    allowed_egress_cidrs: Sequence[str] | None = None,
+) -> Drift:
     ns = live.namespace
     declared = _in_scope(program, ns)
     actual = _in_scope(live.manifests, ns)
@@ -348,7 +367,16 @@ def compare(program: list[Manifest], live: LiveObjects, program_label: str) -> D
             objects.append(Change("unexpected-reader", secret, how, "—", workload))
     a = audit_manifests(program_side, label=program_label, default_namespace=ns, policies=False)
     b = audit_manifests(live.manifests, label="cluster", default_namespace=ns, policies=False)
-    return Drift(ns, program_label, objects, diff_audits(a, b), live.notes)
+    known = {
+        (v.rule_id, v.resource)
+        for v in evaluate_policies(program_side, tier, allowed_egress_cidrs).violations
+    }
+    violations = [
+        v
+        for v in evaluate_policies(live.manifests, tier, allowed_egress_cidrs).mandatory
+        if (v.rule_id, v.resource) not in known
+    ]
+    return Drift(ns, program_label, objects, diff_audits(a, b), live.notes, violations)
 
 
 SECTIONS = {
@@ -374,12 +402,18 @@ def render_drift_markdown(drift: Drift) -> str:
     out += [f"> {note}" for note in drift.notes]
     if drift.clean:
         return "\n".join([*out, "No drift: the cluster matches the program."]) + "\n"
-    total = len(drift.objects) + len(drift.reachability.changes)
+    total = len(drift.objects) + len(drift.reachability.changes) + len(drift.violations)
     out.append(f"**{total} difference(s)**; read-only: nothing was changed in the cluster.")
     for area, (heading, header) in SECTIONS.items():
         rows = [_row(c, name) for c in drift.objects if c.area == area]
         if rows:
             out += ["", f"### {heading}", "", *md_table(header, rows)]
+    if drift.violations:
+        out += ["", "### Forbidden by the policy pack (objects in the cluster)", ""]
+        out += md_table(
+            ["rule", "object", "why"],
+            [[code(v.rule_id), code(name(v.resource)), v.message] for v in drift.violations],
+        )
     if drift.reachability.changes:
         out += ["", "### Reachability and credentials (program → cluster)"]
         for area, heading in AREAS.items():

@@ -25,7 +25,7 @@ def vault_credentials(config: PerimeterConfig) -> list[dict[str, Any]]:
             "vault": vault if config.platform.enabled else "(by hand: platform.enabled is false)",
             "mcp_server": server.name,
             "mcp_server_url": config.mcp_url(server),
-            "token_secret": platform_token_secret_name(server),
+            "token_secret": platform_token_secret_name(server, server.token_epoch),
             "token_epoch": server.token_epoch,
             "agents": [
                 a.name for a in config.agents if server.name in {u.server for u in a.mcp_servers}

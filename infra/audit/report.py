@@ -202,6 +202,22 @@ def _policy_section(audit: Audit, name: Namer) -> list[str]:
     return out + table
 
 
+def _admission_section(audit: Audit, name: Namer) -> list[str]:
+    out = ["### Admission policies", ""]
+    if not audit.admission:
+        return [*out, "None: only a preview or `check` stops what the rules forbid."]
+    rows = (
+        [
+            code(g.rule_id),
+            code(g.policy),
+            ", ".join(g.actions) or "not bound",
+            ", ".join(g.namespaces),
+        ]
+        for g in audit.admission
+    )
+    return out + md_table(["rule", "policy", "action", "namespaces"], rows)
+
+
 def render_markdown(audit: Audit) -> str:
     name = Namer(audit.namespaces)
     sections = [
@@ -211,6 +227,7 @@ def render_markdown(audit: Audit) -> str:
         _credentials_section(audit, name),
         _vault_section(audit),
         _policy_section(audit, name),
+        _admission_section(audit, name),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
@@ -313,6 +330,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                 for s, r in creds.undeclared
             ],
         },
+        "admission_policies": [g.to_dict() for g in audit.admission],
         "policy": {
             "available": policy.available,
             "note": policy.note,

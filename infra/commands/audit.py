@@ -2,7 +2,8 @@
 
   audit --stack <env> | --config <file> | <folder>   network matrix, credentials, policy results
   audit --diff <envA> <envB>                          what differs in reachability and credentials
-  audit --live [--context <ctx>] [--namespace <ns>]   drift of a cluster against the program
+  audit --live --stack <env> | --namespace <ns>       drift of a cluster against the program
+                                                      (--namespace alone: the stack deploying it)
 
 Markdown by default (a pull-request comment), --format json for machines,
 --diagram <file.svg|file.png> for a picture. Exit 0 with a report, 1 when live
@@ -36,7 +37,7 @@ from infra.audit import (
 from infra.audit.diagram import diagram_format
 from infra.audit.live import ClusterReader
 from infra.commands.source import Source, add_source_arguments, load_source, load_stack_source
-from infra.config import Tier
+from infra.config import ConfigError, Tier, load_stack_file, stack_file
 
 TIERS = [tier.value for tier in Tier]
 
@@ -84,7 +85,7 @@ def audit_source(source: Source, *, policies: bool = True) -> Audit:
     """The audit of a loaded source, with the egress allowance `check` gives the policy pack."""
     cidrs = None
     if source.config is not None and policies:
-        from infra.commands.check import allowed_egress_cidrs  # the check command's allowance
+        from infra.network import allowed_egress_cidrs
 
         cidrs = allowed_egress_cidrs(source.config)
     audit = audit_manifests(
@@ -135,15 +136,47 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def shipped_stacks_by_namespace() -> dict[str, str]:
+    owners = {}
+    for path in sorted(stack_file("any").parent.glob("Pulumi.*.yaml")):
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        try:
+            owners[load_stack_file(path).namespace] = stack
+        except ConfigError:
+            continue  # a broken stack file is reported when it is asked for, not here
+    return owners
+
+
+def stack_for_namespace(namespace: str | None) -> str:
+    """Live mode compares against the stack that owns the namespace, never a silent default."""
+    if not namespace:
+        raise UsageError("--live needs --stack <env>, --config <file> or --namespace <ns>")
+    owners = shipped_stacks_by_namespace()
+    if namespace not in owners:
+        known = ", ".join(f"{ns} ({stack})" for ns, stack in sorted(owners.items())) or "none"
+        raise UsageError(
+            f"no stack file deploys namespace {namespace!r} (known: {known}); "
+            "give --stack or --config"
+        )
+    return owners[namespace]
+
+
 def _live(args: argparse.Namespace, reader: ClusterReader) -> int:
     if not (args.stack or args.config or getattr(args, "path", None)):
-        args.stack = "dev"
+        args.stack = stack_for_namespace(args.namespace)
     source = load_source(args)
     namespace = args.namespace or (source.config.namespace if source.config else None)
     if not namespace:
         raise UsageError("give --namespace: a manifest folder does not name one")
     live = read_cluster(reader, namespace)
-    drift = compare(source.manifests, live, source.label)
+    cidrs = None
+    if source.config is not None:
+        from infra.network import allowed_egress_cidrs
+
+        cidrs = allowed_egress_cidrs(source.config)
+    drift = compare(
+        source.manifests, live, source.label, tier=source.tier, allowed_egress_cidrs=cidrs
+    )
     _emit(
         json.dumps(drift.to_dict(), indent=2) + "\n"
         if args.format == "json"

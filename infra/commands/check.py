@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from infra.commands.source import Source, add_source_arguments, load_source
-from infra.config import ConfigError, PerimeterConfig
-from infra.manifests import ManifestError
+from infra.config import ConfigError
+from infra.manifests import Manifest, ManifestError, ref
+from infra.network import allowed_egress_cidrs
 from infra.tools import RenderError, ToolMissing
 from policies.rules import TIERS, Resource, Violation, evaluate
+from policies.rules.model import CLUSTER_SCOPED
 
 
 def register(subparsers: Any) -> None:
@@ -34,19 +36,55 @@ def register(subparsers: Any) -> None:
         choices=TIERS,
         help="rule levels of this tier (default: the stack's tier; dev for a folder)",
     )
+    parser.add_argument(
+        "--namespace",
+        help="where objects without a namespace would land (default: the stack's namespace; for "
+        "a folder, its one Namespace object)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)
 
 
-def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
-    """Public destinations this environment declares: the platform endpoints and its databases."""
-    found = [*config.platform.api_cidrs, *config.platform.tunnel_edge_cidrs]
-    found += [cidr for database in config.databases.values() for cidr in database.cidrs]
-    return list(dict.fromkeys(found))
+def landing_namespace(source: Source, namespace: str | None) -> str | None:
+    """Where namespace-less objects land: --namespace, the stack's, or the folder's only one."""
+    if namespace:
+        return namespace
+    if source.config is not None:
+        return source.config.namespace
+    declared = {
+        str((m.get("metadata") or {}).get("name"))
+        for m in source.manifests
+        if m.get("kind") == "Namespace"
+    }
+    return declared.pop() if len(declared) == 1 else None
 
 
-def check(source: Source, tier: str | None = None) -> tuple[str, int, list[Violation]]:
-    resources = [Resource.from_manifest(m) for m in source.manifests]
+def place(manifests: list[Manifest], namespace: str | None) -> list[Manifest]:
+    """Objects with the namespace they would land in; refused when that is unknown."""
+    placed: list[Manifest] = []
+    homeless: list[str] = []
+    for manifest in manifests:
+        meta = manifest.get("metadata") or {}
+        if manifest.get("kind") in CLUSTER_SCOPED or meta.get("namespace"):
+            placed.append(manifest)
+        elif namespace is None:
+            homeless.append(ref(manifest))
+        else:
+            placed.append({**manifest, "metadata": {**meta, "namespace": namespace}})
+    if homeless:
+        shown = ", ".join(homeless[:5]) + (", ..." if len(homeless) > 5 else "")
+        raise ManifestError(
+            f"{len(homeless)} object(s) have no namespace ({shown}) and the folder does not say "
+            "where they would land: give --namespace"
+        )
+    return placed
+
+
+def check(
+    source: Source, tier: str | None = None, namespace: str | None = None
+) -> tuple[str, int, list[Violation]]:
+    manifests = place(source.manifests, landing_namespace(source, namespace))
+    resources = [Resource.from_manifest(m) for m in manifests]
     tier = tier or source.tier
     cidrs = allowed_egress_cidrs(source.config) if source.config else None
     return tier, len(resources), evaluate(resources, tier=tier, allowed_egress_cidrs=cidrs)
@@ -86,10 +124,12 @@ def render_json(label: str, tier: str, count: int, violations: Sequence[Violatio
 def run(args: argparse.Namespace) -> int:
     try:
         source = load_source(args)
+        tier, count, violations = check(
+            source, getattr(args, "tier", None), getattr(args, "namespace", None)
+        )
     except (ConfigError, ManifestError, RenderError, ToolMissing) as exc:
         print(f"check: cannot read the input: {exc}", file=sys.stderr)
         return 2
-    tier, count, violations = check(source, getattr(args, "tier", None))
     render = render_json if args.format == "json" else render_text
     print(render(source.label, tier, count, violations))
     return 1 if any(v.mandatory for v in violations) else 0

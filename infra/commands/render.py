@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from infra.commands.source import add_source_arguments, load_config
-from infra.manifests import PLATFORM_FILE, write_dir
+from infra.manifests import PLATFORM_FILE, check_render_target, write_dir
 from infra.network import used_databases
 
 
@@ -17,7 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render", help="write every object of an environment as YAML, secrets as placeholders"
     )
     add_source_arguments(parser, allow_dir=False)
-    parser.add_argument("--out", required=True, help="folder to write (emptied of YAML first)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="folder to write: new, empty, or one render wrote before (replaced as a whole)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -26,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from infra.offline import manifests_of, platform_objects, synthesize
 
     config = load_config(args)
+    out = Path(args.out)
+    check_render_target(out)
     synthesis = synthesize(config)
     manifests = manifests_of(synthesis)
-    out = Path(args.out)
-    written = write_dir(manifests, out)
     platform = platform_objects(config, synthesis)
-    (out / PLATFORM_FILE).write_text(json.dumps(platform, indent=2, sort_keys=True) + "\n")
+    platform_text = json.dumps(platform, indent=2, sort_keys=True) + "\n"
+    written = write_dir(manifests, out, {PLATFORM_FILE: platform_text})
     kinds = Counter(m["kind"] for m in manifests)
     tools = sum(len(s.tools) for s in config.mcp_servers)
     print(f"environment {config.environment} ({config.tier.value}) -> namespace {config.namespace}")

@@ -73,13 +73,13 @@ class McpServerCredentials(pulumi.ComponentResource):
     The platform token rotates per server with `token_epoch`: two generated slots
     (even and odd epochs) hold the current and the previous token; during the `up`
     that raises the epoch the Secret carries both, and the next `up` drops the old.
+    Each of those contents is a Secret of its own name, never an edited one.
     """
 
     verifiers: dict[str, pulumi.Output[str]]
     tool_secrets: dict[str, str]
     platform_token: pulumi.Output[str]
-    platform_token_secret: str
-    platform_token_state: pulumi.Output[str]
+    platform_token_secret: pulumi.Output[str]
     vault_credential: pulumi.Output[dict]
 
     def __init__(
@@ -109,7 +109,7 @@ class McpServerCredentials(pulumi.ComponentResource):
             salt = random.RandomBytes(
                 f"{name}-{tool.name}-salt", length=16, keepers=tool_keepers, opts=child
             )
-            secret_name = tool_secret_name(server, tool)
+            secret_name = tool_secret_name(server, tool, config.rotation_epoch)
             credential_secret(
                 f"{name}-{tool.name}-secret",
                 config=config,
@@ -145,9 +145,11 @@ class McpServerCredentials(pulumi.ComponentResource):
         current, previous = slots[epoch % 2].result, slots[(epoch + 1) % 2].result
         url = args.url
         self.platform_token = as_secret(current)
-        self.platform_token_secret = platform_token_secret_name(server)
-        self.platform_token_state = rotation.retiring_epoch.apply(
-            lambda retiring: f"{epoch}" if retiring is None else f"{epoch}+{retiring}"
+        # Renamed whenever its content changes (the rollout adding the previous token, the next
+        # `up` dropping it): the engine then creates the new Secret before deleting the old one,
+        # so a pod never starts while the Secret it mounts is missing.
+        self.platform_token_secret = rotation.retiring_epoch.apply(
+            lambda retiring: platform_token_secret_name(server, epoch, retiring)
         )
         data: pulumi.Output[dict[str, str]] = pulumi.Output.all(
             current, previous, rotation.retiring_epoch

@@ -10,9 +10,10 @@ import pulumi_kubernetes as k8s
 
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig
-from infra.naming import LABEL_ENVIRONMENT, mcp_release, tool_role
+from infra.naming import LABEL_ENVIRONMENT, database_ca_config_map, mcp_release, tool_role
+from infra.tools import chart_path
 
-CHART = "charts/mcp-server"
+CHART = chart_path("mcp-server")
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,9 @@ class McpServerArgs:
     config: PerimeterConfig
     server: McpServerConfig
     tool_secrets: dict[str, str]
-    platform_token_secret: str
-    # Changes with each rotation phase of the platform token, so the pods roll and
+    # Renamed with each rotation phase of the platform token, so the pods roll and
     # `pulumi up` waits for them before the vault credential moves on.
-    platform_token_state: pulumi.Input[str] = "0"
+    platform_token_secret: pulumi.Input[str]
 
 
 def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
@@ -32,10 +32,6 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
     database = config.databases[server.database]
     return {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {
-            "agent-perimeter.io/rotation-epoch": str(config.rotation_epoch),
-            "agent-perimeter.io/platform-token": args.platform_token_state,
-        },
         "serverName": server.name,
         "replicaCount": server.replicas,
         "image": server.image.chart_values(),
@@ -47,6 +43,10 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
             "port": database.port,
             "name": server.database,
             "sslmode": database.sslmode,
+            # created by the database's RoleProvisioner, which this server depends on
+            "caConfigMap": database_ca_config_map(server.database)
+            if database.ca_certificate is not None
+            else "",
         },
         "toolCredentials": [
             {

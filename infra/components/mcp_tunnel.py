@@ -21,12 +21,13 @@ from infra.naming import (
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
     mcp_release,
+    tunnel_token_secret_name,
 )
 from infra.platform_api.tunnel import Tunnel, TunnelArgs
 from infra.platform_api.tunnel_certificate import TunnelCertificate, TunnelCertificateArgs
+from infra.tools import chart_path
 
-CHART = "charts/mcp-tunnel"
-TOKEN_SECRET = f"{TUNNEL_RELEASE}-token"
+CHART = chart_path("mcp-tunnel")
 TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
 
 
@@ -54,12 +55,11 @@ def tunnel_values(
     tunnel = config.tunnel
     return {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {"agent-perimeter.io/rotation-epoch": str(config.rotation_epoch)},
         "replicaCount": tunnel.replicas,
         "tunnel": {
             "id": tunnel_id if tunnel_id is not None else tunnel.id,
             "domain": domain if domain is not None else config.tunnel_domain,
-            "tokenSecretName": TOKEN_SECRET,
+            "tokenSecretName": tunnel_token_secret_name(tunnel.token_epoch),
             "tlsSecretName": TLS_SECRET,
         },
         "proxy": {
@@ -127,7 +127,7 @@ class McpTunnel(pulumi.ComponentResource):
         token = credential_secret(
             f"{name}-token",
             config=config,
-            name=TOKEN_SECRET,
+            name=tunnel_token_secret_name(config.tunnel.token_epoch),
             credential=CREDENTIAL_TUNNEL_TOKEN,
             reader=TUNNEL_RELEASE,
             data={"token": tunnel_token},

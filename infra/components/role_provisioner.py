@@ -12,7 +12,17 @@ import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig
 from infra.credentials import credential_secret
-from infra.database.job import SQL_FILE_KEY, SQL_MOUNT_PATH, connection_env, psql_command
+from infra.database.job import (
+    ADMIN_PASSWORD_KEY,
+    ADMIN_SECRET_DIR,
+    CA_FILE_KEY,
+    CA_MOUNT_PATH,
+    SQL_FILE_KEY,
+    SQL_MOUNT_PATH,
+    VERIFIERS_DIR,
+    connection_env,
+    job_command,
+)
 from infra.database.sql import role_sql, roles_for
 from infra.naming import (
     COMPONENT_PROVISIONER,
@@ -21,6 +31,7 @@ from infra.naming import (
     LABEL_COMPONENT,
     LABEL_ROLE_SQL,
     common_labels,
+    database_ca_config_map,
     provisioner_name,
     provisioner_selector,
 )
@@ -71,7 +82,8 @@ class RoleProvisioner(pulumi.ComponentResource):
         verifiers = credential_secret(
             f"{name}-verifiers",
             config=config,
-            name=f"{base}-verifiers",
+            # Named like the Job that reads it: a rotation creates both before deleting either.
+            name=f"{base}-verifiers-{digest}",
             credential=CREDENTIAL_ROLE_VERIFIERS,
             reader=base,
             data={spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)},
@@ -88,6 +100,21 @@ class RoleProvisioner(pulumi.ComponentResource):
             data={SQL_FILE_KEY: self.sql},
             opts=child,
         )
+        dependencies: list[pulumi.Resource] = [admin, verifiers, sql_map]
+        if endpoint.ca_certificate is not None:
+            # Not secret: the CA the Job and this database's MCP servers verify the server with.
+            dependencies.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-ca",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=database_ca_config_map(database),
+                        namespace=config.namespace,
+                        labels=labels,
+                    ),
+                    data={CA_FILE_KEY: endpoint.ca_certificate},
+                    opts=child,
+                )
+            )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -101,15 +128,38 @@ class RoleProvisioner(pulumi.ComponentResource):
             **provisioner_selector(database),
             LABEL_COMPONENT: COMPONENT_PROVISIONER,
         }
-        env: list[dict[str, Any]] = [
-            {"name": k, "value": v} for k, v in connection_env(endpoint, database).items()
+        env = [{"name": k, "value": v} for k, v in connection_env(endpoint, database).items()]
+        # Secrets as files (0440, group = fsGroup); job_command reads them for psql.
+        mounts: list[dict[str, Any]] = [
+            {"name": "role-sql", "mountPath": SQL_MOUNT_PATH, "readOnly": True},
+            {"name": "admin", "mountPath": ADMIN_SECRET_DIR, "readOnly": True},
+            {"name": "verifiers", "mountPath": VERIFIERS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
         ]
-        env.append(
+        volumes: list[dict[str, Any]] = [
+            {"name": "role-sql", "configMap": {"name": f"{base}-sql-{digest}"}},
             {
-                "name": "PGPASSWORD",
-                "valueFrom": {"secretKeyRef": {"name": f"{base}-admin", "key": "password"}},
-            }
-        )
+                "name": "admin",
+                "secret": {
+                    "secretName": f"{base}-admin",
+                    "defaultMode": 0o440,
+                    "items": [{"key": ADMIN_PASSWORD_KEY, "path": ADMIN_PASSWORD_KEY}],
+                },
+            },
+            {
+                "name": "verifiers",
+                "secret": {"secretName": f"{base}-verifiers-{digest}", "defaultMode": 0o440},
+            },
+            {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+        ]
+        if endpoint.ca_certificate is not None:
+            mounts.append({"name": "database-ca", "mountPath": CA_MOUNT_PATH, "readOnly": True})
+            volumes.append(
+                {
+                    "name": "database-ca",
+                    "configMap": {"name": database_ca_config_map(database), "defaultMode": 0o444},
+                }
+            )
         resources = config.provisioner.resources
         job = k8s.batch.v1.Job(
             f"{name}-job",
@@ -135,35 +185,22 @@ class RoleProvisioner(pulumi.ComponentResource):
                                     "name": "psql",
                                     "image": str(config.provisioner.image),
                                     "imagePullPolicy": "IfNotPresent",
-                                    "command": psql_command(),
+                                    "command": job_command(),
                                     # psql's last error lines become the pod's termination message,
                                     # which the Job await reports when `pulumi up` fails.
                                     "terminationMessagePolicy": "FallbackToLogsOnError",
                                     "env": env,
-                                    "envFrom": [{"secretRef": {"name": f"{base}-verifiers"}}],
                                     "resources": resources.chart_values(),
                                     "securityContext": restricted_container_security(),
-                                    "volumeMounts": [
-                                        {
-                                            "name": "role-sql",
-                                            "mountPath": SQL_MOUNT_PATH,
-                                            "readOnly": True,
-                                        },
-                                        {"name": "tmp", "mountPath": "/tmp"},
-                                    ],
+                                    "volumeMounts": mounts,
                                 }
                             ],
-                            "volumes": [
-                                {"name": "role-sql", "configMap": {"name": f"{base}-sql-{digest}"}},
-                                {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
-                            ],
+                            "volumes": volumes,
                         },
                     },
                 },
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[admin, verifiers, sql_map, account]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*dependencies, account]),
         )
         self.job_name = job.metadata.name
         self.register_outputs({"job_name": self.job_name})

@@ -17,8 +17,9 @@ from infra.naming import (
     mcp_release,
     sandbox_release,
 )
+from infra.tools import chart_path
 
-CHART = "charts/sandbox-runner"
+CHART = chart_path("sandbox-runner")
 
 
 def key_secret_name(pool: PoolConfig) -> str:
@@ -39,7 +40,6 @@ def sandbox_values(
 ) -> dict[str, Any]:
     values: dict[str, Any] = {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
-        "podAnnotations": {"agent-perimeter.io/rotation-epoch": str(config.rotation_epoch)},
         "image": pool.image.chart_values(),
         "environment": {
             "id": environment_id if environment_id is not None else pool.environment_id,
@@ -49,7 +49,9 @@ def sandbox_values(
             "maxIdle": pool.max_idle,
             "runTimeoutSeconds": pool.run_timeout_seconds,
             "maxToolCalls": pool.max_tool_calls,
+            "drainSeconds": pool.drain_seconds,
         },
+        "terminationGracePeriodSeconds": pool.grace_period_seconds,
         "autoscaling": {"minReplicas": pool.min_replicas, "maxReplicas": pool.max_replicas},
         "workspace": {"sizeLimit": pool.workspace_size},
         "mcpServers": [

@@ -235,10 +235,17 @@ def role_sql(config: PerimeterConfig, database: str) -> str:
     emit("-- 5. Grant exactly what is declared (nothing to PUBLIC, never ALL PRIVILEGES).")
     for spec in specs:
         emit(_grant_statements(spec, database))
+    emit("-- 5b. Sequences behind serial/identity columns of the tables a tool inserts into.")
+    emit(_SEQUENCE_GRANTS)
+    emit("")
     emit("-- 6. Row-level security for tenant-scoped tools.")
     emit(_rls_statements(specs))
-    emit("-- 7. Check the result against the catalog.")
+    emit("-- 7. Check the result against the catalog: nothing undeclared is held.")
     emit(_do(_VERIFY))
+    emit("")
+    emit("-- 8. Check each role can do every declared operation and nothing else, whoever granted")
+    emit("--    it (PUBLIC, memberships): a GRANT that only warned fails the run here.")
+    emit(_do(_VERIFY_EFFECTIVE))
     return "\n".join(out) + "\n"
 
 
@@ -270,11 +277,18 @@ def _plan(specs: list[RoleSpec], environment: str, database: str) -> dict[str, A
     columns: set[tuple[str, str, str, str, str]] = set()
     schemas: set[tuple[str, str]] = set()
     policy_tables: set[tuple[str, str, str]] = set()
+    inserts: set[tuple[str, str, str]] = set()
+    tenants: set[tuple[str, str, str, str]] = set()
     for spec in specs:
         for grant in spec.grants:
             schema, table = _table(grant.table)
             schemas.add((spec.role, schema))
             policy_tables.add((spec.role, schema, table))
+            if "INSERT" in grant.privileges:
+                inserts.add((spec.role, schema, table))
+            if spec.tenant_column is not None:
+                column = _identifier(spec.tenant_column, "tenant_column")
+                tenants.add((spec.role, schema, table, column))
             for privilege in grant.privileges:
                 if grant.columns is None:
                     tables.add((spec.role, schema, table, privilege))
@@ -300,6 +314,14 @@ def _plan(specs: list[RoleSpec], environment: str, database: str) -> dict[str, A
         "schemas": [dict(zip(("role", "schema"), s, strict=True)) for s in sorted(schemas)],
         "policy_tables": [
             dict(zip(("role", "schema", "table"), p, strict=True)) for p in sorted(policy_tables)
+        ],
+        # Tables a role inserts into: it also needs USAGE on their serial/identity sequences.
+        "insert_tables": [
+            dict(zip(("role", "schema", "table"), t, strict=True)) for t in sorted(inserts)
+        ],
+        "tenant_tables": [
+            dict(zip(("role", "schema", "table", "column"), t, strict=True))
+            for t in sorted(tenants)
         ],
     }
 
@@ -369,6 +391,11 @@ def _grant_statements(spec: RoleSpec, database: str) -> str:
     return "\n".join(lines)
 
 
+def pg_format_literal(text: str) -> str:
+    """A literal for pg_catalog.format(): '%' doubled except the one `%s` placeholder."""
+    return quote_literal(text.replace("%", "%%").replace("%%s", "%s"))
+
+
 def _privilege(privilege: str) -> str:
     if privilege not in ("SELECT", "INSERT", "UPDATE", "DELETE"):
         raise ValueError(f"privilege {privilege!r} is not one of SELECT, INSERT, UPDATE, DELETE")
@@ -408,12 +435,30 @@ def _policy(spec: RoleSpec, schema: str, name: str) -> str:
     role = quote_ident(spec.role)
     target = _qualified(schema, name)
     if spec.tenant_column is not None:
-        column = quote_ident(_identifier(spec.tenant_column, "tenant_column"))
-        setting = quote_literal(TENANT_SETTING)
+        column = _identifier(spec.tenant_column, "tenant_column")
+        # The setting is cast to the column's own type, never the column to text, so an
+        # index on the tenant column serves the predicate; unset or empty matches no row.
+        create = pg_format_literal(
+            f"CREATE POLICY {role} ON {target} AS PERMISSIVE FOR ALL TO {role}\n"
+            f"  USING ({quote_ident(column)} = CAST(NULLIF(pg_catalog.current_setting("
+            f"{quote_literal(TENANT_SETTING)}, true), '') AS %s))"
+        )
+        missing = quote_literal(
+            "DO $m$ BEGIN RAISE EXCEPTION USING MESSAGE = "
+            + quote_literal(
+                f"agent-perimeter: table {schema}.{name} has no column {column}, "
+                f"the tenant column of role {spec.role}"
+            )
+            + "; END $m$"
+        )
         return (
             f"DROP POLICY IF EXISTS {role} ON {target};\n"
-            f"CREATE POLICY {role} ON {target} AS PERMISSIVE FOR ALL TO {role}\n"
-            f"  USING (CAST({column} AS text) = pg_catalog.current_setting({setting}, true));"
+            f"SELECT CASE WHEN a.attname IS NULL THEN {missing}\n"
+            f"  ELSE pg_catalog.format({create}, pg_catalog.format_type(a.atttypid, NULL)) END\n"
+            f"FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_attribute a\n"
+            f"  ON a.attrelid = {quote_literal(target)}::pg_catalog.regclass\n"
+            f"  AND a.attname = {quote_literal(column)} AND a.attnum > 0 AND NOT a.attisdropped"
+            " \\gexec"
         )
     return _do(
         "BEGIN\n"
@@ -458,6 +503,37 @@ BEGIN
 END
 """
 
+
+def _raise_if_problems(message: str, hint: str) -> str:
+    """PL/pgSQL ending a check: fail with every collected problem as the DETAIL."""
+    return f"""\
+  IF pg_catalog.cardinality(problems) > 0 THEN
+    RAISE EXCEPTION {quote_literal(f"agent-perimeter: {message} (% problem(s))")},
+      pg_catalog.cardinality(problems)
+      USING DETAIL = pg_catalog.array_to_string(problems, pg_catalog.chr(10)),
+            HINT = {quote_literal(hint)};
+  END IF;"""
+
+
+# (role, sequence) for every sequence owned by a column (serial or identity) of a table the
+# role may INSERT into: nextval() needs USAGE on it, granted and revoked with the INSERT.
+_OWNED_SEQUENCES = """
+SELECT d.role, s.oid AS seq
+  FROM pg_catalog.jsonb_to_recordset(pg_catalog.current_setting('agent_perimeter.plan')::jsonb->'insert_tables')
+       AS d(role text, schema text, "table" text)
+  JOIN pg_catalog.pg_namespace n ON n.nspname = d.schema
+  JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = d."table"
+  JOIN pg_catalog.pg_depend dep ON dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND dep.refobjid = t.oid AND dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND dep.deptype IN ('a', 'i')
+  JOIN pg_catalog.pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+""".strip()
+
+_SEQUENCE_GRANTS = (
+    "SELECT pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO %I', o.seq::pg_catalog.regclass, o.role)\n"
+    f"  FROM ({_OWNED_SEQUENCES}) o ORDER BY 1 \\gexec"
+)
+
 _MANAGED = """\
   -- every role of this environment (any database), and those created for this database
   managed constant oid[] := ARRAY(
@@ -469,13 +545,15 @@ _MANAGED = """\
   declared constant text[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(plan->'roles'));"""
 
 # Privileges managed roles hold on this database's objects, each flagged as declared or not.
-_HELD = """\
+_HELD_TEMPLATE = """\
   SELECT 'table' AS kind, m.rolname, n.nspname AS schema, c.relname AS object, NULL::name AS column_name,
          c.relkind, a.privilege_type, a.is_grantable,
          EXISTS (SELECT 1 FROM pg_catalog.jsonb_to_recordset(plan->'tables')
                           AS d(role text, schema text, "table" text, privilege text)
                   WHERE d.role = m.rolname AND d.schema = n.nspname AND d."table" = c.relname
-                    AND d.privilege = a.privilege_type) AS declared
+                    AND d.privilege = a.privilege_type)
+         OR (c.relkind = 'S' AND a.privilege_type = 'USAGE' AND EXISTS (
+               SELECT 1 FROM ({_OWNED_SEQUENCES}) o WHERE o.role = m.rolname AND o.seq = c.oid)) AS declared
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
@@ -510,6 +588,8 @@ _HELD = """\
     JOIN pg_catalog.pg_roles m ON m.oid = a.grantee
    WHERE m.oid = ANY (managed) AND db.datname = pg_catalog.current_database()
 """
+
+_HELD = _HELD_TEMPLATE.replace("{_OWNED_SEQUENCES}", _OWNED_SEQUENCES)
 
 _RECONCILE = f"""
 DECLARE
@@ -632,12 +712,12 @@ BEGIN
        AND (m.rolsuper OR m.rolreplication OR m.rolbypassrls OR m.rolinherit OR m.rolcreaterole
             OR m.rolcreatedb OR NOT m.rolcanlogin)
      ORDER BY 1);
-  IF pg_catalog.cardinality(problems) > 0 THEN
-    RAISE EXCEPTION 'agent-perimeter: undeclared access remains after reconciling (% problem(s))',
-      pg_catalog.cardinality(problems)
-      USING DETAIL = pg_catalog.array_to_string(problems, pg_catalog.chr(10)),
-            HINT = 'these were granted by someone the admin cannot revoke for; revoke them as their grantor or a superuser';
-  END IF;
+{
+    _raise_if_problems(
+        "undeclared access remains after reconciling",
+        "these were granted by someone the admin cannot revoke for; revoke them as their grantor or a superuser",
+    )
+}
   SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%s in database %s', m.rolname, d.datname), ', ')
     INTO elsewhere
     FROM pg_catalog.pg_shdepend s
@@ -648,6 +728,97 @@ BEGIN
   IF elsewhere IS NOT NULL THEN
     RAISE WARNING 'agent-perimeter: roles of this database also own objects or hold privileges in other databases of the server: %', elsewhere;
   END IF;
+END
+"""
+
+_VERIFY_EFFECTIVE = f"""
+DECLARE
+{_PLAN}
+  declared constant text[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(plan->'roles'));
+  problems text[];
+BEGIN
+  problems := ARRAY(
+    -- what each role must be able to do
+    SELECT pg_catalog.format('%s cannot connect to database %s', r, plan->>'database')
+      FROM pg_catalog.unnest(declared) AS r
+     WHERE NOT pg_catalog.has_database_privilege(r, plan->>'database', 'CONNECT')
+    UNION ALL
+    SELECT pg_catalog.format('%s cannot log in', r) FROM pg_catalog.unnest(declared) AS r
+     WHERE NOT (SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = r)
+    UNION ALL
+    SELECT pg_catalog.format('%s cannot use schema %s', d.role, d.schema)
+      FROM pg_catalog.jsonb_to_recordset(plan->'schemas') AS d(role text, schema text)
+     WHERE NOT pg_catalog.has_schema_privilege(d.role, d.schema, 'USAGE')
+    UNION ALL
+    SELECT pg_catalog.format('%s cannot %s on %I.%I', d.role, d.privilege, d.schema, d."table")
+      FROM pg_catalog.jsonb_to_recordset(plan->'tables')
+           AS d(role text, schema text, "table" text, privilege text)
+     WHERE NOT pg_catalog.has_table_privilege(d.role, pg_catalog.format('%I.%I', d.schema, d."table"), d.privilege)
+    UNION ALL
+    SELECT pg_catalog.format('%s cannot %s column %s of %I.%I', d.role, d.privilege, d."column", d.schema, d."table")
+      FROM pg_catalog.jsonb_to_recordset(plan->'columns')
+           AS d(role text, schema text, "table" text, "column" text, privilege text)
+     WHERE NOT pg_catalog.has_column_privilege(d.role, pg_catalog.format('%I.%I', d.schema, d."table"), d."column", d.privilege)
+    UNION ALL
+    SELECT pg_catalog.format('%s cannot use sequence %s', o.role, o.seq::pg_catalog.regclass)
+      FROM ({_OWNED_SEQUENCES}) o
+     WHERE NOT pg_catalog.has_sequence_privilege(o.role, o.seq, 'USAGE')
+    UNION ALL
+    SELECT pg_catalog.format('%s has no row-level security policy on %I.%I', d.role, d.schema, d."table")
+      FROM pg_catalog.jsonb_to_recordset(plan->'tenant_tables')
+           AS d(role text, schema text, "table" text, "column" text)
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                        WHERE p.polname = d.role
+                          AND p.polrelid = pg_catalog.format('%I.%I', d.schema, d."table")::pg_catalog.regclass)
+    UNION ALL
+    -- and what it must not: every privilege it effectively holds, however it got it
+    SELECT pg_catalog.format('%s can %s on %I.%I', r, p, n.nspname, c.relname)
+      FROM pg_catalog.unnest(declared) AS r
+     CROSS JOIN pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     CROSS JOIN pg_catalog.unnest(CASE WHEN c.relkind = 'S' THEN ARRAY['USAGE', 'SELECT', 'UPDATE']
+                                       ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',
+                                                  'REFERENCES', 'TRIGGER'] END) AS p
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+       AND n.nspname <> 'information_schema' AND NOT pg_catalog.starts_with(n.nspname, 'pg_')
+       AND CASE WHEN c.relkind = 'S' THEN pg_catalog.has_sequence_privilege(r, c.oid, p)
+                ELSE pg_catalog.has_table_privilege(r, c.oid, p) END
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_to_recordset(plan->'tables')
+                                AS d(role text, schema text, "table" text, privilege text)
+                        WHERE d.role = r AND d.schema = n.nspname AND d."table" = c.relname
+                          AND d.privilege = p)
+       AND NOT (p = 'USAGE' AND EXISTS (SELECT 1 FROM ({_OWNED_SEQUENCES}) o
+                                         WHERE o.role = r AND o.seq = c.oid))
+    UNION ALL
+    SELECT pg_catalog.format('%s can %s column %s of %I.%I', r, p, t.attname, n.nspname, c.relname)
+      FROM pg_catalog.unnest(declared) AS r
+     CROSS JOIN pg_catalog.pg_attribute t
+      JOIN pg_catalog.pg_class c ON c.oid = t.attrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     CROSS JOIN pg_catalog.unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) AS p
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND t.attnum > 0 AND NOT t.attisdropped
+       AND n.nspname <> 'information_schema' AND NOT pg_catalog.starts_with(n.nspname, 'pg_')
+       AND NOT pg_catalog.has_table_privilege(r, c.oid, p)
+       AND pg_catalog.has_column_privilege(r, c.oid, t.attnum, p)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_to_recordset(plan->'columns')
+                                AS d(role text, schema text, "table" text, "column" text, privilege text)
+                        WHERE d.role = r AND d.schema = n.nspname AND d."table" = c.relname
+                          AND d."column" = t.attname AND d.privilege = p)
+    UNION ALL
+    SELECT pg_catalog.format('%s can CREATE in schema %s', r, n.nspname)
+      FROM pg_catalog.unnest(declared) AS r CROSS JOIN pg_catalog.pg_namespace n
+     WHERE pg_catalog.has_schema_privilege(r, n.oid, 'CREATE')
+    UNION ALL
+    SELECT pg_catalog.format('%s can CREATE schemas in database %s', r, plan->>'database')
+      FROM pg_catalog.unnest(declared) AS r
+     WHERE pg_catalog.has_database_privilege(r, plan->>'database', 'CREATE')
+    ORDER BY 1);
+{
+    _raise_if_problems(
+        "the tool roles do not hold exactly what they declare; nothing was changed",
+        "a missing CONNECT usually means the admin neither owns the database nor holds CONNECT WITH GRANT OPTION on it; an extra privilege was granted to every role or through a membership: revoke it there",
+    )
+}
 END
 """
 

@@ -8,9 +8,9 @@ engine runs `policies/__main__.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from . import credentials, crosslayer, network, pods, sandbox
+from . import admission, credentials, crosslayer, namespaces, network, pods, rbac, sandbox
 from .inventory import Inventory
 from .model import (
     ADVISORY,
@@ -27,7 +27,14 @@ from .model import (
 )
 
 ALL_RULES: tuple[Rule, ...] = (
-    network.RULES + credentials.RULES + pods.RULES + crosslayer.RULES + sandbox.RULES
+    network.RULES
+    + credentials.RULES
+    + rbac.RULES
+    + pods.RULES
+    + namespaces.RULES
+    + crosslayer.RULES
+    + admission.RULES
+    + sandbox.RULES
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
 
@@ -72,6 +79,18 @@ def run_stack_rule(
     return [_violation(rule, t, m, level) for t, m in rule.check(inventory, settings)]
 
 
+def expand_lists(resources: Iterable[Resource]) -> Iterator[Resource]:
+    """Resources, with every `*List` object (at any depth) replaced by its items."""
+    for resource in resources:
+        items = resource.props.get("items") if resource.kind.endswith("List") else None
+        if isinstance(items, Sequence) and not isinstance(items, str):
+            yield from expand_lists(
+                Resource.from_manifest(i) for i in items if isinstance(i, Mapping)
+            )
+        else:
+            yield resource
+
+
 def evaluate(
     resources: Iterable[Resource],
     *,
@@ -96,7 +115,7 @@ def evaluate(
         tier=tier,
         allowed_egress_cidrs=tuple(allowed_egress_cidrs or DEFAULT_ALLOWED_EGRESS_CIDRS),
     )
-    items = [r for r in resources if r.is_kubernetes]
+    items = [r for r in expand_lists(resources) if r.is_kubernetes]
     inventory = Inventory(items)
     found: list[Violation] = []
     for rule in ALL_RULES:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from . import names, sql
-from .inventory import Inventory, agent_toolsets
-from .k8s import WORKLOAD_KINDS, pod_labels, pod_spec
+from .inventory import Inventory, agent_toolsets, role_sql_texts
+from .k8s import pod_labels, pod_views, where
 from .model import Resource, Settings, Target, as_list, as_map, resource_rule, stack_rule
-
-PRIVILEGED_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit"})
 
 
 def _refs(resources: list[Resource]) -> str:
@@ -118,58 +117,71 @@ def tool_own_role_and_secret(
 
 @resource_rule(
     "role-sql-least-privilege",
-    "The role SQL grants no SUPERUSER, CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS, ALL PRIVILEGES, "
-    "grant options, and nothing to PUBLIC.",
-    "Create tool roles with NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS and grant "
-    "each only the listed privileges on its own tables.",
-    kinds={"ConfigMap"},
+    "Role SQL, wherever it is found, grants no SUPERUSER, CREATEROLE, CREATEDB, REPLICATION, "
+    "BYPASSRLS, ALL PRIVILEGES, grant options, nothing to PUBLIC, no membership in a pg_* or "
+    "the admin role, and runs no dynamic SQL.",
+    "Create tool roles with NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS, grant "
+    "each only the listed privileges on its own tables, grant no role memberships, and write "
+    "statements out instead of building them at run time (EXECUTE, format, \\gexec).",
 )
 def role_sql_least_privilege(resource: Resource, settings: Settings) -> Iterator[str]:
-    if str(resource.labels.get(names.LABEL_ROLE_SQL)).lower() != "true":
-        return
-    text = as_map(resource.props.get("data")).get(names.ROLE_SQL_KEY)
-    if not isinstance(text, str):
+    if str(resource.labels.get(names.LABEL_ROLE_SQL)).lower() == "true" and not isinstance(
+        as_map(resource.props.get("data")).get(names.ROLE_SQL_KEY), str
+    ):
         yield f"has no data key {names.ROLE_SQL_KEY!r}"
-        return
-    for attribute in sql.forbidden_attributes(text):
-        yield f"grants the role attribute {attribute}"
-    for statement in sql.grants_all(text):
-        yield f"grants ALL PRIVILEGES: {statement[:120]}"
-    for grant in sql.grants(text):
-        if "public" in grant.grantees:
-            yield f"grants to PUBLIC: {grant.statement[:120]}"
-        if grant.with_option:
-            yield f"lets the grantee pass the grant on: {grant.statement[:120]}"
+    for place, text in role_sql_texts(resource):
+        for problem in sql.problems(text):
+            yield f"{place}: {problem}"
 
 
-@resource_rule(
-    "no-privileged-role-binding",
-    "No RoleBinding or ClusterRoleBinding to cluster-admin, admin or edit.",
-    "Bind a Role listing only the verbs and resources the subject needs (our workloads need none).",
-    kinds={"RoleBinding", "ClusterRoleBinding"},
-)
-def no_privileged_role_binding(resource: Resource, settings: Settings) -> Iterator[str]:
-    role = as_map(resource.props.get("roleRef")).get("name")
-    if role in PRIVILEGED_CLUSTER_ROLES:
-        yield f"binds the built-in role {role}"
+def _token_mounted(inventory: Inventory, workload: Resource, spec: Mapping[str, Any]) -> bool:
+    """Whether the pod gets an API token: its own field, else its ServiceAccount's, else yes."""
+    own = spec.get("automountServiceAccountToken")
+    if own is not None:
+        return own is not False
+    account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+    found = inventory.service_accounts.get((workload.effective_namespace, account))
+    return found is None or found.props.get("automountServiceAccountToken") is not False
 
 
-@resource_rule(
+@stack_rule(
     "no-automounted-token",
-    "Pods do not mount a service account token.",
-    "Set automountServiceAccountToken: false in the pod spec and drop projected "
-    "serviceAccountToken sources; no workload here talks to the Kubernetes API.",
-    kinds=WORKLOAD_KINDS,
+    "Pods do not mount a service account token (the pod field, or its ServiceAccount's, is off).",
+    "Set automountServiceAccountToken: false on the pod spec or its ServiceAccount, and drop "
+    "projected serviceAccountToken sources; no workload here talks to the Kubernetes API.",
 )
-def no_automounted_token(resource: Resource, settings: Settings) -> Iterator[str]:
-    spec = pod_spec(resource)
-    if spec.get("automountServiceAccountToken") is not False:
-        yield "automountServiceAccountToken is not false, so the pod gets an API token"
-    for volume in as_list(spec.get("volumes")):
-        volume = as_map(volume)
-        for source in as_list(as_map(volume.get("projected")).get("sources")):
-            if as_map(source).get("serviceAccountToken") is not None:
-                yield f'volume "{volume.get("name")}" projects a service account token'
+def no_automounted_token(inventory: Inventory, settings: Settings) -> Iterator[tuple[Target, str]]:
+    for workload in inventory.workloads:
+        for pod in pod_views(workload):
+            at = where(workload, pod)
+            if _token_mounted(inventory, workload, pod.spec):
+                yield (
+                    workload,
+                    f"{at}the pod gets an API token (automountServiceAccountToken is not false)",
+                )
+            for volume in as_list(pod.spec.get("volumes")):
+                volume = as_map(volume)
+                for source in as_list(as_map(volume.get("projected")).get("sources")):
+                    if as_map(source).get("serviceAccountToken") is not None:
+                        yield (
+                            workload,
+                            f'{at}volume "{volume.get("name")}" projects a service account token',
+                        )
+
+
+@stack_rule(
+    "no-service-account-token-secret",
+    "No workload reads a kubernetes.io/service-account-token Secret (a long-lived API token).",
+    "Remove the Secret from the pod; nothing in the perimeter needs a Kubernetes API token.",
+)
+def no_service_account_token_secret(
+    inventory: Inventory, settings: Settings
+) -> Iterator[tuple[Target, str]]:
+    for secret in inventory.kind("Secret"):
+        if secret.props.get("type") != "kubernetes.io/service-account-token":
+            continue
+        for reader in inventory.readers_of(secret):
+            yield reader, f"reads {secret.ref}, a service account token"
 
 
 RULES = (
@@ -178,6 +190,6 @@ RULES = (
     database_roles_unique,
     tool_own_role_and_secret,
     role_sql_least_privilege,
-    no_privileged_role_binding,
     no_automounted_token,
+    no_service_account_token_secret,
 )

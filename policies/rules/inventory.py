@@ -6,15 +6,18 @@ the stack rules that read it, not every rule that shares the index.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import shlex
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from . import names
-from .k8s import WORKLOAD_KINDS, pod_labels, pod_spec, secret_references
+from . import names, sql
+from .k8s import all_secret_references, containers, is_workload, pod_labels, pod_views
 from .model import Resource, as_list, as_map
 
 
@@ -65,18 +68,22 @@ class Inventory:
 
     @cached_property
     def workloads(self) -> list[Resource]:
-        return self.kind(*sorted(WORKLOAD_KINDS))
+        return [r for r in self.resources if is_workload(r)]
 
     @cached_property
     def secrets(self) -> dict[tuple[str | None, str], Resource]:
         return {(s.effective_namespace, s.object_name): s for s in self.kind("Secret")}
 
     @cached_property
+    def service_accounts(self) -> dict[tuple[str | None, str], Resource]:
+        return {(a.effective_namespace, a.object_name): a for a in self.kind("ServiceAccount")}
+
+    @cached_property
     def secret_readers(self) -> dict[tuple[str | None, str], list[Resource]]:
         """(namespace, Secret name) -> the workloads that read it, in input order."""
         readers: dict[tuple[str | None, str], list[Resource]] = defaultdict(list)
         for workload in self.workloads:
-            for secret in sorted(secret_references(pod_spec(workload))):
+            for secret in sorted(all_secret_references(workload)):
                 readers[(workload.effective_namespace, secret)].append(workload)
         return readers
 
@@ -136,3 +143,69 @@ def agent_toolsets(document: Document) -> list[Mapping[str, Any]]:
         for t in as_list(as_map(document.data).get("tools"))
         if as_map(t).get("type") == "mcp_toolset"
     ]
+
+
+# Words that make a text worth parsing as role SQL (the parser, not this, judges it).
+_SQL_HINT = re.compile(
+    r"\b(GRANT|CREATE\s+(ROLE|USER|GROUP)|ALTER\s+(ROLE|USER|GROUP|DEFAULT)|EXECUTE|DO)\b", re.I
+)
+_SQL_KEY = re.compile(r"\.(p?sql)$", re.I)
+
+
+def _decoded(value: Any) -> str | None:
+    try:
+        return base64.b64decode(str(value), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _texts(resource: Resource) -> Iterator[tuple[str, str, bool]]:
+    """(where, text, declared) for every string an object carries that could hold SQL."""
+    labelled = str(resource.labels.get(names.LABEL_ROLE_SQL)).lower() == "true"
+    if resource.kind in ("ConfigMap", "Secret"):
+        for field, encoded in (
+            ("data", resource.kind == "Secret"),
+            ("stringData", False),
+            ("binaryData", True),
+        ):
+            for key, value in as_map(resource.props.get(field)).items():
+                text = _decoded(value) if encoded else value
+                if isinstance(text, str):
+                    declared = bool(_SQL_KEY.search(str(key))) or (
+                        labelled and key == names.ROLE_SQL_KEY
+                    )
+                    yield f"{field}.{key}", text, declared
+        return
+    for pod in pod_views(resource):
+        for label, container in containers(pod.spec):
+            parts = [*as_list(container.get("command")), *as_list(container.get("args"))]
+            parts += [as_map(e).get("value") for e in as_list(container.get("env"))]
+            for part in parts:
+                if isinstance(part, str):
+                    yield label, part, False
+
+
+def _candidates(text: str, declared: bool) -> list[str]:
+    """The text itself, or (when it is not SQL, say a shell line) its shell words that are."""
+    if declared or sql.analyse(text).error is None:
+        return [text]
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return []
+    return [w for w in words if _SQL_HINT.search(w) and sql.analyse(w).error is None]
+
+
+def role_sql_texts(resource: Resource) -> list[tuple[str, str]]:
+    """(where, SQL) of every piece of role SQL an object carries, labelled or not."""
+
+    def find() -> list[tuple[str, str]]:
+        found = []
+        for where, text, declared in _texts(resource):
+            if not declared and not _SQL_HINT.search(text):
+                continue
+            found += [(where, t) for t in _candidates(text, declared)]
+        return found
+
+    result: list[tuple[str, str]] = resource.memo("role_sql", find)
+    return result

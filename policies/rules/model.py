@@ -50,12 +50,12 @@ CLUSTER_SCOPED = frozenset(
         "RuntimeClass",
         "IngressClass",
         "GatewayClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
         "CSIDriver",
         "APIService",
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
     }
 )
 

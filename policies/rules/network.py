@@ -8,7 +8,7 @@ from typing import Any
 
 from . import names
 from .inventory import Inventory
-from .k8s import WORKLOAD_KINDS, containers, labels_match, pod_labels, pod_spec, selector_is_empty
+from .k8s import containers, labels_match, pod_labels, pod_views, selector_is_empty, where
 from .model import (
     DEFAULT_ALLOWED_EGRESS_CIDRS,
     Network,
@@ -21,17 +21,92 @@ from .model import (
     stack_rule,
 )
 
-METADATA_ADDRESS = ipaddress.ip_address("169.254.169.254")
+# Cloud instance-metadata and credential endpoints: AWS (IMDS, ECS task, EKS Pod Identity,
+# and their IPv6 forms), GCP (IPv4, IPv6), Azure (IMDS, WireServer), Alibaba, Oracle, ...
+METADATA_ADDRESSES: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = tuple(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.170.23",
+        "168.63.129.16",
+        "100.100.100.200",
+        "fd00:ec2::254",
+        "fd00:ec2::23",
+        "fd20:ce::254",
+    )
+)
+METADATA_ADDRESS = METADATA_ADDRESSES[0]
+
+
+def _ipv6_forms(address: ipaddress.IPv4Address) -> tuple[ipaddress.IPv6Address, ...]:
+    """The IPv6 spellings that reach an IPv4 address: IPv4-mapped, IPv4-compatible, NAT64."""
+    value = int(address)
+    return tuple(
+        ipaddress.IPv6Address(prefix + value)
+        for prefix in (0xFFFF << 32, 0, int(ipaddress.IPv6Address("64:ff9b::")))
+    )
+
+
+def metadata_forms() -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
+    """Every metadata address in every form a CIDR could reach it by."""
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for address in METADATA_ADDRESSES:
+        forms.append(address)
+        if isinstance(address, ipaddress.IPv4Address):
+            forms.extend(_ipv6_forms(address))
+    return tuple(forms)
+
+
+METADATA_FORMS = metadata_forms()
 # Cluster- and VPC-internal space: in-cluster peers and private databases live here,
 # so reaching it is not "egress to the internet".
 INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
     ipaddress.ip_network(c)
     for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )
-INGRESS_KINDS = frozenset({"Ingress", "IngressRoute", "IngressRouteTCP", "IngressRouteUDP"})
+# Objects of widely used projects that route traffic from outside the cluster to pods:
+# API group -> kinds. Matched by group and kind, so an in-mesh object of the same kind
+# name elsewhere is not mistaken for one.
+INGRESS_KINDS_BY_GROUP: Mapping[str, frozenset[str]] = {
+    "networking.k8s.io": frozenset({"Ingress"}),
+    "extensions": frozenset({"Ingress"}),
+    "route.openshift.io": frozenset({"Route"}),
+    "serving.knative.dev": frozenset({"Service", "Route", "DomainMapping"}),
+    "networking.internal.knative.dev": frozenset({"Ingress"}),
+    "networking.istio.io": frozenset({"Gateway", "VirtualService"}),
+    "projectcontour.io": frozenset({"HTTPProxy"}),
+    "contour.heptio.com": frozenset({"IngressRoute"}),
+    "traefik.io": frozenset({"IngressRoute", "IngressRouteTCP", "IngressRouteUDP"}),
+    "traefik.containo.us": frozenset({"IngressRoute", "IngressRouteTCP", "IngressRouteUDP"}),
+    "getambassador.io": frozenset({"Mapping", "TCPMapping", "Host", "Listener"}),
+    "configuration.konghq.com": frozenset({"TCPIngress", "UDPIngress"}),
+    "k8s.nginx.org": frozenset({"VirtualServer", "VirtualServerRoute", "TransportServer"}),
+    "apisix.apache.org": frozenset({"ApisixRoute"}),
+    "gateway.solo.io": frozenset({"Gateway", "VirtualService", "MatchableHttpGateway"}),
+    "zalando.org": frozenset({"RouteGroup"}),
+    "voyager.appscode.com": frozenset({"Ingress"}),
+    "elbv2.k8s.aws": frozenset({"TargetGroupBinding"}),
+    "tailscale.com": frozenset({"Connector", "ProxyGroup"}),
+}
+GATEWAY_API_GROUPS = frozenset({"gateway.networking.k8s.io", "gateway.networking.x-k8s.io"})
 GATEWAY_KINDS = frozenset(
-    {"Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "ListenerSet"}
+    {
+        "Gateway",
+        "HTTPRoute",
+        "GRPCRoute",
+        "TLSRoute",
+        "TCPRoute",
+        "UDPRoute",
+        "ListenerSet",
+        "XListenerSet",
+        "BackendTLSPolicy",
+    }
 )
+INGRESS_KINDS = frozenset(k for kinds in INGRESS_KINDS_BY_GROUP.values() for k in kinds)
+KNATIVE_VISIBILITY_LABELS = ("networking.knative.dev/visibility", "serving.knative.dev/visibility")
+# Service annotations that make an operator expose the Service outside the cluster.
+EXPOSING_ANNOTATIONS = ("tailscale.com/expose", "tailscale.com/hostname")
 
 
 # --- Services and inbound objects --------------------------------------------------------------
@@ -53,16 +128,37 @@ def service_cluster_ip_only(resource: Resource, settings: Settings) -> Iterator[
         yield f"externalIPs {list(as_list(spec.get('externalIPs')))} accept traffic from outside"
     if as_list(spec.get("loadBalancerSourceRanges")):
         yield "loadBalancerSourceRanges opens a load balancer to outside addresses"
+    for annotation in EXPOSING_ANNOTATIONS:
+        if resource.annotations.get(annotation) not in (None, "", "false"):
+            yield f"annotation {annotation} has an operator expose it outside the cluster"
 
 
 @resource_rule(
     "no-ingress",
     "No Ingress objects: nothing routes traffic from outside into the perimeter.",
-    "Delete the Ingress; MCP servers are reached only through the outbound MCP tunnel.",
+    "Delete the Ingress (or Route, HTTPProxy, IngressRoute, VirtualServer, public Knative "
+    "Service, Istio Gateway, ...); MCP servers are reached only through the outbound MCP tunnel.",
     kinds=INGRESS_KINDS,
 )
 def no_ingress(resource: Resource, settings: Settings) -> Iterator[str]:
-    yield f"this {resource.kind} routes traffic from outside the cluster to its backends"
+    if resource.kind not in INGRESS_KINDS_BY_GROUP.get(resource.group, ()):
+        return
+    cluster_local = any(
+        resource.labels.get(k) == "cluster-local" for k in KNATIVE_VISIBILITY_LABELS
+    )
+    knative = resource.group == "serving.knative.dev" and resource.kind in ("Service", "Route")
+    if knative and cluster_local:
+        return  # reachable only inside the cluster
+    if resource.group in ("networking.istio.io", "gateway.solo.io") and resource.kind == (
+        "VirtualService"
+    ):
+        gateways = {str(g) for g in as_list(resource.spec.get("gateways"))}
+        if resource.group == "networking.istio.io" and gateways <= {"mesh"}:
+            return  # routing between sidecars, bound to no ingress gateway
+    yield (
+        f"this {resource.kind} ({resource.group}) routes traffic from outside the cluster "
+        "to its backends"
+    )
 
 
 @resource_rule(
@@ -72,7 +168,8 @@ def no_ingress(resource: Resource, settings: Settings) -> Iterator[str]:
     kinds=GATEWAY_KINDS,
 )
 def no_gateway_api(resource: Resource, settings: Settings) -> Iterator[str]:
-    yield f"this {resource.kind} accepts inbound traffic into the cluster"
+    if resource.group in GATEWAY_API_GROUPS:
+        yield f"this {resource.kind} accepts inbound traffic into the cluster"
 
 
 # --- host access -----------------------------------------------------------------------------
@@ -82,27 +179,27 @@ def no_gateway_api(resource: Resource, settings: Settings) -> Iterator[str]:
     "no-host-namespaces",
     "Pods do not share the node's network, PID or IPC namespace.",
     "Remove hostNetwork, hostPID and hostIPC (or set them to false).",
-    kinds=WORKLOAD_KINDS,
 )
 def no_host_namespaces(resource: Resource, settings: Settings) -> Iterator[str]:
-    spec = pod_spec(resource)
-    for field in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(field) is True:
-            yield f"{field}: true gives the pod the node's namespace"
+    for pod in pod_views(resource):
+        for field in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.spec.get(field) is True:
+                yield f"{where(resource, pod)}{field}: true gives the pod the node's namespace"
 
 
 @resource_rule(
     "no-host-ports",
     "No container binds a port on the node (hostPort).",
     "Remove hostPort from the container ports; in-cluster peers use the pod or Service address.",
-    kinds=WORKLOAD_KINDS,
 )
 def no_host_ports(resource: Resource, settings: Settings) -> Iterator[str]:
-    for label, container in containers(pod_spec(resource)):
-        for port in as_list(container.get("ports")):
-            host_port = as_map(port).get("hostPort")
-            if host_port:
-                yield f"{label} binds hostPort {int(host_port)} on the node"
+    for pod in pod_views(resource):
+        for label, container in containers(pod.spec):
+            for port in as_list(container.get("ports")):
+                host_port = as_map(port).get("hostPort")
+                if host_port:
+                    at = where(resource, pod)
+                    yield f"{at}{label} binds hostPort {int(host_port)} on the node"
 
 
 @stack_rule(
@@ -127,6 +224,42 @@ def no_service_for_outbound_workloads(
         for namespace, labels, workload in outbound:
             if namespace == service.effective_namespace and labels_match(selector, labels):
                 yield service, f"its selector matches the pods of {workload.ref}"
+
+
+def _endpoint_targets(resource: Resource) -> Iterator[Mapping[str, Any]]:
+    """targetRefs of an Endpoints' subsets or an EndpointSlice's endpoints."""
+    if resource.kind == "Endpoints":
+        for subset in as_list(resource.props.get("subsets")):
+            for field in ("addresses", "notReadyAddresses"):
+                for address in as_list(as_map(subset).get(field)):
+                    yield as_map(as_map(address).get("targetRef"))
+    else:
+        for endpoint in as_list(resource.props.get("endpoints")):
+            yield as_map(as_map(endpoint).get("targetRef"))
+
+
+@stack_rule(
+    "no-hand-made-pod-endpoints",
+    "No hand-made Endpoints or EndpointSlice points a Service at pods: a selector-less Service "
+    "would route to pods no selector names.",
+    "Delete the Endpoints/EndpointSlice and give the Service a selector (the controller then "
+    "keeps its endpoints); hand-made endpoints are for addresses outside the cluster only.",
+)
+def no_hand_made_pod_endpoints(
+    inventory: Inventory, settings: Settings
+) -> Iterator[tuple[Target, str]]:
+    for resource in inventory.kind("Endpoints", "EndpointSlice"):
+        if resource.group not in ("core", "discovery.k8s.io"):
+            continue
+        pods = sorted(
+            {
+                str(t.get("name") or "?")
+                for t in _endpoint_targets(resource)
+                if t.get("kind") == "Pod"
+            }
+        )
+        if pods:
+            yield resource, f"routes its Service to pods {', '.join(pods)} by hand"
 
 
 # --- NetworkPolicies -------------------------------------------------------------------------
@@ -189,10 +322,37 @@ def ingress_from_scoped_sources(resource: Resource, settings: Settings) -> Itera
             block = peer.get("ipBlock")
             if block is not None:
                 yield f"ingress rule {i} admits ipBlock {as_map(block).get('cidr')}"
-            elif peer.get("namespaceSelector") is not None and selector_is_empty(
+            elif peer.get("namespaceSelector") is not None and matches_every_namespace(
                 peer.get("namespaceSelector")
             ):
-                yield f"ingress rule {i} admits pods of every namespace (empty namespaceSelector)"
+                yield (
+                    f"ingress rule {i} admits pods of (nearly) every namespace: its "
+                    "namespaceSelector names no namespace"
+                )
+
+
+# Every namespace carries this label (set by the API server), so `Exists` on it matches all.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def matches_every_namespace(selector: Any) -> bool:
+    """A namespaceSelector that does not narrow to named namespaces, however it is written.
+
+    Only a matchLabels pair, an `In` expression, or `Exists` on a label other than the
+    one every namespace has, narrows it; `NotIn` and `DoesNotExist` alone leave every
+    namespace but a few (any namespace created later included).
+    """
+    selector = as_map(selector)
+    if as_map(selector.get("matchLabels")):
+        return False
+    for expression in as_list(selector.get("matchExpressions")):
+        expression = as_map(expression)
+        operator = expression.get("operator")
+        if operator == "In":
+            return False
+        if operator == "Exists" and expression.get("key") != NAMESPACE_NAME_LABEL:
+            return False
+    return True
 
 
 def _network(text: Any) -> Network | None:
@@ -272,10 +432,25 @@ def egress_only_to_allowed_cidrs(resource: Resource, settings: Settings) -> Iter
             )
 
 
+def reachable_metadata(
+    network: Network, excepts: list[Network]
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Metadata addresses (any spelling) inside `network` and outside every `except`."""
+    return [
+        a
+        for a in METADATA_FORMS
+        if a.version == network.version
+        and a in network
+        and not any(e.version == a.version and a in e for e in excepts)
+    ]
+
+
 @resource_rule(
     "metadata-endpoint-unreachable",
-    "No NetworkPolicy lets a pod reach the cloud metadata endpoint 169.254.169.254.",
-    "Add 169.254.169.254/32 to the ipBlock's `except`, or narrow the ipBlock to the platform ranges.",
+    "No NetworkPolicy lets a pod reach a cloud metadata endpoint (169.254.169.254, "
+    "fd00:ec2::254, 169.254.170.2, ...), in any IPv4 or IPv6 spelling.",
+    "Add the metadata addresses (e.g. 169.254.0.0/16, fd00:ec2::/64, fd20:ce::/64) to the "
+    "ipBlock's `except`, or narrow the ipBlock to the platform ranges.",
     kinds={"NetworkPolicy"},
 )
 def metadata_endpoint_unreachable(resource: Resource, settings: Settings) -> Iterator[str]:
@@ -283,14 +458,16 @@ def metadata_endpoint_unreachable(resource: Resource, settings: Settings) -> Ite
         return
     for i, peer in _egress_peers(resource):
         if peer is None:
-            yield f"egress rule {i} has no `to`, so 169.254.169.254 is reachable"
+            yield f"egress rule {i} has no `to`, so the metadata endpoints are reachable"
             continue
         block = _ip_block(peer)
         if block is None or block[1] is None:
             continue
         cidr, network, excepts = block
-        if METADATA_ADDRESS in network and not any(METADATA_ADDRESS in e for e in excepts):  # type: ignore[operator]
-            yield f"egress rule {i}: ipBlock {cidr} includes 169.254.169.254"
+        found = reachable_metadata(network, excepts)  # type: ignore[arg-type]
+        if found:
+            shown = ", ".join(str(a) for a in found[:3])
+            yield f"egress rule {i}: ipBlock {cidr} includes metadata endpoint {shown}"
 
 
 RULES = (
@@ -300,6 +477,7 @@ RULES = (
     no_host_namespaces,
     no_host_ports,
     no_service_for_outbound_workloads,
+    no_hand_made_pod_endpoints,
     namespace_default_deny,
     ingress_from_scoped_sources,
     egress_only_to_allowed_cidrs,

@@ -22,6 +22,9 @@ LIVE_FILES = {
     "DaemonSet": "daemonsets",
     "Job": "jobs",
     "CronJob": "cronjobs",
+    "Ingress": "ingresses",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
     "Namespace": "namespace",
 }
 

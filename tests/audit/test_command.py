@@ -55,6 +55,49 @@ def test_live_reports_drift_with_exit_1(
     out = capsys.readouterr().out
     assert "### In the cluster, not declared by the program" in out
     assert "`NetworkPolicy/debug-allow-all`" in out
+    # Not merely "not declared": judged by the same rules as the program.
+    forbidden = out.split("### Forbidden by the policy pack", 1)[1].split("###", 1)[0]
+    assert "debug-allow-all" in forbidden
+
+
+def test_live_without_a_stack_uses_the_stack_that_deploys_the_namespace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[str] = []
+
+    def reader(context: str | None) -> RecordedReader:
+        return RecordedReader({})
+
+    def read_cluster(reader: object, namespace: str) -> object:
+        asked.append(namespace)
+        raise command.LiveError("stop here")
+
+    monkeypatch.setattr(command, "KubernetesReader", reader)
+    monkeypatch.setattr(command, "read_cluster", read_cluster)
+    assert main(["audit", "--live", "--namespace", "agent-perimeter-prod"]) == 2
+    assert asked == ["agent-perimeter-prod"]
+    assert command.stack_for_namespace("agent-perimeter-prod") == "prod"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["audit", "--live"], "--live needs --stack <env>, --config <file> or --namespace <ns>"),
+        (
+            ["audit", "--live", "--namespace", "elsewhere"],
+            "no stack file deploys namespace 'elsewhere'",
+        ),
+    ],
+)
+def test_live_never_falls_back_to_a_default_stack(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.setattr(command, "KubernetesReader", lambda context: RecordedReader({}))
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_live_on_a_folder_needs_a_namespace(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -132,6 +132,9 @@ PATHS = {
     f"/apis/apps/v1/namespaces/{LIVE_NS}/daemonsets": "DaemonSet",
     f"/apis/batch/v1/namespaces/{LIVE_NS}/jobs": "Job",
     f"/apis/batch/v1/namespaces/{LIVE_NS}/cronjobs": "CronJob",
+    f"/apis/networking.k8s.io/v1/namespaces/{LIVE_NS}/ingresses": "Ingress",
+    f"/apis/rbac.authorization.k8s.io/v1/namespaces/{LIVE_NS}/roles": "Role",
+    f"/apis/rbac.authorization.k8s.io/v1/namespaces/{LIVE_NS}/rolebindings": "RoleBinding",
     f"/api/v1/namespaces/{LIVE_NS}": "Namespace",
 }
 

@@ -140,18 +140,42 @@ def _secret_env(container: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+# Charts whose consumer reads every credential from a file: no Secret reaches them as an
+# environment variable (checkov CKV_K8S_35). Exceptions are documented in the chart and README.
+FILE_ONLY_CHARTS = ("mcp-server", "mcp-tunnel", "sandbox-runner")
+
+
+def _secret_volumes(spec: dict[str, Any]) -> list[str]:
+    names = [v["secret"]["secretName"] for v in spec.get("volumes") or [] if "secret" in v]
+    for volume in spec.get("volumes") or []:
+        names += [
+            s["secret"]["name"]
+            for s in (volume.get("projected") or {}).get("sources") or []
+            if "secret" in s
+        ]
+    return names
+
+
 @pytest.mark.parametrize(("chart", "which"), CASES)
 def test_credentials_are_referenced_by_name_only(chart: str, which: str) -> None:
-    """No Secret object and no credential literal: every credential comes from a secretKeyRef."""
+    """No Secret object and no credential literal: every credential is a Secret reference."""
     _, objects = rendered(chart, which)
     assert not [o for o in objects if o["kind"] == "Secret"]
     found = 0
     for _, spec in workloads(objects):
+        found += len(_secret_volumes(spec))
         for container in spec["containers"]:
             for env in _secret_env(container):
-                assert "value" not in env, env["name"]
+                if "valueFrom" not in env:
+                    assert env["name"].endswith(("_FILE", "_DIR")), env["name"]
+                    assert env["value"].startswith("/"), "only a path, never a credential"
+                    continue
+                assert chart not in FILE_ONLY_CHARTS, (
+                    f"{env['name']} is a Secret in the environment"
+                )
                 assert set(env["valueFrom"]["secretKeyRef"]) == {"name", "key"}
                 found += 1
+            assert not [e for e in container.get("envFrom") or [] if "secretRef" in e]
     assert found, "every chart reads at least one credential"
 
 

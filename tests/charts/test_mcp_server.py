@@ -27,6 +27,11 @@ def realistic() -> list[Manifest]:
     return list(_realistic())
 
 
+CREDENTIALS_DIR = "/var/run/secrets/agent-perimeter/database"
+TOKEN_DIR = "/var/run/secrets/platform"
+CA_DIR = "/etc/agent-perimeter/database-ca"
+
+
 def container(objects: list[Manifest]) -> dict[str, Any]:
     spec = only(objects, "Deployment")["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["mcp-server"]
@@ -52,7 +57,7 @@ def test_service_is_cluster_ip_on_the_server_port() -> None:
 
 def test_environment_describes_server_and_database() -> None:
     env = env_map(container(realistic()))
-    assert {k: env[k] for k in env if not isinstance(env[k], dict)} == {
+    assert env == {
         "MCP_SERVER_NAME": "tickets",
         "MCP_LISTEN_ADDR": ":8080",
         "MCP_PATH": "/mcp",
@@ -60,26 +65,57 @@ def test_environment_describes_server_and_database() -> None:
         "DATABASE_PORT": "5432",
         "DATABASE_NAME": "support",
         "DATABASE_SSLMODE": "require",
+        "MCP_DATABASE_CREDENTIALS_DIR": CREDENTIALS_DIR,
+        "MCP_BEARER_TOKEN_DIR": TOKEN_DIR,
+    }, "no credential may be an environment variable (CKV_K8S_35)"
+
+
+def _volume_at(objects: list[Manifest], path: str) -> dict[str, Any]:
+    spec = only(objects, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in container(objects)["volumeMounts"]}
+    assert mounts[path]["readOnly"] is True
+    return next(v for v in spec["volumes"] if v["name"] == mounts[path]["name"])
+
+
+def test_each_tool_reads_only_its_own_secret_as_files() -> None:
+    volume = _volume_at(realistic(), CREDENTIALS_DIR)
+    assert volume["projected"]["defaultMode"] == 0o440
+    sources = [source["secret"] for source in volume["projected"]["sources"]]
+    assert sources == [
+        {
+            "name": naming.tool_secret_name(TICKETS, tool, 0),
+            "items": [
+                {"key": "username", "path": f"{tool.name}/username"},
+                {"key": "password", "path": f"{tool.name}/password"},
+            ],
+        }
+        for tool in TICKETS.tools
+    ]
+
+
+def test_bearer_tokens_come_from_the_platform_token_secret_as_files() -> None:
+    """Every key becomes a file the server accepts: `token`, and mid-rotation `previous-token`."""
+    secret = _volume_at(realistic(), TOKEN_DIR)["secret"]
+    assert secret == {
+        "secretName": naming.platform_token_secret_name(TICKETS, 0),
+        "defaultMode": 0o440,
     }
 
 
-def test_each_tool_reads_only_its_own_secret() -> None:
-    env = env_map(container(realistic()))
-    for tool in TICKETS.tools:
-        secret = naming.tool_secret_name(TICKETS, tool)
-        suffix = tool.name.upper()
-        assert env[f"DB_USER_{suffix}"] == {"secretKeyRef": {"name": secret, "key": "username"}}
-        assert env[f"DB_PASSWORD_{suffix}"] == {"secretKeyRef": {"name": secret, "key": "password"}}
-    referenced = {v["secretKeyRef"]["name"] for v in env.values() if isinstance(v, dict)}
-    assert referenced == {naming.tool_secret_name(TICKETS, t) for t in TICKETS.tools} | {
-        naming.platform_token_secret_name(TICKETS)
+def test_a_database_ca_is_mounted_only_when_configured() -> None:
+    assert "DATABASE_SSLROOTCERT" not in env_map(container(realistic()))
+    values = mcp_server_values(TICKETS)
+    values["database"] = {
+        **values["database"],
+        "sslmode": "verify-full",
+        "caConfigMap": "database-ca-support",
     }
-
-
-def test_bearer_token_comes_from_the_platform_token_secret() -> None:
-    env = env_map(container(realistic()))
-    assert env["MCP_BEARER_TOKEN"] == {
-        "secretKeyRef": {"name": naming.platform_token_secret_name(TICKETS), "key": "token"}
+    objects = render("mcp-server", values, RELEASE)
+    assert env_map(container(objects))["DATABASE_SSLROOTCERT"] == f"{CA_DIR}/ca.crt"
+    assert _volume_at(objects, CA_DIR)["configMap"] == {
+        "name": "database-ca-support",
+        "defaultMode": 0o444,
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
     }
 
 
@@ -87,10 +123,10 @@ def test_default_secret_name_follows_the_naming_contract() -> None:
     """With no platformToken value the chart expects the Secret the program creates."""
     values = mcp_server_values(INVENTORY)
     del values["platformToken"]
-    env = env_map(container(render("mcp-server", values, naming.mcp_release(INVENTORY))))
-    assert env["MCP_BEARER_TOKEN"]["secretKeyRef"]["name"] == naming.platform_token_secret_name(
-        INVENTORY
-    )
+    objects = render("mcp-server", values, naming.mcp_release(INVENTORY))
+    assert _volume_at(objects, TOKEN_DIR)["secret"]["secretName"] == (
+        naming.platform_token_secret_name(INVENTORY, 0).removesuffix("-r0")
+    )  # used alone, the chart has no rotation epoch to name
 
 
 def test_database_roles_are_recorded_for_review() -> None:
@@ -125,24 +161,10 @@ def test_replicas_probes_and_disruption_budget_follow_values() -> None:
 def test_writable_tmp_is_the_only_writable_path() -> None:
     objects = realistic()
     spec = only(objects, "Deployment")["spec"]["template"]["spec"]
-    mounts = container(objects)["volumeMounts"]
-    assert [m for m in mounts if not m.get("readOnly")] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert [v for v in spec["volumes"] if "emptyDir" in v] == [
-        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
-    ]
-
-
-def test_platform_tokens_are_mounted_read_only_as_files() -> None:
-    """The server accepts every token file there: the current one and, mid-rotation, the previous."""
-    objects = realistic()
-    spec = only(objects, "Deployment")["spec"]["template"]["spec"]
-    assert {
-        "name": "platform-token",
-        "mountPath": "/var/run/secrets/platform",
-        "readOnly": True,
-    } in (container(objects)["volumeMounts"])
-    volume = next(v for v in spec["volumes"] if v["name"] == "platform-token")
-    assert volume["secret"]["secretName"] == "mcp-server-tickets-platform-token"
+    writable = [m for m in container(objects)["volumeMounts"] if not m.get("readOnly")]
+    assert writable == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert spec["volumes"][0] == {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
+    assert all({"projected", "secret", "configMap"} & set(v) for v in spec["volumes"][1:])
 
 
 @pytest.mark.parametrize(

@@ -105,13 +105,18 @@ def test_each_secret_reaches_exactly_one_container() -> None:
     volumes = {v["name"]: v for v in pod(objects)["spec"]["volumes"]}
     by_container = {n: _secrets_used(c, volumes) for n, c in containers(objects).items()}
     assert by_container == {"proxy": {"mcp-tunnel-tls"}, "cloudflared": {"mcp-tunnel-token"}}
-    token = containers(objects)["cloudflared"]["env"]
-    assert token == [
-        {
-            "name": "TUNNEL_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": "mcp-tunnel-token", "key": "token"}},
-        }
-    ]
+    cloudflared = containers(objects)["cloudflared"]
+    assert "env" not in cloudflared, "the tunnel token is a file, never an environment variable"
+    assert cloudflared["args"][-2:] == ["--token-file", "/etc/cloudflared/token/token"]
+    mount = next(
+        m for m in cloudflared["volumeMounts"] if m["mountPath"] == "/etc/cloudflared/token"
+    )
+    assert mount["readOnly"] is True
+    assert volumes[mount["name"]]["secret"] == {
+        "secretName": "mcp-tunnel-token",
+        "defaultMode": 0o440,
+        "items": [{"key": "token", "path": "token"}],
+    }
 
 
 def test_default_secret_names_derive_from_the_release() -> None:
@@ -129,6 +134,8 @@ def test_cloudflared_runs_the_remotely_managed_tunnel() -> None:
         "--metrics",
         "0.0.0.0:2000",
         "run",
+        "--token-file",
+        "/etc/cloudflared/token/token",
     ]
     assert "command" not in cloudflared
     assert cloudflared["image"] == "docker.io/cloudflare/cloudflared:2026.10.0"

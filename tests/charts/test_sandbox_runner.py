@@ -41,43 +41,97 @@ def env_map(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
-def test_worker_long_polls_with_the_configured_flags() -> None:
-    assert worker(realistic())["command"] == [
-        "ant",
-        "beta:worker",
-        "poll",
-        "--max-idle",
-        "60s",
-        "--log-format",
-        "json",
-    ]
-    assert worker(render("sandbox-runner", {"worker": {"maxIdle": "5m", "logFormat": "text"}}))[
-        "command"
-    ][-4:] == ["--max-idle", "5m", "--log-format", "text"]
+def flags(container: dict[str, Any]) -> dict[str, list[str]]:
+    """The worker's args as flag -> values (a flag may repeat)."""
+    args = container["args"]
+    out: dict[str, list[str]] = {}
+    for name, value in zip(args[::2], args[1::2], strict=True):
+        assert name.startswith("--"), args
+        out.setdefault(name, []).append(value)
+    return out
 
 
-def test_environment_identifies_the_pool_and_reads_only_its_key() -> None:
-    env = env_map(worker(realistic()))
-    assert env["ANTHROPIC_ENVIRONMENT_ID"] == SANDBOX.environment_id
-    assert env["ANTHROPIC_ENVIRONMENT_KEY"] == {
-        "secretKeyRef": {"name": "sandbox-runner-environment-key", "key": "key"}
+def test_worker_runs_the_bundles_worker_with_every_limit_as_a_flag() -> None:
+    c = worker(realistic())
+    assert c["command"] == ["python", "-m", "sandbox"]
+    assert flags(c) == {
+        "--environment-id": [SANDBOX.environment_id],
+        "--environment-key-file": ["/var/run/secrets/agent-perimeter/environment-key/key"],
+        "--workspace": ["/workspace"],
+        "--run-timeout-seconds": ["1800"],
+        "--max-tool-calls": ["200"],
+        "--max-idle": ["60s"],
+        "--log-format": ["json"],
+        "--health-port": ["8080"],
+        "--readiness-window-seconds": ["60"],
+        "--scratch-dir": ["/tmp"],
+        "--tool-env": ["MCP_SERVERS"],
     }
-    assert env["SANDBOX_RUN_TIMEOUT_SECONDS"] == "1800"
-    assert env["SANDBOX_MAX_TOOL_CALLS"] == "200"
-    assert env["SANDBOX_WORKDIR"] == "/workspace"
+    custom = worker(
+        render(
+            "sandbox-runner",
+            {
+                "worker": {
+                    "command": ["/venv/bin/python", "-m", "sandbox"],
+                    "maxIdle": "5m",
+                    "logFormat": "text",
+                    "runTimeoutSeconds": 600,
+                    "maxToolCalls": 12,
+                },
+                "terminationGracePeriodSeconds": 630,
+            },
+        )
+    )
+    assert custom["command"] == ["/venv/bin/python", "-m", "sandbox"]
+    assert {
+        k: v
+        for k, v in flags(custom).items()
+        if k in {"--max-idle", "--log-format", "--run-timeout-seconds", "--max-tool-calls"}
+    } == {
+        "--max-idle": ["5m"],
+        "--log-format": ["text"],
+        "--run-timeout-seconds": ["600"],
+        "--max-tool-calls": ["12"],
+    }
+
+
+def test_the_sandbox_env_vars_are_gone() -> None:
+    env = env_map(worker(realistic()))
+    assert not [name for name in env if name.startswith("SANDBOX_")]
+    assert set(env) == {"MCP_SERVERS", "HOME", "TMPDIR"}
     assert json.loads(env["MCP_SERVERS"]) == [
         {"name": "tickets", "url": service_url(TICKETS) + TICKETS.path}
     ]
-    secrets = [v for v in env.values() if isinstance(v, dict)]
-    assert secrets == [env["ANTHROPIC_ENVIRONMENT_KEY"]]
+
+
+def key_volume(objects: list[Manifest]) -> dict[str, Any]:
+    (volume,) = [v for v in pod_spec(objects)["volumes"] if "secret" in v]
+    return volume
+
+
+def test_the_key_is_a_read_only_file_never_an_env_var() -> None:
+    objects = realistic()
+    c = worker(objects)
+    assert not [e for e in c["env"] if "valueFrom" in e or "KEY" in e["name"]]
+    volume = key_volume(objects)
+    assert volume["secret"] == {
+        "secretName": "sandbox-runner-environment-key",
+        "items": [{"key": "key", "path": "key"}],
+        "defaultMode": 0o440,
+    }
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount == {
+        "name": volume["name"],
+        "mountPath": "/var/run/secrets/agent-perimeter/environment-key",
+        "readOnly": True,
+    }
+    assert flags(c)["--environment-key-file"] == [mount["mountPath"] + "/key"]
 
 
 def test_default_key_secret_name_derives_from_the_release() -> None:
-    env = env_map(worker(render("sandbox-runner", {}, RELEASE)))
-    assert env["ANTHROPIC_ENVIRONMENT_KEY"]["secretKeyRef"]["name"] == (
-        "sandbox-runner-environment-key"
-    )
-    assert json.loads(env["MCP_SERVERS"]) == []
+    objects = render("sandbox-runner", {}, RELEASE)
+    assert key_volume(objects)["secret"]["secretName"] == "sandbox-runner-environment-key"
+    assert json.loads(env_map(worker(objects))["MCP_SERVERS"]) == []
 
 
 def test_workspace_is_a_bounded_scratch_volume_at_workdir() -> None:
@@ -89,7 +143,19 @@ def test_workspace_is_a_bounded_scratch_volume_at_workdir() -> None:
     assert worker(objects)["securityContext"]["readOnlyRootFilesystem"] is True
     moved = render("sandbox-runner", {"worker": {"workdir": "/home/agent/work"}})
     assert "/home/agent/work" in {m["mountPath"] for m in worker(moved)["volumeMounts"]}
-    assert env_map(worker(moved))["SANDBOX_WORKDIR"] == "/home/agent/work"
+    assert flags(worker(moved))["--workspace"] == ["/home/agent/work"]
+
+
+def test_grace_period_covers_a_whole_run_plus_the_drain() -> None:
+    assert pod_spec(realistic())["terminationGracePeriodSeconds"] == 1830
+    assert pod_spec(render("sandbox-runner"))["terminationGracePeriodSeconds"] == 1830
+    longer = {"worker": {"runTimeoutSeconds": 3600, "drainSeconds": 60}}
+    with pytest.raises(HelmFailed) as failed:
+        render("sandbox-runner", longer)
+    assert "terminationGracePeriodSeconds (1830) must be at least" in failed.value.stderr
+    assert "(3660)" in failed.value.stderr
+    spec = pod_spec(render("sandbox-runner", {**longer, "terminationGracePeriodSeconds": 3660}))
+    assert spec["terminationGracePeriodSeconds"] == 3660
 
 
 def test_autoscaler_owns_the_replica_count() -> None:
@@ -111,6 +177,25 @@ def test_autoscaler_owns_the_replica_count() -> None:
     assert "replicas" not in only(objects, "Deployment")["spec"]
 
 
+def test_autoscaler_scales_down_one_runner_at_a_time() -> None:
+    """It cannot tell busy runners from idle ones; slow scale-down plus the drain keeps runs whole."""
+    behavior = only(realistic(), "HorizontalPodAutoscaler")["spec"]["behavior"]
+    assert behavior == {
+        "scaleDown": {
+            "stabilizationWindowSeconds": 600,
+            "selectPolicy": "Min",
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 600}],
+        }
+    }
+    custom = {
+        "autoscaling": {
+            "scaleDown": {"stabilizationWindowSeconds": 0, "podsPerPeriod": 2, "periodSeconds": 60}
+        }
+    }
+    behavior = only(render("sandbox-runner", custom), "HorizontalPodAutoscaler")["spec"]["behavior"]
+    assert behavior["scaleDown"]["policies"] == [{"type": "Pods", "value": 2, "periodSeconds": 60}]
+
+
 def test_min_replicas_above_max_is_refused() -> None:
     with pytest.raises(HelmFailed) as failed:
         render("sandbox-runner", {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}})
@@ -124,12 +209,17 @@ def test_runtime_class_only_when_asked() -> None:
     assert "runtimeClassName" not in pod_spec(render("sandbox-runner"))
 
 
-def test_probes_exec_the_configured_command() -> None:
+def test_probes_ask_the_worker_over_http() -> None:
     c = worker(realistic())
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["exec"]["command"] == ["/bin/sh", "-c", "kill -0 1"]
-    custom = worker(render("sandbox-runner", {"probes": {"command": ["/usr/bin/true"]}}))
-    assert custom["livenessProbe"]["exec"]["command"] == ["/usr/bin/true"]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 8080}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8080}
+    assert flags(c)["--health-port"] == ["8080"]
+    moved = worker(
+        render("sandbox-runner", {"health": {"port": 9090, "readinessWindowSeconds": 30}})
+    )
+    assert moved["livenessProbe"]["httpGet"]["port"] == 9090
+    assert flags(moved)["--health-port"] == ["9090"]
+    assert flags(moved)["--readiness-window-seconds"] == ["30"]
 
 
 def test_serves_nothing() -> None:

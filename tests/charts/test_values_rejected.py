@@ -203,7 +203,23 @@ CASES = [
         "at '/mcpServers/0/url'",
     ),
     _case("sandbox-runner", {"workspace": {"sizeLimit": "2GB"}}, "at '/workspace/sizeLimit'"),
-    _case("sandbox-runner", {"probes": {"command": []}}, "at '/probes/command'"),
+    _case("sandbox-runner", {"probes": {"command": ["true"]}}, "'probes' not allowed"),
+    _case("sandbox-runner", {"worker": {"command": []}}, "at '/worker/command'"),
+    _case(
+        "sandbox-runner", {"worker": {"runTimeoutSeconds": 60}}, "at '/worker/runTimeoutSeconds'"
+    ),
+    _case("sandbox-runner", {"health": {"port": 80}}, "at '/health/port'"),
+    _case(
+        "sandbox-runner",
+        {"autoscaling": {"scaleDown": {"periodSeconds": 3600}}},
+        "at '/autoscaling/scaleDown/periodSeconds'",
+    ),
+    _case(
+        "sandbox-runner",
+        {"terminationGracePeriodSeconds": 120},
+        "terminationGracePeriodSeconds (120) must be at least "
+        "worker.runTimeoutSeconds + worker.drainSeconds (1830)",
+    ),
     _case("sandbox-runner", {"image": {"digest": "sha256:" + "AB" * 32}}, "at '/image/digest'"),
 ]
 

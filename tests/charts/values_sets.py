@@ -91,11 +91,11 @@ def mcp_server_values(server: McpServer = TICKETS) -> dict[str, Any]:
             {
                 "tool": tool.name,
                 "role": naming.tool_role(server, tool),
-                "secretName": naming.tool_secret_name(server, tool),
+                "secretName": naming.tool_secret_name(server, tool, 0),
             }
             for tool in server.tools
         ],
-        "platformToken": {"secretName": naming.platform_token_secret_name(server)},
+        "platformToken": {"secretName": naming.platform_token_secret_name(server, 0)},
         "resources": server.resources.chart_values(),
     }
 
@@ -140,7 +140,9 @@ def sandbox_runner_values() -> dict[str, Any]:
             "maxIdle": SANDBOX.max_idle,
             "runTimeoutSeconds": SANDBOX.run_timeout_seconds,
             "maxToolCalls": SANDBOX.max_tool_calls,
+            "drainSeconds": SANDBOX.drain_seconds,
         },
+        "terminationGracePeriodSeconds": SANDBOX.grace_period_seconds,
         "autoscaling": {
             "minReplicas": SANDBOX.min_replicas,
             "maxReplicas": SANDBOX.max_replicas,

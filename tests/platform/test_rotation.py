@@ -47,6 +47,7 @@ class EngineLikeMocks(RecordingMocks):
 
 @dataclass(frozen=True)
 class Phase:
+    secret_name: str  # a content never changes under one name (no delete-before-create window)
     files: dict[str, str]  # the token Secret's data: what the chart mounts as files
     vault_token: str  # what the VaultCredential is given
 
@@ -61,7 +62,7 @@ def phase(config: PerimeterConfig, epoch: int, retiring: int | None) -> Phase:
         r.inputs
         for r in synthesis.resources
         if r.inputs.get("kind") == "Secret"
-        and r.inputs["metadata"]["name"] == f"mcp-server-{SERVER}-platform-token"
+        and r.inputs["metadata"]["name"].startswith(f"mcp-server-{SERVER}-platform-token-")
     ]
     (credential,) = [
         r.inputs
@@ -69,7 +70,7 @@ def phase(config: PerimeterConfig, epoch: int, retiring: int | None) -> Phase:
         if r.type.endswith(":VaultCredential")
         and r.inputs["display_name"] == f"mcp-server-{SERVER}"
     ]
-    return Phase(dict(secret["stringData"]), credential["token"])
+    return Phase(secret["metadata"]["name"], dict(secret["stringData"]), credential["token"])
 
 
 class TokenDirectory:
@@ -146,6 +147,11 @@ def test_rotation_never_leaves_the_vault_token_refused(
     assert rotating.vault_token != steady.vault_token  # the credential really rotates
     assert rotating.files == {"token": rotating.vault_token, "previous-token": steady.vault_token}
     assert settled.files == {"token": rotating.vault_token}  # the previous token is dropped
+    assert [steady.secret_name, rotating.secret_name, settled.secret_name] == [
+        f"mcp-server-{SERVER}-platform-token-r0",
+        f"mcp-server-{SERVER}-platform-token-r1-and-r0",
+        f"mcp-server-{SERVER}-platform-token-r1",
+    ]
     assert replay(tokens, port, [steady, rotating, settled]) == [200] * 5
 
     # the server refuses what it does not hold: the test can tell the difference

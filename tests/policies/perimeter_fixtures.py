@@ -255,7 +255,23 @@ def environment() -> list[Manifest]:
         restartPolicy="Never",
     )
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": NS,
+                "labels": {
+                    f"pod-security.kubernetes.io/{mode}": "restricted"
+                    for mode in ("enforce", "audit", "warn")
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": meta("quota"),
+            "spec": {"hard": {"services.nodeports": "0", "services.loadbalancers": "0"}},
+        },
         network_policy("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
         network_policy(
             "allow-dns", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [_dns()]}

@@ -12,7 +12,7 @@ import yaml
 
 from infra import config as infra_config
 from infra import naming
-from infra.commands.check import allowed_egress_cidrs
+from infra.network import allowed_egress_cidrs
 from policies.rules import (
     ALL_RULES,
     DEFAULT_ALLOWED_EGRESS_CIDRS,
@@ -200,7 +200,7 @@ def test_pack_requirements_pin_what_the_project_pins() -> None:
     pins = dict(line.split("==") for line in project)
     lines = (PACK / "requirements.txt").read_text().splitlines()
     required = dict(line.split("==") for line in lines if line and not line.startswith("#"))
-    assert set(required) == {"pulumi", "pulumi-policy", "pyyaml"}
+    assert set(required) == {"pulumi", "pulumi-policy", "pyyaml", "pglast"}
     for name, version in required.items():
         assert pins[name] == version, name
 

@@ -249,3 +249,63 @@ def test_the_real_entry_point_on_a_folder(tmp_path: Path) -> None:
     assert [(v["rule"], v["resource"]) for v in report["violations"]] == [
         ("no-ingress", f"Ingress/{NS}/tickets")
     ]
+
+
+# --- loading: what the check reads, and what it refuses ------------------------------------
+
+PRIVILEGED_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: loose}\n"
+    "spec: {containers: [{name: c, image: x, securityContext: {privileged: true}}]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "what"),
+    [
+        ("kustomization.yaml", "resources: [pod.yaml]\n", "kustomization"),
+        ("Kustomization", "resources: [pod.yaml]\n", "kustomization"),
+        ("Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n", "Helm chart"),
+        (
+            "k.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n",
+            "Kustomization",
+        ),
+    ],
+)
+def test_folders_the_check_cannot_interpret_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, what: str
+) -> None:
+    write_dir(fx.environment(), tmp_path)
+    (tmp_path / name).write_text(text)
+    assert main(["check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert what in err and "Traceback" not in err
+
+
+def test_extensions_match_case_insensitively(tmp_path: Path) -> None:
+    write_dir(fx.environment(), tmp_path)
+    (tmp_path / "EXTRA.YAML").write_text(
+        PRIVILEGED_POD.replace("{name: loose}", f"{{name: loose, namespace: {NS}}}")
+    )
+    assert main(["check", str(tmp_path)]) == 1
+
+
+def test_namespace_less_objects_land_where_they_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pod.yaml").write_text(PRIVILEGED_POD)
+    assert main(["check", str(tmp_path)]) == 2
+    assert "--namespace" in capsys.readouterr().err
+    code, report = run_json(capsys, str(tmp_path), "--namespace", "team-a")
+    assert code == 1
+    assert {v["resource"] for v in report["violations"]} >= {"Pod/team-a/loose"}
+
+
+def test_the_folder_namespace_is_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dir(fx.environment(), tmp_path)
+    (tmp_path / "pod.yaml").write_text(PRIVILEGED_POD)
+    code, report = run_json(capsys, str(tmp_path))
+    assert code == 1
+    assert f"Pod/{NS}/loose" in {v["resource"] for v in report["violations"]}

@@ -299,8 +299,15 @@ CASES: list[Case] = [
         egress_to({"ipBlock": {"cidr": "169.254.0.0/16"}})
     ),
     bad("metadata-endpoint-unreachable", "a rule with no to", SANDBOX_NP)(egress_to(ports=False)),
-    good("metadata-endpoint-unreachable", "0.0.0.0/0 except the metadata address")(
-        egress_to({"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}})
+    good("metadata-endpoint-unreachable", "0.0.0.0/0 except the metadata addresses")(
+        egress_to(
+            {
+                "ipBlock": {
+                    "cidr": "0.0.0.0/0",
+                    "except": ["169.254.0.0/16", "168.63.129.16/32", "100.100.100.200/32"],
+                }
+            }
+        )
     ),
     # --- credentials ---
     *[
@@ -439,7 +446,13 @@ CASES: list[Case] = [
                 "kind": "RoleBinding",
                 "metadata": fx.meta("reader"),
                 "roleRef": {"kind": "Role", "name": "config-reader"},
-            }
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": fx.meta("config-reader"),
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+            },
         )
     ),
     bad("no-automounted-token", "automount left at its default", DEPLOY)(
@@ -603,7 +616,9 @@ def test_rule_case(case: Case) -> None:
 
 
 def test_every_rule_has_a_violating_case() -> None:
-    assert {c.rule for c in CASES if c.refs} == {r.id for r in ALL_RULES}
+    from tests.policies.test_policy_classes import CASES as CLASS_CASES
+
+    assert {c.rule for c in [*CASES, *CLASS_CASES] if c.refs} == {r.id for r in ALL_RULES}
 
 
 @pytest.mark.parametrize("tier", ["dev", "staging", "prod"])

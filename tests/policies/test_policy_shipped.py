@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra.cli import main
-from infra.commands.check import allowed_egress_cidrs
 from infra.config import load
+from infra.network import allowed_egress_cidrs
 from infra.offline import render_environment, synthesize
 from policies.rules import Resource, evaluate
 from tests.conftest import SHIPPED_STACKS

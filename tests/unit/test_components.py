@@ -22,6 +22,7 @@ from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvi
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
 from infra.config import PROJECT, PerimeterConfig, offline_secrets
 from infra.offline import CHART_TYPE, PLATFORM_TYPE_PREFIX, RecordingMocks, plain
+from infra.tools import REPO_ROOT
 
 K8S = "kubernetes:core/v1:"
 DYNAMIC = PLATFORM_TYPE_PREFIX
@@ -171,7 +172,7 @@ def test_server_chart_gets_secret_names_never_values(dev_config: PerimeterConfig
     mocks = _register_alone(_server, dev_config)
     (chart,) = [r for r in mocks.resources if r.type == CHART_TYPE]
     values = plain(chart.inputs["values"])
-    assert chart.inputs["chart"] == "charts/mcp-server"
+    assert chart.inputs["chart"] == str(REPO_ROOT / "charts" / "mcp-server")
     assert chart.inputs["namespace"] == dev_config.namespace
     server = dev_config.mcp_servers[0]
     assert [c["secretName"] for c in values["toolCredentials"]] == [

@@ -162,10 +162,79 @@ BAD_INPUTS = [
 ]
 
 
+def _secret_collision(raw: dict[str, Any]) -> None:
+    """Tool `get_db_x` of server `tickets` and tool `x` of server `tickets-db-get` would both
+    own Secret mcp-server-tickets-db-get-db-x ('_' becomes '-'), with distinct roles."""
+    raw["mcp_servers"][1]["name"] = "tickets-db-get"
+    raw["mcp_servers"][1]["route"] = "inventory"
+    raw["mcp_servers"][1]["tools"][0]["name"] = "x"
+    raw["mcp_servers"][0]["tools"][0]["name"] = "get_db_x"
+
+
+def _role_collision(raw: dict[str, Any]) -> None:
+    raw["mcp_servers"][1]["name"] = "tickets-get"
+    raw["mcp_servers"][1]["tools"][0]["name"] = "ticket"
+    raw["mcp_servers"][0]["tools"][0]["name"] = "get_ticket"
+
+
+def _verify_full_without_ca(raw: dict[str, Any]) -> None:
+    raw["databases"]["support"]["sslmode"] = "verify-full"
+
+
+def _ca_with_key(raw: dict[str, Any]) -> None:
+    raw["databases"]["support"]["sslmode"] = "verify-ca"
+    raw["databases"]["support"]["ca_certificate"] = (
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    )
+
+
+def _columns_without_tenant(raw: dict[str, Any]) -> None:
+    raw["mcp_servers"][0]["tools"][0]["grants"][0]["columns"] = ["id", "subject"]
+
+
+# One class per block: strict types (no coercion), then each cross-field check.
+STRICT_AND_CROSS_CHECKED = [
+    ("port as a string", _set("mcp_servers.0.port", "8080"), "mcp_servers[0].port", "valid integer"),
+    ("replicas as a boolean", _set("tunnel.replicas", True), "tunnel.replicas", "valid integer"),
+    ("replicas as a float", _set("mcp_servers.0.replicas", 1.0), "mcp_servers[0].replicas", "valid integer"),
+    ("epoch as a string", _set("rotation_epoch", "0"), "rotation_epoch", "valid integer"),
+    ("cpu as a number", _set("sandboxes.0.resources", {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}), "sandboxes[0].resources.requests.cpu", "valid string"),
+    ("label value as a boolean", _set("cluster.dns_pod_labels", {"k8s-app": True}), "cluster.dns_pod_labels.k8s-app", "valid string"),
+    ("tier as a number", _set("tier", 1), "tier", "'dev', 'staging' or 'prod'"),
+    ("host outside its cidrs", _set("databases.support.host", "10.20.0.16"), "databases.support.host", "outside cidrs (10.20.0.15/32)"),
+    ("tenant column not granted", _columns_without_tenant, "mcp_servers[0].tools[0].grants[0].columns", "tenant column 'tenant_id' is not among the columns granted on support.tickets"),
+    ("empty column list", _set("mcp_servers.1.tools.0.grants.0.columns", []), "mcp_servers[1].tools[0].grants[0].columns", "at least 1 item"),
+    ("column named twice", _set("mcp_servers.1.tools.0.grants.0.columns", ["sku", "sku"]), "mcp_servers[1].tools[0].grants[0].columns", "column 'sku' is declared twice"),
+    ("pg_catalog table", _set("mcp_servers.0.tools.0.grants.0.table", "pg_catalog.pg_authid"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'pg_catalog'"),
+    ("information_schema table", _set("mcp_servers.0.tools.0.grants.0.table", "information_schema.tables"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'information_schema'"),
+    ("pg_toast table", _set("mcp_servers.0.tools.0.grants.0.table", "pg_toast.pg_toast_1"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'pg_toast'"),
+    ("two tools, one Secret", _secret_collision, "mcp_servers[1].tools[0].name", "would also be the Secret of mcp_servers[0].tools[0].name"),
+    ("two tools, one role", _role_collision, "mcp_servers[1].tools[0].name", "database role 'mcp_tickets_get_ticket' would also belong to"),
+    ("namespace kube-system", _set("namespace", "kube-system"), "namespace", "reserved for the cluster"),
+    ("namespace default", _set("namespace", "default"), "namespace", "reserved for the cluster"),
+    ("namespace kube-node-lease", _set("namespace", "kube-node-lease"), "namespace", "reserved for the cluster"),
+    ("cpu limit below request", _set("mcp_servers.0.resources", {"requests": {"cpu": "1", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}), "mcp_servers[0].resources.limits.cpu", "'500m' is below requests.cpu '1'"),
+    ("memory limit below request", _set("sandboxes.0.resources", {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1000Mi"}}), "sandboxes[0].resources.limits.memory", "below requests.memory"),
+    ("quota limit below request", _set("quota", {"requests_cpu": "8", "limits_cpu": "4"}), "quota.limits_cpu", "below requests_cpu"),
+    ("tunnel domain as an IPv4 address", _set("tunnel.domain", "203.0.113.7"), "tunnel.domain", "is an IP address"),
+    ("tunnel domain as an IPv6 address", _set("tunnel.domain", "2001:db8::1"), "tunnel.domain", "is an IP address"),
+    ("path climbing out", _set("mcp_servers.0.path", "/mcp/../admin"), "mcp_servers[0].path", "not a normalised path"),
+    ("path with an empty segment", _set("mcp_servers.0.path", "/mcp//v1"), "mcp_servers[0].path", "write '/mcp/v1'"),
+    ("path with a dot segment", _set("mcp_servers.0.path", "/./mcp"), "mcp_servers[0].path", "not a normalised path"),
+    ("path with a trailing slash", _set("mcp_servers.0.path", "/mcp/"), "mcp_servers[0].path", "write '/mcp'"),
+    ("database cidr too broad", _set("databases.support.cidrs", ["10.0.0.0/8"]), "databases.support.cidrs[0]", "broader than /12"),
+    ("ipv6 platform cidr too broad", _set("platform", {"api_cidrs": ["2600::/16"]}), "platform.api_cidrs[0]", "broader than /32"),
+    ("configured prefix is honoured", lambda raw: raw.update(min_cidr_prefix={"ipv4": 24}), "cluster.service_cidrs[0]", "broader than /24"),
+    ("verify-full without a CA", _verify_full_without_ca, "databases.support.ca_certificate", "give the CA's PEM certificate"),
+    ("a private key as the CA", _ca_with_key, "databases.support.ca_certificate", "holds a private key"),
+    ("a CA nobody checks", _set("databases.support.ca_certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), "databases.support.ca_certificate", "never checks it"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
-    [case[1:] for case in BAD_INPUTS],
-    ids=[case[0] for case in BAD_INPUTS],
+    [case[1:] for case in [*BAD_INPUTS, *STRICT_AND_CROSS_CHECKED]],
+    ids=[case[0] for case in [*BAD_INPUTS, *STRICT_AND_CROSS_CHECKED]],
 )
 def test_bad_input_names_the_field(mutate: Callable, field: str, message: str) -> None:
     raw = raw_settings("dev")
@@ -297,3 +366,140 @@ def test_agents_and_pools_are_checked(mutate: Callable, field: str, message: str
     problems = dict(caught.value.problems)
     assert field in problems, f"{field} not reported; got {list(problems)}"
     assert message in problems[field]
+
+
+# --- the stack file itself: encoding, syntax, duplicate keys, secrets in plain text ------------
+
+TOKEN = "tok_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+DEV_TEXT = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+
+
+REPLICAS_LINE = DEV_TEXT.splitlines().index("      replicas: 1") + 1
+
+
+def _with_secret_lines(*lines: str) -> str:
+    return DEV_TEXT + "".join(f"  {line}\n" for line in lines)
+
+
+def _dev_bytes_replacing(old: str, new: str) -> str:
+    assert old in DEV_TEXT
+    return DEV_TEXT.replace(old, new, 1)
+
+
+# (case, file bytes, field path, message part)
+BAD_FILES: list[tuple[str, bytes, str, str]] = [
+    (
+        "duplicate key",
+        _dev_bytes_replacing(
+            "      replicas: 1\n", "      replicas: 1\n      replicas: 3\n"
+        ).encode(),
+        "tunnel.replicas",
+        f"key written twice (lines {REPLICAS_LINE} and {REPLICAS_LINE + 1})",
+    ),
+    (
+        "duplicate top-level project key",
+        _with_secret_lines("agent-perimeter:perimeter: {}").encode(),
+        "config.agent-perimeter:perimeter",
+        "key written twice",
+    ),
+    (
+        "not UTF-8",
+        DEV_TEXT.replace("Development", "D\xe9velopment").encode("latin-1"),
+        "",
+        "not UTF-8 text: byte 0xe9",
+    ),
+    (
+        "YAML error on a secret's line",
+        _with_secret_lines(f'agent-perimeter:tunnelToken: "{TOKEN}').encode(),
+        "",
+        "not valid YAML: line",
+    ),
+    (
+        "YAML error after a secret on the line",
+        _with_secret_lines(f"agent-perimeter:tunnelToken: {TOKEN}: [").encode(),
+        "",
+        "not valid YAML: line",
+    ),
+    (
+        "a plain-text token",
+        _with_secret_lines(f"agent-perimeter:tunnelToken: {TOKEN}").encode(),
+        "agent-perimeter:tunnelToken",
+        "written in plain text",
+    ),
+    (
+        "a plain-text admin password",
+        _with_secret_lines(
+            "agent-perimeter:databaseAdminPasswords:", f"  support: {TOKEN}"
+        ).encode(),
+        "agent-perimeter:databaseAdminPasswords.support",
+        "written in plain text",
+    ),
+]
+
+
+def _write(tmp_path: Path, data: bytes) -> Path:
+    """The stack file, with the agents' prompt files beside it as in the repository."""
+    path = tmp_path / "Pulumi.case.yaml"
+    path.write_bytes(data)
+    prompts = tmp_path / "prompts"
+    if not prompts.exists():
+        prompts.symlink_to(REPO_ROOT / "prompts")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES]
+)
+def test_bad_stack_files_are_refused_without_echoing_them(
+    tmp_path: Path, data: bytes, field: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(config_file=_write(tmp_path, data))
+    problems = caught.value.problems
+    assert any(path == field and message in text for path, text in problems), problems
+    assert TOKEN not in str(caught.value)
+
+
+def test_encrypted_secrets_are_accepted(tmp_path: Path) -> None:
+    text = _with_secret_lines(
+        "agent-perimeter:tunnelToken:",
+        "  secure: AAABAJ0nYmFzZTY0Y2lwaGVydGV4dA==",
+        "agent-perimeter:databaseAdminPasswords:",
+        "  support:",
+        "    secure: AAABAGNpcGhlcnRleHQ=",
+    )
+    assert load(config_file=_write(tmp_path, text.encode())).environment == "dev"
+
+
+def test_file_and_settings_problems_are_reported_together(tmp_path: Path) -> None:
+    text = _dev_bytes_replacing("tier: dev", "tier: dev\n    tier: prod").replace(
+        "port: 8080", 'port: "8080"', 1
+    )
+    text += f"  agent-perimeter:tunnelToken: {TOKEN}\n  agent-perimeter:tunelToken: x\n"
+    with pytest.raises(ConfigError) as caught:
+        load(config_file=_write(tmp_path, text.encode()))
+    fields = [path for path, _ in caught.value.problems]
+    assert fields == [
+        "tier",
+        "agent-perimeter:tunelToken",
+        "agent-perimeter:tunnelToken",
+        "mcp_servers[0].port",
+    ]
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_cli_refuses_bad_files_with_exit_2_and_writes_nothing(
+    tmp_path: Path, case: tuple[str, bytes, str, str]
+) -> None:
+    _, data, _, message = case
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra", "render", "--config", str(_write(tmp_path, data)),
+         "--out", str(out)],
+        capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert TOKEN not in proc.stderr + proc.stdout
+    assert not out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -15,6 +16,7 @@ from infra.naming import (
     ANNOTATION_MCP_SERVER_URL,
     LABEL_CREDENTIAL,
     mcp_server_selector,
+    sandbox_release,
     sandbox_selector,
     tunnel_selector,
 )
@@ -49,6 +51,15 @@ def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(i for i in items if i["metadata"]["name"] == name)
 
 
+def test_every_chart_path_is_absolute(synthesis: Synthesis) -> None:
+    """The engine starts providers in `infra/`: a path relative to the repo root names nothing."""
+    charts = [r.inputs["chart"] for r in synthesis.resources if r.type == CHART_TYPE]
+    assert charts
+    for chart in charts:
+        assert Path(chart).is_absolute(), chart
+        assert (Path(chart) / "Chart.yaml").is_file(), chart
+
+
 def test_environment_registers_the_expected_objects(
     shipped_config: PerimeterConfig, synthesis: Synthesis
 ) -> None:
@@ -72,7 +83,11 @@ def test_environment_registers_the_expected_objects(
     assert counts[CHART_TYPE] == servers + 1 + pools
     # a password per tool, two token slots (current, previous) per server
     assert counts["random:index/randomPassword:RandomPassword"] == tools + 2 * servers
-    assert counts["ConfigMap"] == databases + agents  # role SQL, one definition per agent
+    cas = sum(
+        1 for d in used_databases(shipped_config) if shipped_config.databases[d].ca_certificate
+    )
+    # role SQL and the database CA per provisioner, one definition per agent
+    assert counts["ConfigMap"] == databases + cas + agents
     platform = {t.rsplit(":", 1)[1]: n for t, n in counts.items() if t.startswith(DYNAMIC)}
     assert platform == {
         "Tunnel": 1,
@@ -249,7 +264,10 @@ def test_provisioner_is_the_only_reader_of_the_admin_secret_and_reports_psql_err
     (job,) = _kind(synthesis, "Job")[:1]
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
-    assert container["command"][0] == "psql"
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    assert container["command"][4] == "psql"
+    assert not [e for e in container["env"] if "valueFrom" in e], "secrets are files"
+    assert "envFrom" not in container
     admin = next(
         s["metadata"]["name"]
         for s in _kind(synthesis, "Secret")
@@ -272,6 +290,69 @@ def test_rotation_epoch_regenerates_every_database_password(dev_config: Perimete
             assert resource.inputs["keepers"]["rotation_epoch"] == "7"
         elif resource.type.startswith("random:"):
             assert "rotation_epoch" not in resource.inputs["keepers"]
+
+
+def test_rotation_renames_rotated_secrets_and_leaves_other_workloads_alone(
+    dev_config: PerimeterConfig,
+) -> None:
+    """A fixed-name Secret is deleted before its replacement is created; a new name is not."""
+    before = synthesize(dev_config)
+    after = synthesize(dev_config.model_copy(update={"rotation_epoch": 1}))
+
+    def secrets(synthesis: Synthesis) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for secret in _kind(synthesis, "Secret"):
+            kind = secret["metadata"]["labels"][LABEL_CREDENTIAL]
+            found.setdefault(kind, set()).add(secret["metadata"]["name"])
+        return found
+
+    old, new = secrets(before), secrets(after)
+    for rotated in ("database-role", "role-verifiers"):
+        assert old[rotated].isdisjoint(new[rotated]), rotated
+    # platform tokens rotate per server, with `token_epoch` (tests/platform/test_rotation.py)
+    for kept in (
+        "platform-token",
+        "tunnel-token",
+        "tunnel-tls",
+        "environment-key",
+        "database-admin",
+    ):
+        assert old[kept] == new[kept], kept
+
+    def chart_values(synthesis: Synthesis) -> dict[str, Any]:
+        return {r.name: r.inputs["values"] for r in synthesis.resources if r.type == CHART_TYPE}
+
+    unchanged = ("mcp-tunnel", *(sandbox_release(p.name) for p in dev_config.sandboxes))
+    for release in unchanged:
+        assert chart_values(before)[release] == chart_values(after)[release], release
+
+
+def test_token_rotation_renames_one_servers_token_and_restarts_nothing_else(
+    dev_config: PerimeterConfig,
+) -> None:
+    """Raising one server's `token_epoch`: a new Secret name for that server only; the other
+    server, the tunnel and the sandbox pools keep their Secrets and chart values."""
+    tickets = dev_config.server("tickets").model_copy(update={"token_epoch": 1})
+    servers = [tickets if s.name == "tickets" else s for s in dev_config.mcp_servers]
+    rotated = dev_config.model_copy(update={"mcp_servers": servers})
+    rotated._prompts.update(dev_config._prompts)
+    before, after = synthesize(dev_config), synthesize(rotated)
+
+    def names(synthesis: Synthesis) -> set[str]:
+        return {s["metadata"]["name"] for s in _kind(synthesis, "Secret")}
+
+    assert names(before) - names(after) == {"mcp-server-tickets-platform-token-r0"}
+    assert names(after) - names(before) == {"mcp-server-tickets-platform-token-r1"}
+
+    def chart_values(synthesis: Synthesis) -> dict[str, Any]:
+        return {r.name: r.inputs["values"] for r in synthesis.resources if r.type == CHART_TYPE}
+
+    changed = {
+        release
+        for release, values in chart_values(before).items()
+        if chart_values(after)[release] != values
+    }
+    assert changed == {"mcp-server-tickets"}
 
 
 def _use_mocks(config: PerimeterConfig) -> None:

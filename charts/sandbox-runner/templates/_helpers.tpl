@@ -144,3 +144,10 @@ topologySpreadConstraints:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+Where the environment key Secret is mounted; the worker reads "<this>/key".
+*/}}
+{{- define "sandbox-runner.keyMountPath" -}}
+/var/run/secrets/agent-perimeter/environment-key
+{{- end }}

@@ -1,0 +1,61 @@
+"""Admission-time enforcement: the pack's CEL-expressible rules as ValidatingAdmissionPolicies.
+
+Built into the API server (no third-party controller): after `pulumi up`, anyone with
+kubectl access to the namespace is held to the same rules a preview applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import PerimeterConfig
+from infra.naming import common_labels
+from infra.network import allowed_egress_cidrs
+from policies.rules import RULES_BY_ID
+from policies.rules.admission import admission_manifests
+
+KIND_TYPES = {
+    "ValidatingAdmissionPolicy": k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
+    "ValidatingAdmissionPolicyBinding": k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
+}
+
+
+@dataclass(frozen=True)
+class AdmissionPoliciesArgs:
+    config: PerimeterConfig
+
+
+class AdmissionPolicies(pulumi.ComponentResource):
+    """Cluster-scoped objects, bound to this environment's namespace only."""
+
+    names: list[str]
+
+    def __init__(
+        self, name: str, args: AdmissionPoliciesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("agent-perimeter:index:AdmissionPolicies", name, None, opts)
+        config = args.config
+        manifests = admission_manifests(
+            RULES_BY_ID,
+            namespace=config.namespace,
+            environment=config.environment,
+            allowed_egress_cidrs=allowed_egress_cidrs(config),
+            labels=common_labels("admission-policy", config.namespace, config.environment),
+        )
+        policies: dict[str, pulumi.Resource] = {}
+        for manifest in manifests:
+            kind, meta = manifest["kind"], manifest["metadata"]
+            depends = [policies[meta["name"]]] if kind.endswith("Binding") else []
+            resource = KIND_TYPES[kind](
+                f"{name}-{meta['name']}{'-binding' if depends else ''}",
+                metadata=meta,
+                spec=manifest["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            )
+            if not depends:
+                policies[meta["name"]] = resource
+        self.names = list(policies)
+        self.register_outputs({"policies": self.names})

@@ -1,0 +1,71 @@
+"""One shipped stack, deployed for real: the secrets a user sets, then `pulumi up`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config import PERIMETER_KEY, PROJECT, PerimeterConfig, load_stack_file
+from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
+from tests.e2e.harness.pulumi_cli import PulumiRun, PulumiStack, PulumiWorkspace
+
+
+@dataclass
+class Perimeter:
+    workspace: PulumiWorkspace
+    cluster: ControlPlane | ExternalCluster
+    stack: PulumiStack
+    config: PerimeterConfig
+    runs: dict[str, PulumiRun] = field(default_factory=dict)
+
+    @classmethod
+    def prepare(
+        cls,
+        workspace: PulumiWorkspace,
+        cluster: ControlPlane | ExternalCluster,
+        name: str,
+        proxy_tls: tuple[str, str],
+        stack_file: Path | None = None,
+    ) -> Perimeter:
+        stack = workspace.stack(name, stack_file)
+        stack.init()
+        config = load_stack_file(stack.config_file)
+        perimeter = cls(workspace, cluster, stack, config)
+        perimeter.set_secrets(proxy_tls)
+        return perimeter
+
+    def set_secrets(self, proxy_tls: tuple[str, str]) -> None:
+        cert, key = proxy_tls
+        self.stack.set_secret(f"{PROJECT}:tunnelToken", secrets.token_urlsafe(32))
+        self.stack.set_secret(f"{PROJECT}:tunnelTlsCert", cert)
+        self.stack.set_secret(f"{PROJECT}:tunnelTlsKey", key)
+        for pool in self.config.sandboxes:
+            self.stack.set_secret_path(
+                f"{PROJECT}:environmentKeys.{pool.name}", secrets.token_urlsafe(32)
+            )
+        for database in self.config.databases:
+            self.stack.set_secret_path(
+                f"{PROJECT}:databaseAdminPasswords.{database}", secrets.token_urlsafe(24)
+            )
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+    def kube(self, *args: str) -> Any:
+        return json.loads(self.cluster.kubectl(*args, "-o", "json").stdout)
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        return self.kube("get", kind, "-n", self.namespace)["items"]
+
+    def edit_settings(self, **changes: Any) -> None:
+        """Change structured settings in the stack's config file copy, as a user edits theirs."""
+        document = yaml.safe_load(self.stack.config_file.read_text())
+        document["config"][PERIMETER_KEY].update(changes)
+        self.stack.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.config = load_stack_file(self.stack.config_file)

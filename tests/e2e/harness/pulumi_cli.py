@@ -1,0 +1,162 @@
+"""The real `pulumi` CLI run against this repo's project, with everything it writes kept out
+of the repo: a file backend and PULUMI_HOME in a temp dir, and the stack's settings in a
+copy of its stack file (`--config-file`), so secrets set by a test never touch the repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.harness.tools import REPO, Tools
+
+PASSPHRASE = "agent-perimeter-e2e"
+
+
+@dataclass
+class PulumiRun:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class PulumiWorkspace:
+    """One PULUMI_HOME and file backend for the whole session; stacks are created in it."""
+
+    tools: Tools
+    kubeconfig: Path
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ap-e2e-pulumi-")))
+    project_dir: Path = REPO
+
+    def __post_init__(self) -> None:
+        (self.root / "home").mkdir(exist_ok=True)
+        (self.root / "state").mkdir(exist_ok=True)
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PULUMI_", "KUBECONFIG", "AGENT_PERIMETER_"))
+        }
+        env.update(
+            PATH=self.tools.path_env(),
+            PULUMI_HOME=str(self.root / "home"),
+            PULUMI_BACKEND_URL=f"file://{self.root / 'state'}",
+            PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+            PULUMI_SKIP_UPDATE_CHECK="1",
+            PULUMI_SKIP_CONFIRMATIONS="1",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true"
+            if self.tools.built_engine
+            else "false",
+            KUBECONFIG=str(self.kubeconfig),
+            NO_COLOR="1",
+        )
+        env.update(extra or {})
+        return env
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 900,
+    ) -> PulumiRun:
+        argv = [self.tools.pulumi, *args, "--non-interactive"]
+        begin = time.monotonic()
+        done = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=cwd or self.project_dir,
+            env=self.env(env),
+            timeout=timeout,
+        )
+        return PulumiRun(
+            list(args), done.returncode, done.stdout, done.stderr, time.monotonic() - begin
+        )
+
+    def stack(self, name: str, stack_file: Path | None = None) -> PulumiStack:
+        return PulumiStack(self, name, stack_file or self.project_dir / f"Pulumi.{name}.yaml")
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class PulumiStack:
+    workspace: PulumiWorkspace
+    name: str
+    source_file: Path
+    config_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config_file = self.workspace.root / f"Pulumi.{self.name}.yaml"
+        shutil.copyfile(self.source_file, self.config_file)
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 900,
+        with_config: bool = True,
+    ) -> PulumiRun:
+        scope = ["--stack", self.name]
+        if with_config:
+            scope += ["--config-file", str(self.config_file)]
+        result = self.workspace.run(*args, *scope, stdin=stdin, env=env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"pulumi {' '.join(args)} --stack {self.name} failed ({result.returncode}):\n"
+                f"{result.output[-6000:]}"
+            )
+        return result
+
+    def init(self) -> None:
+        result = self.workspace.run("stack", "init", self.name)
+        if result.returncode != 0 and "already exists" not in result.output:
+            raise AssertionError(result.output)
+
+    def set_secret(self, key: str, value: str) -> PulumiRun:
+        """Values go on stdin: a PEM starts with '-', which the CLI would read as a flag."""
+        return self.run("config", "set", "--secret", key, stdin=value)
+
+    def set_secret_path(self, key: str, value: str) -> PulumiRun:
+        return self.run("config", "set", "--secret", "--path", key, stdin=value)
+
+    def set_plain(self, key: str, value: str) -> PulumiRun:
+        return self.run("config", "set", key, stdin=value)
+
+    def up(self, *extra: str, check: bool = True) -> PulumiRun:
+        return self.run("up", "--yes", "--skip-preview", *extra, check=check)
+
+    def preview(self, *extra: str, check: bool = True) -> PulumiRun:
+        return self.run("preview", *extra, check=check)
+
+    def destroy(self, check: bool = True) -> PulumiRun:
+        return self.run("destroy", "--yes", "--skip-preview", check=check)
+
+    def export(self) -> dict[str, Any]:
+        return json.loads(self.run("stack", "export", with_config=False).stdout)
+
+    def outputs(self) -> dict[str, Any]:
+        return json.loads(self.run("stack", "output", "--json", with_config=False).stdout)

@@ -1,0 +1,159 @@
+"""Each shipped stack, deployed for real: up, ready, idempotent, policy-clean, rotated, destroyed.
+
+The tests of one stack run in file order against one deployment (a class-scoped
+fixture), as a platform team would run the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import STACKS
+from tests.e2e.harness.perimeter import Perimeter
+from tests.e2e.harness.tools import REPO
+from tests.e2e.harness.watch import SecretPresenceWatch
+
+RUNTIME_CLASS = """
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {{name: {name}}}
+handler: runsc
+"""
+
+
+def ensure_runtime_class(perimeter: Perimeter) -> None:
+    for pool in perimeter.config.sandboxes:
+        if pool.runtime_class_name:
+            perimeter.cluster.kubectl(
+                "apply", "-f", "-", stdin=RUNTIME_CLASS.format(name=pool.runtime_class_name)
+            )
+
+
+@pytest.fixture(scope="class", params=STACKS)
+def deployed(request, workspace, cluster, proxy_tls) -> Iterator[Perimeter]:
+    perimeter = Perimeter.prepare(workspace, cluster, request.param, proxy_tls)
+    ensure_runtime_class(perimeter)
+    perimeter.runs["up"] = perimeter.stack.up(check=False)
+    try:
+        yield perimeter
+    finally:
+        # Leave nothing behind even when a test failed before the destroy test ran.
+        perimeter.stack.destroy(check=False)
+        perimeter.stack.run("stack", "rm", "--yes", "--force", check=False, with_config=False)
+
+
+def available(deployment: dict) -> bool:
+    return any(
+        c["type"] == "Available" and c["status"] == "True"
+        for c in deployment.get("status", {}).get("conditions", [])
+    )
+
+
+def complete(job: dict) -> bool:
+    return any(
+        c["type"] == "Complete" and c["status"] == "True"
+        for c in job.get("status", {}).get("conditions", [])
+    )
+
+
+def infra_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+class TestShippedStack:
+    def test_up_succeeds(self, deployed: Perimeter) -> None:
+        up = deployed.runs["up"]
+        assert up.returncode == 0, up.output[-6000:]
+        resources = deployed.stack.export()["deployment"]["resources"]
+        assert len(resources) > 20
+        namespace = deployed.kube("get", "namespace", deployed.namespace)
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    def test_every_deployment_available_and_job_complete(self, deployed: Perimeter) -> None:
+        deployments = deployed.objects("deployments")
+        names = {d["metadata"]["name"] for d in deployments}
+        expected = {f"mcp-server-{s.name}" for s in deployed.config.mcp_servers}
+        expected |= {f"sandbox-runner-{p.name}" for p in deployed.config.sandboxes}
+        assert expected | {"mcp-tunnel"} <= names
+        not_ready = [d["metadata"]["name"] for d in deployments if not available(d)]
+        assert not not_ready, f"Deployments not Available: {not_ready}"
+        jobs = deployed.objects("jobs")
+        assert jobs, "no role-provisioner Job"
+        assert all(complete(j) for j in jobs), [j["metadata"]["name"] for j in jobs]
+
+    def test_no_pod_refused_by_pod_security(self, deployed: Perimeter) -> None:
+        events = deployed.objects("events")
+        refused = [e["message"] for e in events if "violates PodSecurity" in e.get("message", "")]
+        assert not refused, refused
+        for rs in deployed.objects("replicasets"):
+            want = rs["spec"].get("replicas", 0)
+            assert rs.get("status", {}).get("readyReplicas", 0) == want, rs["metadata"]["name"]
+
+    def test_preview_right_after_has_no_changes(self, deployed: Perimeter) -> None:
+        deployed.stack.preview("--expect-no-changes")
+
+    def test_policy_pack_passes_through_the_engine(self, deployed: Perimeter) -> None:
+        env = deployed.stack.name
+        result = deployed.stack.preview(
+            "--policy-pack",
+            str(REPO / "policies"),
+            "--policy-pack-config",
+            str(REPO / "policies" / "config" / f"{env}.json"),
+        )
+        assert "mandatory" not in result.output.lower() or "0 mandatory" in result.output.lower()
+
+    def test_live_audit_reports_no_drift(self, deployed: Perimeter) -> None:
+        result = infra_cli(
+            "audit",
+            "--live",
+            "--stack",
+            deployed.stack.name,
+            "--config",
+            str(deployed.stack.config_file),
+            "--kubeconfig",
+            str(deployed.cluster.kubeconfig),
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+    def test_rotation_changes_only_credentials_and_their_readers(self, deployed: Perimeter) -> None:
+        deployed.edit_settings(rotation_epoch=deployed.config.rotation_epoch + 1)
+        preview = deployed.stack.preview("--json")
+        steps = [s for s in preview.json().get("steps", []) if s.get("op") not in ("same", "read")]
+        changed = sorted({s["urn"].split("::")[-1] for s in steps})
+        assert changed, "raising rotation_epoch changed nothing"
+        untouched = ("mcp-tunnel", "sandbox-runner", "network", "perimeter")
+        wrongly = [name for name in changed if name.startswith(untouched)]
+        assert not wrongly, f"rotation touched objects whose credentials did not change: {wrongly}"
+
+        with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
+            deployed.stack.up()
+        assert watch.polls > 5
+        assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
+        deployed.stack.preview("--expect-no-changes")
+
+    def test_destroy_removes_everything(self, deployed: Perimeter) -> None:
+        deployed.stack.destroy()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if deployed.cluster.kubectl(
+                "get", "namespace", deployed.namespace, check=False
+            ).returncode:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"namespace {deployed.namespace} still exists after destroy")
+        assert json.loads(deployed.stack.run("stack", "export", with_config=False).stdout)[
+            "deployment"
+        ].get("resources") in (None, [])

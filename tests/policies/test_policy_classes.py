@@ -1,0 +1,729 @@
+"""Table-driven cases per class of issue 10: each spoils (or legitimately varies) the clean
+environment in one way; a violating case reports exactly its rule on exactly its resource,
+a legitimate one reports nothing."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from policies.rules import RULES_BY_ID, evaluate
+from policies.rules.admission import admission_manifests
+from tests.policies import perimeter_fixtures as fx
+from tests.policies.test_policy_rules import (
+    DEPLOY,
+    Case,
+    Mutation,
+    add,
+    append_sql,
+    bad,
+    egress_to,
+    good,
+    ingress_from,
+    service,
+    set_container,
+    set_pod,
+    set_security,
+    tickets,
+)
+
+NS = fx.NS
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+def obj(api: str, kind: str, name: str, namespaced: bool = True, **body: Any) -> fx.Manifest:
+    metadata = fx.meta(name) if namespaced else {"name": name}
+    metadata.update(body.pop("metadata", {}))
+    return {"apiVersion": api, "kind": kind, "metadata": metadata, **body}
+
+
+def custom_workload(name: str, pod: dict[str, Any]) -> fx.Manifest:
+    """A custom resource embedding a pod template two levels down (as operators' CRs do)."""
+    return obj(
+        "example.dev/v1",
+        "TrainingJob",
+        name,
+        spec={"replicaSpecs": {"worker": {"replicas": 2, "template": pod}}},
+    )
+
+
+def hardened_pod(**spec: Any) -> dict[str, Any]:
+    template = copy.deepcopy(tickets(fx.environment())["spec"]["template"])
+    template["spec"].update(spec)
+    return template
+
+
+def mutate_pod(change: Any) -> Mutation:
+    return lambda m: change(fx.pod_spec(tickets(m)))
+
+
+def binding(name: str, role_kind: str, role: str, *subjects: dict[str, str]) -> fx.Manifest:
+    subjects_ = list(subjects) or [{"kind": "ServiceAccount", "name": "default", "namespace": NS}]
+    return obj(
+        RBAC,
+        "RoleBinding",
+        name,
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        subjects=subjects_,
+    )
+
+
+def role(kind: str, name: str, rules: list[dict[str, Any]], **extra: Any) -> fx.Manifest:
+    return obj(RBAC, kind, name, namespaced=kind == "Role", rules=rules, **extra)
+
+
+def sql_config_map(name: str, key: str, text: str, labelled: bool = False) -> fx.Manifest:
+    labels = {"agent-perimeter.io/role-sql": "true"} if labelled else {}
+    return obj("v1", "ConfigMap", name, metadata={"labels": labels}, data={key: text})
+
+
+def namespace_labels(**labels: str) -> Mutation:
+    def mutate(m: list[fx.Manifest]) -> None:
+        fx.find(m, "Namespace", NS)["metadata"]["labels"].update(labels)
+
+    return mutate
+
+
+def pv(name: str, storage_class: str, **source: Any) -> fx.Manifest:
+    spec = {"storageClassName": storage_class, **source}
+    return obj("v1", "PersistentVolume", name, namespaced=False, spec=spec)
+
+
+def claim(**spec: Any) -> fx.Manifest:
+    return obj("v1", "PersistentVolumeClaim", "data", spec=spec)
+
+
+def mount_claim(*objects: fx.Manifest) -> Mutation:
+    """Add the volumes and the claim `data`, and mount the claim into the tickets server."""
+
+    def mutate(m: list[fx.Manifest]) -> None:
+        m.extend(objects)
+        volume = {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}
+        fx.pod_spec(tickets(m))["volumes"].append(volume)
+
+    return mutate
+
+
+BINDING = f"RoleBinding/{NS}/b"
+SQL_CM = f"ConfigMap/{NS}/role-sql-support"
+NS_REF = f"Namespace/-/{NS}"
+
+CASES: list[Case] = [
+    # --- what counts as a workload ---
+    bad(
+        "no-host-namespaces",
+        "a custom resource embedding a pod template",
+        f"TrainingJob/{NS}/train",
+    )(add(custom_workload("train", hardened_pod(hostNetwork=True)))),
+    bad(
+        "no-privileged-containers",
+        "a bare pod spec embedded in a custom resource",
+        f"Sandbox/{NS}/sb",
+    )(
+        add(
+            obj(
+                "example.dev/v1",
+                "Sandbox",
+                "sb",
+                spec={
+                    "podSpec": {
+                        "containers": [
+                            {"name": "c", "image": "x", "securityContext": {"privileged": True}}
+                        ]
+                    }
+                },
+            )
+        )
+    ),
+    bad("run-as-non-root", "a pod inside a PodList inside a List", f"Pod/{NS}/loose")(
+        add(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "PodList",
+                        "items": [
+                            obj(
+                                "v1",
+                                "Pod",
+                                "loose",
+                                spec={"containers": [{"name": "c", "image": "x"}]},
+                            )
+                        ],
+                    }
+                ],
+            }
+        )
+    ),
+    good("no-host-namespaces", "a hardened custom workload")(
+        add(custom_workload("train", hardened_pod()))
+    ),
+    good("restricted-volume-types", "a CRD whose schema mentions containers")(
+        add(
+            obj(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "trainingjobs.example.dev",
+                namespaced=False,
+                spec={
+                    "versions": [
+                        {
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "properties": {
+                                        "containers": {"type": "array"},
+                                        "hostPath": {"type": "object"},
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                },
+            )
+        )
+    ),
+    # --- Pod Security restricted, complete ---
+    bad("proc-mount-default", "procMount Unmasked", DEPLOY)(set_security(procMount="Unmasked")),
+    good("proc-mount-default", "procMount Default")(set_security(procMount="Default")),
+    bad("apparmor-profile-allowed", "AppArmor Unconfined field", DEPLOY)(
+        set_security(appArmorProfile={"type": "Unconfined"})
+    ),
+    bad("apparmor-profile-allowed", "AppArmor unconfined annotation", DEPLOY)(
+        lambda m: (
+            tickets(m)["spec"]["template"]["metadata"]
+            .setdefault("annotations", {})
+            .update({"container.apparmor.security.beta.kubernetes.io/mcp-server": "unconfined"})
+        )
+    ),
+    good("apparmor-profile-allowed", "AppArmor Localhost profile")(
+        set_security(appArmorProfile={"type": "Localhost", "localhostProfile": "k8s-x"})
+    ),
+    bad("selinux-options-restricted", "SELinux spc_t", DEPLOY)(
+        set_security(seLinuxOptions={"type": "spc_t"})
+    ),
+    bad("selinux-options-restricted", "SELinux user on the pod", DEPLOY)(
+        mutate_pod(lambda s: s["securityContext"].update(seLinuxOptions={"user": "system_u"}))
+    ),
+    good("selinux-options-restricted", "SELinux container_t with a level")(
+        set_security(seLinuxOptions={"type": "container_t", "level": "s0:c1,c2"})
+    ),
+    bad("safe-sysctls", "kernel.msgmax", DEPLOY)(
+        mutate_pod(
+            lambda s: s["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}])
+        )
+    ),
+    good("safe-sysctls", "net.ipv4.ip_unprivileged_port_start")(
+        mutate_pod(
+            lambda s: s["securityContext"].update(
+                sysctls=[{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+            )
+        )
+    ),
+    bad("no-host-probes", "a probe aimed at another host", DEPLOY)(
+        set_container(livenessProbe={"httpGet": {"host": "10.0.0.1", "port": 80, "path": "/"}})
+    ),
+    bad("no-privileged-containers", "a Windows HostProcess pod", DEPLOY)(
+        mutate_pod(lambda s: s["securityContext"].update(windowsOptions={"hostProcess": True}))
+    ),
+    bad("seccomp-runtime-default", "pod Unconfined, containers RuntimeDefault", DEPLOY)(
+        lambda m: (
+            fx.pod_spec(tickets(m))["securityContext"].update(
+                seccompProfile={"type": "Unconfined"}
+            ),
+            set_security(seccompProfile={"type": "RuntimeDefault"})(m),
+        )
+    ),
+    good("run-as-non-root", "UID 0 inside a user namespace")(
+        lambda m: (set_pod(hostUsers=False)(m), set_security(runAsUser=0)(m))
+    ),
+    bad("restricted-volume-types", "an nfs volume", DEPLOY)(
+        mutate_pod(
+            lambda s: s["volumes"].append({"name": "n", "nfs": {"server": "x", "path": "/"}})
+        )
+    ),
+    bad("no-host-path-persistent-volumes", "a claim bound to a hostPath PV", DEPLOY)(
+        mount_claim(
+            pv("node-disk", "manual", hostPath={"path": "/"}),
+            claim(volumeName="node-disk", storageClassName="manual"),
+        )
+    ),
+    bad("no-host-path-persistent-volumes", "a claim free to bind a local PV by class", DEPLOY)(
+        mount_claim(
+            pv("local-disk", "fast", local={"path": "/mnt"}), claim(storageClassName="fast")
+        )
+    ),
+    good("no-host-path-persistent-volumes", "a claim bound to a CSI volume")(
+        mount_claim(
+            pv("local-disk", "local", local={"path": "/mnt"}),
+            pv("ebs", "gp3", csi={"driver": "ebs.csi.aws.com", "volumeHandle": "v"}),
+            claim(volumeName="ebs", storageClassName="gp3"),
+        )
+    ),
+    good("resource-requests-limits", "limits only (requests default to them)")(
+        lambda m: fx.first_container(tickets(m))["resources"].pop("requests")
+    ),
+    # --- RBAC by effective permission ---
+    bad("no-privileged-role-binding", "a Role with a wildcard", BINDING)(
+        add(
+            binding("b", "Role", "r"),
+            role("Role", "r", [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]),
+        )
+    ),
+    bad("no-privileged-role-binding", "a ClusterRole reading Secrets", BINDING)(
+        add(
+            binding("b", "ClusterRole", "c"),
+            role(
+                "ClusterRole",
+                "c",
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+            ),
+        )
+    ),
+    bad("no-privileged-role-binding", "escalate on roles", BINDING)(
+        add(
+            binding("b", "Role", "r"),
+            role(
+                "Role",
+                "r",
+                [
+                    {
+                        "apiGroups": ["rbac.authorization.k8s.io"],
+                        "resources": ["roles"],
+                        "verbs": ["escalate", "bind"],
+                    }
+                ],
+            ),
+        )
+    ),
+    bad("no-privileged-role-binding", "impersonate users", BINDING)(
+        add(
+            binding("b", "Role", "r"),
+            role(
+                "Role", "r", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]
+            ),
+        )
+    ),
+    bad("no-privileged-role-binding", "secrets through aggregation", BINDING)(
+        add(
+            binding("b", "ClusterRole", "agg"),
+            role(
+                "ClusterRole",
+                "agg",
+                [],
+                aggregationRule={"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]},
+            ),
+            role(
+                "ClusterRole",
+                "part",
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+                metadata={"labels": {"x": "y"}},
+            ),
+        )
+    ),
+    bad("no-privileged-role-binding", "the built-in edit", BINDING)(
+        add(binding("b", "ClusterRole", "edit"))
+    ),
+    bad("no-privileged-role-binding", "a binding to system:authenticated", BINDING)(
+        add(binding("b", "ClusterRole", "view", {"kind": "Group", "name": "system:authenticated"}))
+    ),
+    bad("no-privileged-role-binding", "a ClusterRole aggregated into view", "ClusterRole/-/sneaky")(
+        add(
+            role(
+                "ClusterRole",
+                "sneaky",
+                [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+                metadata={"labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            )
+        )
+    ),
+    bad("no-privileged-role-binding", "a role that is not in the set", BINDING)(
+        add(binding("b", "ClusterRole", "mystery"))
+    ),
+    good("no-privileged-role-binding", "a namespaced Role called admin")(
+        add(
+            binding("b", "Role", "admin"),
+            role(
+                "Role",
+                "admin",
+                [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+            ),
+        )
+    ),
+    good("no-privileged-role-binding", "the built-in view")(
+        add(binding("b", "ClusterRole", "view"))
+    ),
+    # --- role SQL, parsed ---
+    bad("role-sql-least-privilege", "membership in pg_read_all_data", SQL_CM)(
+        append_sql("GRANT pg_read_all_data TO mcp_tickets_get_ticket;\n")
+    ),
+    bad("role-sql-least-privilege", "membership in the admin role", SQL_CM)(
+        append_sql(
+            "GRANT CURRENT_USER TO mcp_tickets_get_ticket;\n".replace("CURRENT_USER", "admin")
+        )
+    ),
+    bad("role-sql-least-privilege", "IN ROLE at creation", SQL_CM)(
+        append_sql("CREATE ROLE extra IN ROLE pg_write_all_data;\n")
+    ),
+    bad("role-sql-least-privilege", "SUPERUSER in mixed case through ALTER USER", SQL_CM)(
+        append_sql("ALTER USER mcp_tickets_get_ticket WITH SuperUser;\n")
+    ),
+    bad("role-sql-least-privilege", "default privileges to PUBLIC", SQL_CM)(
+        append_sql("ALTER DEFAULT PRIVILEGES IN SCHEMA support GRANT SELECT ON TABLES TO PUBLIC;\n")
+    ),
+    bad("role-sql-least-privilege", "membership WITH ADMIN OPTION", SQL_CM)(
+        append_sql("GRANT mcp_tickets_get_ticket TO reporting WITH ADMIN OPTION;\n")
+    ),
+    bad("role-sql-least-privilege", "EXECUTE of computed text", SQL_CM)(
+        append_sql(
+            "DO $x$ BEGIN EXECUTE 'GRANT ' || 'ALL ON support.tickets TO PUBLIC'; END $x$;\n"
+        )
+    ),
+    bad("role-sql-least-privilege", "EXECUTE format() that grants", SQL_CM)(
+        append_sql("DO $x$ BEGIN EXECUTE format('GRANT SELECT ON %I TO %I', 't', 'r'); END $x$;\n")
+    ),
+    bad("role-sql-least-privilege", "a GRANT hidden in a constant EXECUTE", SQL_CM)(
+        append_sql("DO $x$ BEGIN EXECUTE 'ALTER ROLE mcp_tickets_get_ticket SUPERUSER'; END $x$;\n")
+    ),
+    bad("role-sql-least-privilege", "\\gexec of computed text", SQL_CM)(
+        append_sql("SELECT format('GRANT %s ON t TO r', 'ALL') \\gexec\n")
+    ),
+    bad("role-sql-least-privilege", "\\gexec of a format() that grants table access", SQL_CM)(
+        append_sql("SELECT format('GRANT SELECT ON TABLE %s TO %I', 't', 'r') \\gexec\n")
+    ),
+    bad("role-sql-least-privilege", "\\gexec of a CASE with a computed branch", SQL_CM)(
+        append_sql(
+            "SELECT CASE WHEN true THEN 'SELECT 1' ELSE 'GRANT ' || 'ALL ON t TO r' END \\gexec\n"
+        )
+    ),
+    bad("role-sql-least-privilege", "unlabelled SQL in another ConfigMap", f"ConfigMap/{NS}/extra")(
+        add(
+            sql_config_map("extra", "init.sql", "GRANT ALL ON ALL TABLES IN SCHEMA support TO app;")
+        )
+    ),
+    bad("role-sql-least-privilege", "psql -c in a Job's arguments", f"Job/{NS}/one-off")(
+        add(
+            obj(
+                "batch/v1",
+                "Job",
+                "one-off",
+                spec={
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {
+                                    "name": "c",
+                                    "image": "postgres",
+                                    "command": ["sh", "-c", "psql -c 'ALTER ROLE app BYPASSRLS'"],
+                                }
+                            ],
+                        }
+                    }
+                },
+            )
+        )
+    ),
+    good("role-sql-least-privilege", "keywords inside comments and strings")(
+        append_sql(
+            "-- GRANT ALL ON t TO PUBLIC; ALTER ROLE x SUPERUSER\n"
+            "/* CREATE ROLE y SUPERUSER; */\n"
+            "COMMENT ON ROLE mcp_tickets_get_ticket IS 'GRANT ALL TO PUBLIC; SUPERUSER';\n"
+            "SELECT $q$ ALTER ROLE z SUPERUSER $q$ AS text;\n"
+        )
+    ),
+    good("role-sql-least-privilege", "\\gexec granting USAGE on a serial column's sequence")(
+        append_sql(
+            "SELECT pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO %I', s.seq, s.role) "
+            "FROM (SELECT 'support.q_id_seq' AS seq, 'mcp_tickets_export_ticket' AS role) s \\gexec\n"
+        )
+    ),
+    good("role-sql-least-privilege", "\\gexec of a tenant policy typed from the catalog")(
+        append_sql(
+            "SELECT CASE WHEN a.attname IS NULL THEN 'DO $m$ BEGIN RAISE EXCEPTION ''no column''; "
+            "END $m$' ELSE pg_catalog.format('CREATE POLICY p ON support.tickets FOR ALL TO r "
+            "USING (tenant_id = CAST(NULL AS %s))', pg_catalog.format_type(a.atttypid, NULL)) END "
+            "FROM pg_catalog.pg_attribute a \\gexec\n"
+        )
+    ),
+    good("role-sql-least-privilege", "a reduce-only reconcile loop")(
+        append_sql(
+            "DO $x$ DECLARE r record; BEGIN FOR r IN SELECT 1 AS a LOOP\n"
+            "  EXECUTE pg_catalog.format('REVOKE %s ON %I FROM %I CASCADE', r.a, 't', 'u');\n"
+            "END LOOP; END $x$;\n"
+        )
+    ),
+    good("role-sql-least-privilege", "a shell script that says grant in prose")(
+        add(
+            obj("v1", "ConfigMap", "notes", data={"README": "We grant nothing here; do ask first."})
+        )
+    ),
+    # --- inbound ---
+    bad(
+        "no-hand-made-pod-endpoints",
+        "an EndpointSlice pointing at the tunnel pod",
+        f"EndpointSlice/{NS}/side-door",
+    )(
+        add(
+            service("side-door", {"ports": [{"port": 80}]}),
+            obj(
+                "discovery.k8s.io/v1",
+                "EndpointSlice",
+                "side-door",
+                metadata={"labels": {"kubernetes.io/service-name": "side-door"}},
+                addressType="IPv4",
+                endpoints=[
+                    {
+                        "addresses": ["10.1.2.3"],
+                        "targetRef": {"kind": "Pod", "name": "mcp-tunnel-abc"},
+                    }
+                ],
+            ),
+        )
+    ),
+    bad("no-hand-made-pod-endpoints", "Endpoints pointing at a pod", f"Endpoints/{NS}/side-door")(
+        add(
+            obj(
+                "v1",
+                "Endpoints",
+                "side-door",
+                subsets=[
+                    {
+                        "addresses": [
+                            {
+                                "ip": "10.1.2.3",
+                                "targetRef": {"kind": "Pod", "name": "sandbox-runner-x"},
+                            }
+                        ]
+                    }
+                ],
+            )
+        )
+    ),
+    good("no-hand-made-pod-endpoints", "a selector-less Service for an external database")(
+        add(
+            service("db", {"ports": [{"port": 5432}]}),
+            obj(
+                "v1",
+                "Endpoints",
+                "db",
+                subsets=[{"addresses": [{"ip": "10.20.0.5"}], "ports": [{"port": 5432}]}],
+            ),
+        )
+    ),
+    *[
+        bad("no-ingress", f"a {kind} of {api}", f"{kind}/{NS}/x")(add(obj(api, kind, "x", spec={})))
+        for api, kind in (
+            ("route.openshift.io/v1", "Route"),
+            ("serving.knative.dev/v1", "Service"),
+            ("networking.istio.io/v1", "Gateway"),
+            ("projectcontour.io/v1", "HTTPProxy"),
+            ("traefik.io/v1alpha1", "IngressRouteTCP"),
+            ("k8s.nginx.org/v1", "VirtualServer"),
+            ("getambassador.io/v3alpha1", "Mapping"),
+            ("elbv2.k8s.aws/v1beta1", "TargetGroupBinding"),
+        )
+    ],
+    bad("no-ingress", "an Istio VirtualService bound to a gateway", f"VirtualService/{NS}/x")(
+        add(
+            obj(
+                "networking.istio.io/v1",
+                "VirtualService",
+                "x",
+                spec={"gateways": ["istio-system/public"]},
+            )
+        )
+    ),
+    bad("no-gateway-api", "an experimental ListenerSet", f"XListenerSet/{NS}/x")(
+        add(obj("gateway.networking.x-k8s.io/v1alpha1", "XListenerSet", "x", spec={}))
+    ),
+    good("no-ingress", "a cluster-local Knative Service")(
+        add(
+            obj(
+                "serving.knative.dev/v1",
+                "Service",
+                "x",
+                metadata={"labels": {"networking.knative.dev/visibility": "cluster-local"}},
+                spec={},
+            )
+        )
+    ),
+    good("no-ingress", "an Istio VirtualService inside the mesh")(
+        add(obj("networking.istio.io/v1", "VirtualService", "x", spec={"gateways": ["mesh"]}))
+    ),
+    good("no-gateway-api", "a custom kind called Gateway in another group")(
+        add(obj("example.dev/v1", "Gateway", "x", spec={}))
+    ),
+    *[
+        bad(
+            "ingress-from-scoped-sources",
+            f"namespaceSelector {how}",
+            f"NetworkPolicy/{NS}/mcp-server-tickets",
+        )(ingress_from({"namespaceSelector": selector}))
+        for how, selector in (
+            ("matchLabels {}", {"matchLabels": {}}),
+            ("matchExpressions []", {"matchExpressions": []}),
+            (
+                "Exists on kubernetes.io/metadata.name",
+                {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "Exists"}
+                    ]
+                },
+            ),
+            (
+                "NotIn a few",
+                {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "NotIn",
+                            "values": ["kube-system"],
+                        }
+                    ]
+                },
+            ),
+            ("DoesNotExist", {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}),
+        )
+    ],
+    good("ingress-from-scoped-sources", "namespaceSelector In one namespace, with pods")(
+        ingress_from(
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [NS]}
+                    ]
+                },
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "mcp-tunnel"}},
+            }
+        )
+    ),
+    bad(
+        "service-cluster-ip-only",
+        "a Service exposed by the Tailscale operator",
+        f"Service/{NS}/mcp-server-tickets",
+    )(
+        lambda m: (
+            fx.find(m, "Service", "mcp-server-tickets")["metadata"]
+            .setdefault("annotations", {})
+            .update({"tailscale.com/expose": "true"})
+        )
+    ),
+    # --- metadata endpoints, every form ---
+    *[
+        bad(
+            "metadata-endpoint-unreachable", f"ipBlock {cidr}", f"NetworkPolicy/{NS}/sandbox-runner"
+        )(egress_to({"ipBlock": {"cidr": cidr}}))
+        for cidr in (
+            "169.254.0.0/16",
+            "fd00:ec2::/64",
+            "fd20:ce::254/128",
+            "::ffff:169.254.169.254/128",
+            "::ffff:0:0/96",
+            "64:ff9b::a9fe:a9fe/128",
+            "100.100.100.200/32",
+        )
+    ],
+    good("metadata-endpoint-unreachable", "a private range without metadata addresses")(
+        egress_to({"ipBlock": {"cidr": "10.20.0.0/16"}}, {"ipBlock": {"cidr": "fd12:3456::/48"}})
+    ),
+    # --- the namespace's own guards ---
+    bad("namespace-pod-security-restricted", "enforce baseline", NS_REF)(
+        namespace_labels(**{"pod-security.kubernetes.io/enforce": "baseline"})
+    ),
+    bad("namespace-pod-security-restricted", "warn privileged", NS_REF)(
+        namespace_labels(**{"pod-security.kubernetes.io/warn": "privileged"})
+    ),
+    good("namespace-pod-security-restricted", "a pinned enforce-version")(
+        namespace_labels(**{"pod-security.kubernetes.io/enforce-version": "v1.36"})
+    ),
+    bad("namespace-resource-quota", "the quota removed", NS_REF)(
+        lambda m: m.remove(fx.find(m, "ResourceQuota", "quota"))
+    ),
+    good("namespace-resource-quota", "a quota under another name")(
+        lambda m: fx.find(m, "ResourceQuota", "quota")["metadata"].update(name="limits")
+    ),
+    bad("no-service-account-token-secret", "a token Secret mounted", DEPLOY)(
+        lambda m: (
+            m.append(
+                obj(
+                    "v1",
+                    "Secret",
+                    "sa-token",
+                    type="kubernetes.io/service-account-token",
+                    metadata={"annotations": {"kubernetes.io/service-account.name": "default"}},
+                )
+            ),
+            fx.pod_spec(tickets(m))["volumes"].append(
+                {"name": "t", "secret": {"secretName": "sa-token"}}
+            ),
+        )
+    ),
+    good("no-automounted-token", "ServiceAccount with automount off, pod field unset")(
+        lambda m: (
+            fx.pod_spec(tickets(m)).pop("automountServiceAccountToken"),
+            fx.pod_spec(tickets(m)).update(serviceAccountName="quiet"),
+            m.append(obj("v1", "ServiceAccount", "quiet", automountServiceAccountToken=False)),
+        )
+    ),
+    bad("no-automounted-token", "the pod overrides its quiet ServiceAccount", DEPLOY)(
+        lambda m: (
+            fx.pod_spec(tickets(m)).update(
+                serviceAccountName="quiet", automountServiceAccountToken=True
+            ),
+            m.append(obj("v1", "ServiceAccount", "quiet", automountServiceAccountToken=False)),
+        )
+    ),
+    # --- admission: the bundle's namespace is guarded by the API server too ---
+    bad("admission-policies-enforced", "the bundle's namespace without its policies", NS_REF)(
+        lambda m: bundle_namespace(m)
+    ),
+    bad("admission-policies-enforced", "bindings that only audit", NS_REF)(
+        lambda m: (bundle_namespace(m), m.extend(guards(actions=["Audit"])))
+    ),
+    bad("admission-policies-enforced", "bindings on another namespace", NS_REF)(
+        lambda m: (bundle_namespace(m), m.extend(guards(namespace="elsewhere")))
+    ),
+    bad("admission-policies-enforced", "one policy missing", NS_REF)(
+        lambda m: (
+            bundle_namespace(m),
+            m.extend(g for g in guards() if "no-ingress" not in g["metadata"]["name"]),
+        )
+    ),
+    good("admission-policies-enforced", "the bundle's namespace with every policy bound")(
+        lambda m: (bundle_namespace(m), m.extend(guards()))
+    ),
+    good("admission-policies-enforced", "a namespace the bundle does not own")(lambda m: None),
+]
+
+
+def bundle_namespace(m: list[fx.Manifest]) -> None:
+    fx.find(m, "Namespace", NS)["metadata"]["labels"]["app.kubernetes.io/part-of"] = (
+        "agent-perimeter"
+    )
+
+
+def guards(actions: list[str] | None = None, namespace: str = NS) -> list[fx.Manifest]:
+    manifests = admission_manifests(
+        RULES_BY_ID,
+        namespace=namespace,
+        environment="dev",
+        allowed_egress_cidrs=[*fx.API, *fx.EDGE],
+        labels={"app.kubernetes.io/part-of": "agent-perimeter"},
+    )
+    for m in manifests:
+        if actions and m["kind"].endswith("Binding"):
+            m["spec"]["validationActions"] = actions
+    return manifests
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_class_case(case: Case) -> None:
+    manifests = fx.environment()
+    case.mutate(manifests)
+    found = evaluate(fx.resources(manifests), tier="prod", only=[case.rule])
+    assert {v.rule_id for v in found} <= {case.rule}
+    assert {v.resource for v in found} == set(case.refs), [v.message for v in found]

@@ -1,0 +1,72 @@
+"""The pool's limits are checked when the stack file is read, before anything is deployed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from anthropic.lib.tools._beta_session_runner import TOOL_TIMEOUT
+from pydantic import ValidationError
+
+from infra.components.sandbox_pool import sandbox_values
+from infra.config import SandboxPool, load
+
+
+def pool(**fields: Any) -> SandboxPool:
+    return SandboxPool.model_validate(
+        {
+            "name": "support",
+            "environment_id": "env_01JTESTsandbox1",
+            "image": "ghcr.io/example/w:1",
+            **fields,
+        }
+    )
+
+
+def problems(**fields: Any) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        pool(**fields)
+    return {".".join(map(str, e["loc"])) or "(pool)": e["msg"] for e in caught.value.errors()}
+
+
+def test_the_floor_is_the_sdks_own_per_call_timeout() -> None:
+    assert SandboxPool.SDK_TOOL_CALL_TIMEOUT_SECONDS == TOOL_TIMEOUT
+
+
+def test_a_run_timeout_shorter_than_one_tool_call_is_refused() -> None:
+    found = problems(run_timeout_seconds=60)
+    assert "run_timeout_seconds" in found
+    assert "60 is shorter than one tool call may take" in found["run_timeout_seconds"]
+    assert "150s" in found["run_timeout_seconds"]
+    assert pool(run_timeout_seconds=150).run_timeout_seconds == 150
+
+
+def test_a_grace_period_shorter_than_a_run_plus_the_drain_is_refused() -> None:
+    (message,) = problems(
+        run_timeout_seconds=600, drain_seconds=30, termination_grace_period_seconds=120
+    ).values()
+    assert "termination_grace_period_seconds (120) must be at least" in message
+    assert "run_timeout_seconds + drain_seconds (630)" in message
+    assert (
+        pool(run_timeout_seconds=600, termination_grace_period_seconds=630).grace_period_seconds
+        == 630
+    )
+
+
+def test_the_grace_period_defaults_to_a_run_plus_the_drain() -> None:
+    assert pool().grace_period_seconds == 1800 + 30
+    assert pool(run_timeout_seconds=300, drain_seconds=60).grace_period_seconds == 360
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_chart_gets_every_limit_of_the_stack(stack: str) -> None:
+    config = load(stack=stack)
+    for sandbox in config.sandboxes:
+        values = sandbox_values(config, sandbox)
+        assert values["worker"] == {
+            "maxIdle": sandbox.max_idle,
+            "runTimeoutSeconds": sandbox.run_timeout_seconds,
+            "maxToolCalls": sandbox.max_tool_calls,
+            "drainSeconds": sandbox.drain_seconds,
+        }
+        assert values["terminationGracePeriodSeconds"] == sandbox.grace_period_seconds

@@ -1,0 +1,50 @@
+"""Under `pulumi up`: secrets must arrive as Pulumi secrets, never as plain stack values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pulumi
+import pulumi.runtime
+import pytest
+
+from infra.config import PROJECT, load_pulumi
+from infra.offline import RecordingMocks
+from tests.conftest import raw_settings
+
+SECRETS = {
+    f"{PROJECT}:tunnelTlsCert": "cert",
+    f"{PROJECT}:tunnelTlsKey": "key",
+    f"{PROJECT}:tunnelCaCert": "ca",
+    f"{PROJECT}:platformApiKey": "api-key-plain-value",
+    f"{PROJECT}:environmentKeys": json.dumps({"support": "env-key"}),
+    f"{PROJECT}:databaseAdminPasswords": json.dumps({"support": "pw"}),
+}
+
+
+@pytest.fixture
+def stack_config() -> Iterator[None]:
+    pulumi.runtime.set_mocks(RecordingMocks(), project=PROJECT, stack="dev", preview=False)
+    yield
+    pulumi.runtime.set_all_config({}, [])
+
+
+def _configure(secret_keys: list[str]) -> None:
+    values = {f"{PROJECT}:perimeter": json.dumps(raw_settings("dev")), **SECRETS}
+    pulumi.runtime.set_all_config(values, secret_keys)
+
+
+def test_secrets_set_with_secret_are_accepted(stack_config: None) -> None:
+    _configure(list(SECRETS))
+    config, secrets = load_pulumi()
+    assert config.environment == "dev"
+    assert set(secrets.database_admin_passwords) == {"support"}
+
+
+def test_a_secret_written_in_plain_text_is_refused_without_its_value(stack_config: None) -> None:
+    _configure([k for k in SECRETS if not k.endswith(":platformApiKey")])
+    with pytest.raises(pulumi.RunError) as caught:
+        load_pulumi()
+    assert f"{PROJECT}:platformApiKey: written in plain text" in str(caught.value)
+    assert "api-key-plain-value" not in str(caught.value)
