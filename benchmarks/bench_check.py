@@ -69,8 +69,9 @@ def environment(servers: int, tools: int) -> PerimeterConfig:
     infra.agent.MAX_MCP_SERVERS = max(servers, infra.agent.MAX_MCP_SERVERS)
     base = load(stack="dev")
     generated = [server(i, tools) for i in range(servers)]
-    sandbox = base.sandbox.model_copy(update={"mcp_servers": [generated[0].name]})
-    return base.model_copy(update={"mcp_servers": generated, "sandbox": sandbox})
+    sandbox = base.sandboxes[0].model_copy(update={"direct_mcp_access": [generated[0].name]})
+    # One definition over every server (no agents): the one that exceeds the platform's cap.
+    return base.model_copy(update={"mcp_servers": generated, "sandboxes": [sandbox], "agents": []})
 
 
 def timed(command: list[str], runs: int) -> tuple[float, subprocess.CompletedProcess[str]]:

@@ -1,44 +1,73 @@
-"""The agent definition the platform needs, derived from the config (no Pulumi involved).
+"""The agent definitions the platform needs, derived from the config (no Pulumi involved).
 
 Both halves come from the same server list, so they cannot disagree: every
-declared server has exactly one `mcp_toolset`, tools are allowlisted, reads
-may run without asking and writes always ask.
+server an agent uses has exactly one `mcp_toolset`, tools are allowlisted, reads
+may run without asking and writes always ask. Every URL derives from the
+tunnel's domain (`domain`, as the platform assigned it; a placeholder offline).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.config import MAX_MCP_SERVERS, McpServer, PerimeterConfig
+from infra.config import MAX_MCP_SERVERS, AgentSpec, McpServer, PerimeterConfig, Tool
+
+# MCP toolsets ask by default; written out so the platform's echo equals what we sent.
+ASK = {"type": "always_ask"}
 
 
-def mcp_server_entry(config: PerimeterConfig, server: McpServer) -> dict[str, str]:
-    return {"type": "url", "name": server.name, "url": config.mcp_url(server)}
+def mcp_server_entry(
+    config: PerimeterConfig, server: McpServer, domain: str | None = None
+) -> dict[str, str]:
+    return {"type": "url", "name": server.name, "url": config.mcp_url(server, domain)}
 
 
-def toolset_entry(server: McpServer) -> dict[str, Any]:
+def toolset_entry(server: McpServer, tools: list[Tool] | None = None) -> dict[str, Any]:
     return {
         "type": "mcp_toolset",
         "mcp_server_name": server.name,
-        "default_config": {"enabled": False},
+        "default_config": {"enabled": False, "permission_policy": dict(ASK)},
         "configs": [
             {
                 "name": tool.name,
                 "enabled": True,
                 "permission_policy": {"type": tool.effective_permission_policy},
             }
-            for tool in server.tools
+            for tool in (server.tools if tools is None else tools)
         ],
     }
 
 
-def agent_definition(config: PerimeterConfig) -> dict[str, Any]:
-    """`mcp_servers` + `tools` for the agent: no credentials, those live in the vault."""
-    servers = config.mcp_servers
-    assert len(servers) <= MAX_MCP_SERVERS, "config validation caps the server count"
+def agent_definition(
+    config: PerimeterConfig, agent: AgentSpec | None = None, domain: str | None = None
+) -> dict[str, Any]:
+    """`mcp_servers` + `tools` of one agent (of every server when no agent is given).
+
+    No credentials: those live in the vault.
+    """
+    chosen = (
+        config.agent_tools(agent)
+        if agent is not None
+        else [(s, list(s.tools)) for s in config.mcp_servers]
+    )
+    assert len(chosen) <= MAX_MCP_SERVERS, "config validation caps the server count"
     return {
-        "mcp_servers": [mcp_server_entry(config, s) for s in servers],
-        "tools": [toolset_entry(s) for s in servers],
+        "mcp_servers": [mcp_server_entry(config, s, domain) for s, _ in chosen],
+        "tools": [toolset_entry(s, tools) for s, tools in chosen],
+    }
+
+
+def agent_spec(
+    config: PerimeterConfig, agent: AgentSpec, domain: str | None = None
+) -> dict[str, Any]:
+    """Everything the platform's agent holds: name, model, instructions and its allowlist."""
+    return {
+        "name": agent.name,
+        "model": agent.model,
+        "system": config.system_prompt(agent),
+        "description": agent.description,
+        "sandbox": agent.sandbox,
+        **agent_definition(config, agent, domain),
     }
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -56,12 +57,21 @@ SYSTEM_SCHEMAS = ("information_schema",)
 
 # Secret stack-config keys (set with `pulumi config set --secret`).
 SECRET_KEYS: dict[str, str] = {
-    "tunnelToken": "the tunnel token issued with the tunnel id",
+    "tunnelToken": "the tunnel token issued with the tunnel id (only with platform.enabled: false)",
     "tunnelTlsCert": "PEM certificate the proxy presents on the inner TLS layer",
     "tunnelTlsKey": "PEM private key of that certificate",
-    "environmentKey": "the self-hosted environment service key",
+    "tunnelCaCert": "PEM CA of that certificate, registered with the tunnel (platform.enabled)",
+    "environmentKeys": "object: sandbox pool name -> that pool's environment service key",
     "databaseAdminPasswords": "object: database name -> admin password",
+    "platformApiKey": "the platform API key `pulumi up` creates the platform objects with",
 }
+# Old secret keys and what replaced them: a stack still setting one gets told what to change.
+RENAMED_SECRET_KEYS = {
+    "environmentKey": "environmentKeys (an object keyed by sandbox pool name): "
+    "`pulumi config set --secret --path 'agent-perimeter:environmentKeys.<pool>' <key>`",
+}
+# Shown offline and in previews when the platform has not assigned the tunnel domain yet.
+PENDING_TUNNEL_DOMAIN = "tunnel-domain.pending.invalid"
 
 
 # --- scalar types -----------------------------------------------------------------------------
@@ -362,7 +372,12 @@ class Tier(StrEnum):
 
 
 class PlatformEndpoints(_Section):
-    """Where the outbound-only workloads may connect to; configurable lists."""
+    """The managed side: whether `pulumi up` manages it, how to reach its API, and the
+    address ranges the outbound-only workloads may connect to."""
+
+    enabled: bool = True
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    workspace_id: str | None = Field(default=None, pattern=r"^wrkspc_[A-Za-z0-9]{4,64}$")
 
     api_cidrs: list[Cidr] = Field(default=["160.79.104.0/23", "2607:6bc0::/48"], min_length=1)
     api_port: Port = 443
@@ -543,6 +558,8 @@ class McpServer(_Section):
     resources: Resources = _resources("100m", "128Mi", "500m", "256Mi")
     database: Identifier
     tools: list[Tool] = Field(min_length=1)
+    # Raise by one per `pulumi up` to rotate this server's platform token without downtime.
+    token_epoch: int = Field(default=0, ge=0)
 
     @field_validator("tools")
     @classmethod
@@ -556,8 +573,14 @@ class McpServer(_Section):
 
 
 class Tunnel(_Section):
-    id: str = Field(pattern=r"^tnl_[A-Za-z0-9]{4,64}$")
-    domain: Domain
+    # With the platform enabled: `id` adopts an existing tunnel (else one is created) and
+    # `domain`, when given, is checked against the one the platform assigned.
+    # With it disabled both are required: the operator created the tunnel by hand.
+    id: str | None = Field(default=None, pattern=r"^tnl_[A-Za-z0-9]{4,64}$")
+    domain: Domain | None = None
+    display_name: str | None = Field(default=None, min_length=1, max_length=255)
+    # Raise by one to rotate the tunnel token; the token Secret is renamed with it.
+    token_epoch: int = Field(default=0, ge=0)
     replicas: int = Field(default=2, ge=1, le=10)
     proxy_image: Image
     cloudflared_image: Image
@@ -569,14 +592,19 @@ class Tunnel(_Section):
 
 
 class SandboxPool(_Section):
-    """One runner pool. The limits are enforced by the `sandbox` worker the chart runs."""
+    """One runner pool: one trust boundary, with its own environment, key and egress.
+    The limits are enforced by the `sandbox` worker the chart runs."""
 
     # The SDK's own bound on one tool call (`TOOL_TIMEOUT` in
     # anthropic.lib.tools._beta_session_runner, 2.10.0); a test holds the two equal. Not
     # imported: the SDK takes seconds to import and every offline command loads this module.
     SDK_TOOL_CALL_TIMEOUT_SECONDS: ClassVar[int] = 150
 
-    environment_id: str = Field(pattern=r"^env_[A-Za-z0-9]{4,64}$")
+    name: ShortName
+    # With the platform enabled: adopts this environment (else one is created).
+    # With it disabled: required, the environment created by hand.
+    environment_id: str | None = Field(default=None, pattern=r"^env_[A-Za-z0-9]{4,64}$")
+    description: str | None = None
     image: Image
     min_replicas: int = Field(default=1, ge=1, le=100)
     max_replicas: int = Field(default=4, ge=1, le=100)
@@ -589,7 +617,9 @@ class SandboxPool(_Section):
     # Unset: run_timeout_seconds + drain_seconds, so a scaled-down runner can always finish.
     termination_grace_period_seconds: int | None = Field(default=None, ge=1, le=90000)
     max_idle: Duration = "60s"
-    mcp_servers: list[ShortName] = []
+    # Servers this pool's code may call directly, bypassing the platform's approval gate.
+    # Empty by default; each entry is flagged by the audit and warned about by the policies.
+    direct_mcp_access: list[ShortName] = []
     workspace_size: Quantity = "2Gi"
     resources: Resources = _resources("250m", "512Mi", "1", "1Gi")
 
@@ -635,6 +665,30 @@ class SandboxPool(_Section):
         )
 
 
+class AgentServer(_Section):
+    """One MCP server an agent may use, and which of its tools (all when omitted)."""
+
+    server: ShortName
+    tools: list[Identifier] | None = Field(default=None, min_length=1)
+
+
+class AgentSpec(_Section):
+    """One agent on the platform; its tools are a subset of the declared servers' tools."""
+
+    name: DnsLabel
+    model: str = Field(min_length=1, max_length=128)
+    system_prompt_file: str = Field(min_length=1, description="relative to the stack file")
+    description: str | None = None
+    sandbox: ShortName
+    mcp_servers: list[AgentServer] = Field(min_length=1, max_length=MAX_MCP_SERVERS)
+    id: str | None = Field(default=None, pattern=r"^agent_[A-Za-z0-9]{4,64}$")
+
+
+class Vault(_Section):
+    display_name: str | None = Field(default=None, min_length=1, max_length=255)
+    id: str | None = Field(default=None, pattern=r"^vlt_[A-Za-z0-9]{4,64}$")
+
+
 class Provisioner(_Section):
     image: Image
     resources: Resources = _resources("50m", "64Mi", "250m", "128Mi")
@@ -655,8 +709,86 @@ class PerimeterConfig(_Section):
     tunnel: Tunnel
     databases: dict[Identifier, DatabaseEndpoint] = Field(min_length=1)
     mcp_servers: list[McpServer] = Field(min_length=1, max_length=MAX_MCP_SERVERS)
-    sandbox: SandboxPool
+    sandboxes: list[SandboxPool] = Field(min_length=1)
+    agents: list[AgentSpec] = []
+    vault: Vault = Vault()
     provisioner: Provisioner
+    _prompts: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_shape(cls, raw: Any) -> Any:
+        """Stack files written for the single-pool shape get told exactly what to change."""
+        if not isinstance(raw, Mapping):
+            return raw
+        problems = []
+        if "sandbox" in raw:
+            problems.append(
+                "sandbox: replaced by `sandboxes:`, a list with one pool per trust boundary; "
+                "write `sandboxes: [{name: <pool>, ...the same settings...}]` and rename its "
+                "`mcp_servers` to `direct_mcp_access`"
+            )
+        for i, pool in enumerate(raw.get("sandboxes") or []):
+            if isinstance(pool, Mapping) and "mcp_servers" in pool:
+                problems.append(
+                    f"sandboxes[{i}].mcp_servers: renamed `direct_mcp_access` (it bypasses the "
+                    "platform's approval gate; list servers only when a pool needs that)"
+                )
+        if problems:
+            raise PydanticCustomError("cross_reference", "\n".join(problems))
+        return raw
+
+    def _platform_problems(self) -> list[str]:
+        """Pools, agents and the platform section: checked with the other cross-references."""
+        problems: list[str] = []
+        declared = {s.name: s for s in self.mcp_servers}
+        pools = [p.name for p in self.sandboxes]
+        problems += _duplicates(pools, "sandboxes", "name")
+        problems += _duplicates([a.name for a in self.agents], "agents", "name")
+        if not self.platform.enabled:
+            if self.tunnel.id is None or self.tunnel.domain is None:
+                problems.append(
+                    "tunnel: with platform.enabled: false, give the hand-made tunnel's `id` and "
+                    "`domain`"
+                )
+            for i, pool in enumerate(self.sandboxes):
+                if pool.environment_id is None:
+                    problems.append(
+                        f"sandboxes[{i}].environment_id: required with platform.enabled: false"
+                    )
+        for i, pool in enumerate(self.sandboxes):
+            for j, name in enumerate(pool.direct_mcp_access):
+                if name not in declared:
+                    problems.append(
+                        f"sandboxes[{i}].direct_mcp_access[{j}]: {name!r} is not a declared MCP "
+                        f"server (declared: {', '.join(declared)})"
+                    )
+        for i, agent in enumerate(self.agents):
+            where = f"agents[{i}]"
+            if agent.sandbox not in pools:
+                problems.append(
+                    f"{where}.sandbox: {agent.sandbox!r} is not a sandbox pool "
+                    f"(pools: {', '.join(pools)})"
+                )
+            problems += _duplicates(
+                [s.server for s in agent.mcp_servers], f"{where}.mcp_servers", "server"
+            )
+            for j, use in enumerate(agent.mcp_servers):
+                server = declared.get(use.server)
+                if server is None:
+                    problems.append(
+                        f"{where}.mcp_servers[{j}].server: {use.server!r} is not a declared MCP "
+                        f"server (declared: {', '.join(declared)})"
+                    )
+                    continue
+                tools = [t.name for t in server.tools]
+                for k, tool in enumerate(use.tools or []):
+                    if tool not in tools:
+                        problems.append(
+                            f"{where}.mcp_servers[{j}].tools[{k}]: {tool!r} is not a tool of "
+                            f"{server.name} (tools: {', '.join(tools)})"
+                        )
+        return problems
 
     @model_validator(mode="after")
     def _cross_references(self) -> PerimeterConfig:
@@ -664,18 +796,12 @@ class PerimeterConfig(_Section):
         names = [s.name for s in self.mcp_servers]
         problems += _duplicates(names, "mcp_servers", "name")
         problems += _duplicates([s.route_name for s in self.mcp_servers], "mcp_servers", "route")
-        declared = set(names)
+        problems += self._platform_problems()
         for i, server in enumerate(self.mcp_servers):
             if server.database not in self.databases:
                 problems.append(
                     f"mcp_servers[{i}].database: {server.database!r} is not declared under "
                     f"databases (declared: {', '.join(sorted(self.databases)) or 'none'})"
-                )
-        for i, name in enumerate(self.sandbox.mcp_servers):
-            if name not in declared:
-                problems.append(
-                    f"sandbox.mcp_servers[{i}]: {name!r} is not a declared MCP server "
-                    f"(declared: {', '.join(names)})"
                 )
         roles: dict[str, str] = {}
         for i, server in enumerate(self.mcp_servers):
@@ -693,7 +819,7 @@ class PerimeterConfig(_Section):
                     )
                 roles.setdefault(role, where)
         problems += self._cidr_breadth()
-        if len(declared) == len(names):  # duplicate servers already explain any shared name
+        if len(set(names)) == len(names):  # duplicate servers already explain any shared name
             problems += _name_collisions(self)
         if self.tier is Tier.prod:
             for path, image in self.images():
@@ -735,18 +861,41 @@ class PerimeterConfig(_Section):
         found = [
             ("tunnel.proxy_image", self.tunnel.proxy_image),
             ("tunnel.cloudflared_image", self.tunnel.cloudflared_image),
-            ("sandbox.image", self.sandbox.image),
             ("provisioner.image", self.provisioner.image),
         ]
+        found += [(f"sandboxes[{i}].image", p.image) for i, p in enumerate(self.sandboxes)]
         found += [(f"mcp_servers[{i}].image", s.image) for i, s in enumerate(self.mcp_servers)]
         return found
 
     def server(self, name: str) -> McpServer:
         return next(s for s in self.mcp_servers if s.name == name)
 
-    def mcp_url(self, server: McpServer) -> str:
-        """The exact URL the platform dials and the vault credential is bound to."""
-        return f"https://{server.route_name}.{self.tunnel.domain}{server.path}"
+    def pool(self, name: str) -> SandboxPool:
+        return next(p for p in self.sandboxes if p.name == name)
+
+    @property
+    def tunnel_domain(self) -> str:
+        """The domain known before `up`: configured, or a placeholder until the platform assigns it."""
+        return self.tunnel.domain or PENDING_TUNNEL_DOMAIN
+
+    def mcp_url(self, server: McpServer, domain: str | None = None) -> str:
+        """The exact URL the platform dials and the vault credential is bound to.
+
+        `domain` is the tunnel's, as the platform assigned it; every URL derives from it.
+        """
+        return f"https://{server.route_name}.{domain or self.tunnel_domain}{server.path}"
+
+    def system_prompt(self, agent: AgentSpec) -> str:
+        return self._prompts.get(agent.name, "")
+
+    def agent_tools(self, agent: AgentSpec) -> list[tuple[McpServer, list[Tool]]]:
+        """Each server the agent may use, with the tools it may call."""
+        chosen = []
+        for use in agent.mcp_servers:
+            server = self.server(use.server)
+            allowed = use.tools or [t.name for t in server.tools]
+            chosen.append((server, [t for t in server.tools if t.name in allowed]))
+        return chosen
 
 
 def role_name(server: str, tool: str) -> str:
@@ -871,13 +1020,30 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def parse_perimeter(raw: Any, source: str) -> PerimeterConfig:
+def parse_perimeter(raw: Any, source: str, base_dir: Path | None = None) -> PerimeterConfig:
+    """Validate the settings; system prompt files are read relative to `base_dir`."""
     if not isinstance(raw, Mapping):
         raise ConfigError(source, [(PERIMETER_KEY, "missing, or not a mapping of settings")])
     try:
-        return PerimeterConfig.model_validate(raw)
+        config = PerimeterConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from None
+    base = base_dir or Path(source).resolve().parent
+    problems = []
+    for i, agent in enumerate(config.agents):
+        path = base / agent.system_prompt_file
+        try:
+            config._prompts[agent.name] = path.read_text().strip()
+        except OSError as exc:
+            problems.append(
+                (
+                    f"agents[{i}].system_prompt_file",
+                    f"cannot read {path} ({exc.strerror}); the path is relative to the stack file",
+                )
+            )
+    if problems:
+        raise ConfigError(source, problems)
+    return config
 
 
 def stack_file(stack: str, root: Path | None = None) -> Path:
@@ -957,7 +1123,7 @@ def _plaintext_secrets(config: Mapping[str, Any]) -> list[tuple[str, str]]:
             if not isinstance(value["secure"], str):
                 problems.append((path, "a `secure:` value must be the ciphertext Pulumi wrote"))
             return
-        if isinstance(value, Mapping) and path.endswith(":databaseAdminPasswords"):
+        if isinstance(value, Mapping) and path.endswith(tuple(f":{k}" for k in _OBJECT_SECRETS)):
             for name, item in value.items():
                 walk(item, f"{path}.{name}")
             return
@@ -1016,7 +1182,9 @@ def _read_stack_file(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]
         raise ConfigError(source, [*problems, ("config", "must be a mapping of stack settings")])
     known = {PERIMETER_KEY} | {f"{PROJECT}:{k}" for k in SECRET_KEYS}
     problems += [
-        (str(k), f"unknown key; allowed: {', '.join(sorted(known))}")
+        (str(k), f"replaced by {RENAMED_SECRET_KEYS[str(k).split(':', 1)[1]]}")
+        if str(k).split(":", 1)[1] in RENAMED_SECRET_KEYS
+        else (str(k), f"unknown key; allowed: {', '.join(sorted(known))}")
         for k in config
         if str(k).startswith(f"{PROJECT}:") and k not in known
     ]
@@ -1028,7 +1196,7 @@ def load_stack_file(path: Path) -> PerimeterConfig:
     """Every problem of the file and of its settings, reported together."""
     config, problems = _read_stack_file(path)
     try:
-        parsed = parse_perimeter(config.get(PERIMETER_KEY), str(path))
+        parsed = parse_perimeter(config.get(PERIMETER_KEY), str(path), path.resolve().parent)
     except ConfigError as exc:
         problems += exc.problems
     if problems:
@@ -1060,13 +1228,27 @@ def as_secret(value: pulumi.Output[T]) -> pulumi.Output[T]:
 
 @dataclass(frozen=True)
 class PerimeterSecrets:
-    """Secret inputs, always as Pulumi secret Outputs so they never print in plain text."""
+    """Secret inputs, always as Pulumi secret Outputs so they never print in plain text.
 
-    tunnel_token: pulumi.Output[str]
+    `tunnel_token` is set only with the platform disabled (otherwise the platform
+    reveals it); `tunnel_ca_cert` and `platform_api_key` only with it enabled.
+    """
+
+    tunnel_token: pulumi.Output[str] | None
     tunnel_tls_cert: pulumi.Output[str]
     tunnel_tls_key: pulumi.Output[str]
-    environment_key: pulumi.Output[str]
+    environment_keys: dict[str, pulumi.Output[str]]
     database_admin_passwords: dict[str, pulumi.Output[str]]
+    tunnel_ca_cert: pulumi.Output[str] | None = None
+    platform_api_key: pulumi.Output[str] | None = None
+
+
+def required_secrets(config: PerimeterConfig) -> list[str]:
+    """The secret keys one environment needs, by whether it manages the platform side."""
+    keys = ["tunnelTlsCert", "tunnelTlsKey", "environmentKeys", "databaseAdminPasswords"]
+    if config.platform.enabled:
+        return [*keys, "tunnelCaCert", "platformApiKey"]
+    return ["tunnelToken", *keys]
 
 
 def offline_secrets(config: PerimeterConfig) -> PerimeterSecrets:
@@ -1076,15 +1258,23 @@ def offline_secrets(config: PerimeterConfig) -> PerimeterSecrets:
     def placeholder(key: str) -> pulumi.Output[str]:
         return pulumi.Output.secret(f"<secret:{key}>")
 
+    enabled = config.platform.enabled
     return PerimeterSecrets(
-        tunnel_token=placeholder("tunnelToken"),
+        tunnel_token=None if enabled else placeholder("tunnelToken"),
         tunnel_tls_cert=placeholder("tunnelTlsCert"),
         tunnel_tls_key=placeholder("tunnelTlsKey"),
-        environment_key=placeholder("environmentKey"),
+        environment_keys={
+            pool.name: placeholder(f"environmentKeys.{pool.name}") for pool in config.sandboxes
+        },
         database_admin_passwords={
             name: placeholder(f"databaseAdminPasswords.{name}") for name in config.databases
         },
+        tunnel_ca_cert=placeholder("tunnelCaCert") if enabled else None,
+        platform_api_key=placeholder("platformApiKey") if enabled else None,
     )
+
+
+_OBJECT_SECRETS = {"databaseAdminPasswords": "databases", "environmentKeys": "sandboxes"}
 
 
 def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
@@ -1094,17 +1284,24 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
     stack = pulumi.get_stack()
     source = f"Pulumi.{stack}.yaml"
     cfg = pulumi.Config(PROJECT)
+    root = Path(__file__).resolve().parent.parent
     try:
-        config = parse_perimeter(cfg.get_object("perimeter"), source)
+        config = parse_perimeter(cfg.get_object("perimeter"), source, root)
     except ConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
 
     problems: list[tuple[str, str]] = []
+    for old, replacement in RENAMED_SECRET_KEYS.items():
+        if cfg.get(old) is not None:
+            problems.append((f"{PROJECT}:{old}", f"replaced by {replacement}"))
     values: dict[str, Any] = {}
-    for key, meaning in SECRET_KEYS.items():
-        value = (
-            cfg.get_secret_object(key) if key == "databaseAdminPasswords" else cfg.get_secret(key)
-        )
+    names = {
+        "databaseAdminPasswords": list(config.databases),
+        "environmentKeys": [p.name for p in config.sandboxes],
+    }
+    for key in required_secrets(config):
+        meaning = SECRET_KEYS[key]
+        value = cfg.get_secret_object(key) if key in _OBJECT_SECRETS else cfg.get_secret(key)
         if value is None:
             problems.append(
                 (f"{PROJECT}:{key}", f"missing: set {meaning} with `pulumi config set --secret`")
@@ -1118,30 +1315,29 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
                 )
             )
         values[key] = value
-    admin = cfg.get_object("databaseAdminPasswords") or {}
-    if not isinstance(admin, Mapping):
-        problems.append(
-            (f"{PROJECT}:databaseAdminPasswords", "must be an object keyed by database")
-        )
-        admin = {}
-    missing = [name for name in config.databases if name not in admin]
-    if values.get("databaseAdminPasswords") is not None and missing:
-        problems.append(
-            (
-                f"{PROJECT}:databaseAdminPasswords",
-                f"no password for database(s): {', '.join(missing)}",
+    for key, wanted in names.items():
+        given = cfg.get_object(key) or {}
+        if not isinstance(given, Mapping):
+            problems.append(
+                (f"{PROJECT}:{key}", f"must be an object keyed by {_OBJECT_SECRETS[key]}")
             )
-        )
+            continue
+        missing = [name for name in wanted if name not in given]
+        if values.get(key) is not None and missing:
+            problems.append((f"{PROJECT}:{key}", f"no value for: {', '.join(missing)}"))
     if problems:
         raise pulumi.RunError(str(ConfigError(source, problems)))
-    passwords = values["databaseAdminPasswords"]
+
+    def entries(key: str) -> dict[str, pulumi.Output[str]]:
+        whole = values[key]
+        return {name: as_secret(whole.apply(lambda d, n=name: str(d[n]))) for name in names[key]}
+
     return config, PerimeterSecrets(
-        tunnel_token=values["tunnelToken"],
+        tunnel_token=values.get("tunnelToken"),
         tunnel_tls_cert=values["tunnelTlsCert"],
         tunnel_tls_key=values["tunnelTlsKey"],
-        environment_key=values["environmentKey"],
-        database_admin_passwords={
-            name: as_secret(passwords.apply(lambda d, n=name: str(d[n])))
-            for name in config.databases
-        },
+        environment_keys=entries("environmentKeys"),
+        database_admin_passwords=entries("databaseAdminPasswords"),
+        tunnel_ca_cert=values.get("tunnelCaCert"),
+        platform_api_key=values.get("platformApiKey"),
     )

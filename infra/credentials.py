@@ -20,11 +20,11 @@ def credential_secret(
     resource_name: str,
     *,
     config: PerimeterConfig,
-    name: str,
+    name: pulumi.Input[str],
     credential: str,
     reader: str,
-    data: Mapping[str, pulumi.Input[str]],
-    annotations: Mapping[str, str] | None = None,
+    data: Mapping[str, pulumi.Input[str]] | pulumi.Output[dict[str, str]],
+    annotations: Mapping[str, pulumi.Input[str]] | None = None,
     secret_type: str = "Opaque",
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.Secret:
@@ -41,6 +41,6 @@ def credential_secret(
             annotations={**(annotations or {}), ANNOTATION_READER: reader},
         ),
         type=secret_type,
-        string_data=dict(data),
+        string_data=data if isinstance(data, pulumi.Output) else dict(data),
         opts=opts,
     )

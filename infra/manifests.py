@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,12 @@ def conventional_order(manifest: Manifest) -> Manifest:
 RENDER_MARKER = ".agent-perimeter-render"  # no YAML/JSON extension: never read as a manifest
 
 
-def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
+def write_dir(
+    manifests: Iterable[Manifest], out: Path, extra: Mapping[str, str] | None = None
+) -> list[Path]:
     """One file per object, written into a fresh temporary folder and then renamed into place.
+
+    `extra` maps a file name to its text (platform.json): written and replaced with the rest.
 
     `out` must not exist, be empty, or be a folder this function wrote before
     (its marker lists every file in it); anything else is refused untouched, so
@@ -97,8 +101,13 @@ def write_dir(manifests: Iterable[Manifest], out: Path) -> list[Path]:
                 yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False)
             )
             names.append(name)
+        for name, text in (extra or {}).items():
+            if name in names:
+                raise ManifestError(f"two files would be written to {name}")
+            (staging / name).write_text(text)
+        written = [*names, *(extra or {})]
         (staging / RENDER_MARKER).write_text(
-            json.dumps({"written_by": "python -m infra render", "files": sorted(names)}, indent=2)
+            json.dumps({"written_by": "python -m infra render", "files": sorted(written)}, indent=2)
             + "\n"
         )
         _swap_into_place(staging, target, previous)
@@ -236,6 +245,10 @@ def _read_files(paths: list[Path]) -> list[list[Manifest]]:
     return [_read_file(path) for path in paths]
 
 
+# Written beside the manifests by `render`: the platform objects, not Kubernetes ones.
+PLATFORM_FILE = "platform.json"
+
+
 def load_dir(folder: Path) -> list[Manifest]:
     """Every object in every *.yaml / *.yml / *.json file under a folder (multi-document aware).
 
@@ -248,7 +261,9 @@ def load_dir(folder: Path) -> list[Manifest]:
     else:
         every = sorted(p for p in folder.rglob("*") if p.is_file())
         _refuse_tool_inputs(every, folder)
-        files = [p for p in every if p.suffix.lower() in MANIFEST_SUFFIXES]
+        files = [
+            p for p in every if p.suffix.lower() in MANIFEST_SUFFIXES and p.name != PLATFORM_FILE
+        ]
     if not files:
         raise ManifestError(f"{folder} holds no .yaml, .yml or .json files")
     workers = min(os.cpu_count() or 1, 4)

@@ -75,8 +75,13 @@ def tunnel_selector() -> dict[str, str]:
     return selector_labels(COMPONENT_TUNNEL, TUNNEL_RELEASE)
 
 
-def sandbox_selector() -> dict[str, str]:
-    return selector_labels(COMPONENT_SANDBOX, SANDBOX_RELEASE)
+def sandbox_release(pool: str | None = None) -> str:
+    """Release of one sandbox pool; one pool per trust boundary, each its own pods and key."""
+    return f"{SANDBOX_RELEASE}-{pool}" if pool else SANDBOX_RELEASE
+
+
+def sandbox_selector(pool: str | None = None) -> dict[str, str]:
+    return selector_labels(COMPONENT_SANDBOX, sandbox_release(pool))
 
 
 def provisioner_selector(database: str) -> dict[str, str]:
@@ -101,8 +106,16 @@ def tool_secret_name(server: McpServer, tool: Tool, epoch: int) -> str:
     return f"{mcp_release(server)}-db-{tool.name.replace('_', '-')}-r{epoch}"
 
 
-def platform_token_secret_name(server: McpServer, epoch: int) -> str:
-    return f"{mcp_release(server)}-platform-token-r{epoch}"
+def platform_token_secret_name(server: McpServer, epoch: int, retiring: int | None = None) -> str:
+    """Carries the server's `token_epoch`, and while a rotation rolls out the epoch whose token
+    is still accepted too: each content is a new Secret, created before the old one goes."""
+    base = f"{mcp_release(server)}-platform-token-r{epoch}"
+    return base if retiring is None else f"{base}-and-r{retiring}"
+
+
+def tunnel_token_secret_name(epoch: int) -> str:
+    """Carries the tunnel's `token_epoch`: a rotated token is a new Secret, created first."""
+    return f"{TUNNEL_RELEASE}-token-r{epoch}"
 
 
 def tool_role(server: McpServer, tool: Tool) -> str:
@@ -112,6 +125,15 @@ def tool_role(server: McpServer, tool: Tool) -> str:
 def password_env(role: str) -> str:
     """Environment variable a provisioning Job reads one role's SCRAM verifier from."""
     return f"VERIFIER_{role.upper()}"
+
+
+def vault_credential_name(server: McpServer | str) -> str:
+    """Display name of the vault credential holding one server's platform token."""
+    return mcp_release(server)
+
+
+def vault_name(environment: str, configured: str | None = None) -> str:
+    return configured or f"agent-perimeter-{environment}"
 
 
 def database_ca_config_map(database: str) -> str:
@@ -124,7 +146,9 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
     names: list[tuple[str, str]] = []
     for i, server in enumerate(config.mcp_servers):
         epoch = config.rotation_epoch
-        names.append((platform_token_secret_name(server, epoch), f"mcp_servers[{i}].name"))
+        names.append(
+            (platform_token_secret_name(server, server.token_epoch), f"mcp_servers[{i}].name")
+        )
         names += [
             (tool_secret_name(server, tool, epoch), f"mcp_servers[{i}].tools[{j}].name")
             for j, tool in enumerate(server.tools)

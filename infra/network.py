@@ -16,6 +16,7 @@ from infra.naming import (
     mcp_server_selector,
     provisioner_name,
     provisioner_selector,
+    sandbox_release,
     sandbox_selector,
     tunnel_selector,
 )
@@ -105,8 +106,11 @@ def tunnel_policy(config: PerimeterConfig) -> Manifest:
 def mcp_server_policy(config: PerimeterConfig, server_name: str) -> Manifest:
     server = config.server(server_name)
     callers = [_pods(tunnel_selector())]
-    if server.name in config.sandbox.mcp_servers:
-        callers.append(_pods(sandbox_selector()))
+    callers += [
+        _pods(sandbox_selector(pool.name))
+        for pool in config.sandboxes
+        if server.name in pool.direct_mcp_access
+    ]
     database = config.databases[server.database]
     return _policy(
         config,
@@ -117,14 +121,15 @@ def mcp_server_policy(config: PerimeterConfig, server_name: str) -> Manifest:
     )
 
 
-def sandbox_policy(config: PerimeterConfig) -> Manifest:
+def sandbox_policy(config: PerimeterConfig, pool_name: str) -> Manifest:
+    """A pool reaches the platform API; an MCP server only where it opted in (no approval gate)."""
     platform = config.platform
     egress = [{"to": _cidrs(platform.api_cidrs), "ports": _ports(platform.api_port)}]
     egress += [
         {"to": [_pods(mcp_server_selector(name))], "ports": _ports(config.server(name).port)}
-        for name in config.sandbox.mcp_servers
+        for name in config.pool(pool_name).direct_mcp_access
     ]
-    return _policy(config, "sandbox-runner", sandbox_selector(), [], egress)
+    return _policy(config, sandbox_release(pool_name), sandbox_selector(pool_name), [], egress)
 
 
 def provisioner_policy(config: PerimeterConfig, database_name: str) -> Manifest:
@@ -147,7 +152,7 @@ def used_databases(config: PerimeterConfig) -> list[str]:
 def network_policies(config: PerimeterConfig) -> list[Manifest]:
     policies = [default_deny(config), dns_egress(config), tunnel_policy(config)]
     policies += [mcp_server_policy(config, s.name) for s in config.mcp_servers]
-    policies.append(sandbox_policy(config))
+    policies += [sandbox_policy(config, pool.name) for pool in config.sandboxes]
     policies += [provisioner_policy(config, name) for name in used_databases(config)]
     return policies
 

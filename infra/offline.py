@@ -24,11 +24,22 @@ from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT, PerimeterConfig, offline_secrets
+from infra.config import PENDING_TUNNEL_DOMAIN, PROJECT, PerimeterConfig, offline_secrets
 from infra.manifests import Manifest, redact
 from infra.tools import REPO_ROOT, RenderError, helm_binary, helm_env
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+PLATFORM_TYPE_PREFIX = "pulumi-python:dynamic/agent-perimeter:"
+
+# Offline ids of objects `pulumi up` would create, in the platform's own id shapes.
+_PENDING_ID_PREFIX = {
+    "Tunnel": "tnl_",
+    "TunnelCertificate": "tcrt_",
+    "Environment": "env_",
+    "Vault": "vlt_",
+    "VaultCredential": "vcrd_",
+    "Agent": "agent_",
+}
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 # Kinds that live outside any namespace; everything else a chart renders gets the release's.
 CLUSTER_SCOPED = {
@@ -87,8 +98,28 @@ class RecordingMocks(pulumi.runtime.Mocks):
             raw = _fake(args.name, int(inputs.get("length", 16)))
             state["base64"] = base64.b64encode(raw).decode()
             state["hex"] = raw.hex()
+        resource_id = f"{args.name}-id"
+        if args.typ.startswith(PLATFORM_TYPE_PREFIX):
+            resource_id, state = self.platform_state(args.typ, args.name, inputs, state)
         self.resources.append(RecordedResource(args.typ, args.name, inputs, args.inputs))
-        return f"{args.name}-id", state
+        return resource_id, state
+
+    @staticmethod
+    def platform_state(
+        typ: str, name: str, inputs: dict[str, Any], state: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """What the platform would answer: an id (the adopted one, or a pending one), the
+        tunnel's domain (configured, or a placeholder) and a placeholder token."""
+        kind = typ.rsplit(":", 1)[1]
+        pending = _PENDING_ID_PREFIX.get(kind, "obj_") + "pending" + _fake(name, 6).hex()
+        if kind == "Tunnel":
+            state["domain"] = inputs.get("expected_domain") or PENDING_TUNNEL_DOMAIN
+            state["token"] = "<secret:tunnel token revealed by the platform>"
+        if kind == "Agent":
+            state["version"] = 1
+        if kind == "TokenRotation":
+            return f"{inputs.get('server')}-token-rotation", state
+        return str(inputs.get("adopt_id") or pending), state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         return {}, None
@@ -103,11 +134,11 @@ class Synthesis:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def synthesize(config: PerimeterConfig) -> Synthesis:
+def synthesize(config: PerimeterConfig, mocks: RecordingMocks | None = None) -> Synthesis:
     """Run `build` under mocks, as a test would, and collect what it registered."""
     from infra.stack import build
 
-    mocks = RecordingMocks()
+    mocks = mocks or RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=config.environment, preview=False)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
@@ -115,7 +146,13 @@ def synthesize(config: PerimeterConfig) -> Synthesis:
 
     def program() -> None:
         perimeter = build(config, offline_secrets(config))
-        outputs["agent_definition"] = perimeter.agent.definition
+        definitions: dict[str, Any] = outputs.setdefault("agent_definitions", {})
+        for name, agent in perimeter.agents.items():
+
+            def keep(definition: dict[str, Any], name: str = name) -> None:
+                definitions[name] = definition
+
+            agent.definition.apply(keep)
         perimeter.vault_credentials.apply(lambda v: outputs.__setitem__("vault_credentials", v))
 
     _sync_await(run_pulumi_func(program))
@@ -188,3 +225,50 @@ def manifests_of(synthesis: Synthesis) -> list[Manifest]:
 def render_environment(config: PerimeterConfig) -> list[Manifest]:
     """Every Kubernetes object of one environment, as `pulumi up` would create it."""
     return manifests_of(synthesize(config))
+
+
+_HIDDEN_INPUTS = {"connection", "__provider", "retiring_epoch"}
+_SECRET_INPUTS = {"token", "ca_certificate_pem"}
+
+
+def platform_objects(config: PerimeterConfig, synthesis: Synthesis) -> dict[str, Any]:
+    """The platform objects `pulumi up` would create or adopt, secrets redacted (`platform.json`)."""
+    if not config.platform.enabled:
+        return {
+            "managed": False,
+            "note": "platform.enabled is false: create these on the platform by hand",
+            "agent_definitions": synthesis.outputs.get("agent_definitions", {}),
+            "vault_credentials": [
+                {**c, "token": "<redacted>"} for c in synthesis.outputs.get("vault_credentials", [])
+            ],
+        }
+    found: dict[str, list[dict[str, Any]]] = {}
+    for resource in synthesis.resources:
+        if not resource.type.startswith(PLATFORM_TYPE_PREFIX):
+            continue
+        kind = resource.type.rsplit(":", 1)[1]
+        if kind == "TokenRotation":
+            continue
+        entry = {"resource": resource.name}
+        for key, value in resource.inputs.items():
+            if key in _HIDDEN_INPUTS or value is None:
+                continue
+            entry[key] = "<redacted>" if key in _SECRET_INPUTS else value
+        found.setdefault(kind, []).append(entry)
+    for entries in found.values():  # registration order depends on when outputs resolve
+        entries.sort(key=lambda e: str(e["resource"]))
+    connection = {
+        "base_url": config.platform.base_url or "(the SDK default)",
+        "workspace_id": config.platform.workspace_id,
+        "api_key": "agent-perimeter:platformApiKey (secret; not needed offline)",
+    }
+    return {
+        "managed": True,
+        "connection": connection,
+        "tunnel": found.get("Tunnel", [None])[0],
+        "tunnel_certificates": found.get("TunnelCertificate", []),
+        "environments": found.get("Environment", []),
+        "vault": found.get("Vault", [None])[0],
+        "vault_credentials": found.get("VaultCredential", []),
+        "agents": found.get("Agent", []),
+    }

@@ -16,16 +16,17 @@ class PrerequisiteMissing(Exception):
 
 def required_runtime_classes(config: PerimeterConfig) -> list[tuple[str, str]]:
     """(field path, RuntimeClass name) for every pool that names one."""
-    pool = config.sandbox
-    return (
-        [("sandbox.runtime_class_name", pool.runtime_class_name)] if pool.runtime_class_name else []
-    )
+    return [
+        (f"sandboxes[{i}].runtime_class_name", pool.runtime_class_name)
+        for i, pool in enumerate(config.sandboxes)
+        if pool.runtime_class_name
+    ]
 
 
 def missing_runtime_classes(wanted: Iterable[tuple[str, str]], existing: set[str]) -> list[str]:
     return [
         f"{path}: RuntimeClass {name!r} does not exist in the cluster, so every sandbox pod "
-        f"would be refused (`kubectl get runtimeclass`; existing: "
+        f"of that pool would be refused (`kubectl get runtimeclass`; existing: "
         f"{', '.join(sorted(existing)) or 'none'}). Install the runtime and its RuntimeClass "
         "first (see README, Prerequisites), or remove runtime_class_name from the stack file."
         for path, name in wanted

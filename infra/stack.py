@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -14,8 +16,11 @@ from infra.components.mcp_server import McpServer, McpServerArgs
 from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
 from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
 from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
+from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
 from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerArgs
+from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
+from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig, PerimeterSecrets, as_secret
 from infra.network import boundaries_summary, used_databases
 
@@ -31,9 +36,32 @@ class Perimeter:
     provisioners: dict[str, RoleProvisioner]
     servers: dict[str, McpServer]
     tunnel: McpTunnel
-    sandbox: SandboxPool
-    agent: AgentDefinition
+    sandboxes: dict[str, SandboxPool]
+    agents: dict[str, AgentDefinition]
+    vault: PlatformVault | None
     vault_credentials: pulumi.Output[list]
+
+
+def platform_connection(
+    config: PerimeterConfig, secrets: PerimeterSecrets
+) -> pulumi.Output[dict[str, Any]] | None:
+    """What every platform resource reaches the API with; None when the platform is not managed."""
+    if not config.platform.enabled:
+        return None
+    assert secrets.platform_api_key is not None, "load_pulumi requires platformApiKey"
+
+    def connection(api_key: str) -> dict[str, Any]:
+        return {
+            "api_key": api_key,
+            "base_url": config.platform.base_url,
+            "workspace_id": config.platform.workspace_id,
+        }
+
+    return as_secret(secrets.platform_api_key.apply(connection))
+
+
+def server_url(config: PerimeterConfig, server: McpServerConfig, domain: str) -> str:
+    return config.mcp_url(server, domain)
 
 
 def build(
@@ -41,11 +69,14 @@ def build(
     secrets: PerimeterSecrets,
     restore_tokens: Mapping[str, str] | None = None,
 ) -> Perimeter:
-    """Register every resource of one environment and export its outputs.
+    """Register every resource of one environment, cluster and platform, and export its outputs.
 
     The NetworkPolicies exist before any workload, and each MCP server waits for
-    its database roles, so no pod ever runs unfenced or without its role.
+    its database roles, so no pod ever runs unfenced or without its role. Every
+    MCP server URL derives from the tunnel's domain; a vault credential changes
+    only after its server rolled out with the token it will hold.
     """
+    connection = platform_connection(config, secrets)
     namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(config))
     after_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     network = NetworkBoundary(
@@ -54,9 +85,16 @@ def build(
     admission = AdmissionPolicies("admission", AdmissionPoliciesArgs(config), after_namespace)
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 
+    tunnel = McpTunnel("tunnel", McpTunnelArgs(config, secrets, connection), fenced)
+    urls: dict[str, pulumi.Output[str]] = {
+        server.name: tunnel.domain.apply(functools.partial(server_url, config, server))
+        for server in config.mcp_servers
+    }
     credentials = {
         server.name: McpServerCredentials(
-            f"credentials-{server.name}", McpServerCredentialsArgs(config, server), after_namespace
+            f"credentials-{server.name}",
+            McpServerCredentialsArgs(config, server, urls[server.name]),
+            after_namespace,
         )
         for server in config.mcp_servers
     }
@@ -95,18 +133,66 @@ def build(
         )
         for server in config.mcp_servers
     }
-    tunnel = McpTunnel("tunnel", McpTunnelArgs(config, secrets), fenced)
-    sandbox = SandboxPool("sandbox", SandboxPoolArgs(config, secrets), fenced)
-    agent = AgentDefinition("agent", AgentDefinitionArgs(config), after_namespace)
+    sandboxes = {}
+    environment_ids: dict[str, pulumi.Output[str]] = {}
+    for pool in config.sandboxes:
+        if connection is not None:
+            environment_ids[pool.name] = SandboxEnvironment(
+                f"environment-{pool.name}", SandboxEnvironmentArgs(config, pool, connection)
+            ).environment_id
+        else:
+            environment_ids[pool.name] = pulumi.Output.from_input(str(pool.environment_id))
+        sandboxes[pool.name] = SandboxPool(
+            f"sandbox-{pool.name}",
+            SandboxPoolArgs(
+                config, pool, secrets.environment_keys[pool.name], environment_ids[pool.name]
+            ),
+            fenced,
+        )
+    vault = None
+    if connection is not None:
+        vault = PlatformVault(
+            "platform",
+            PlatformVaultArgs(
+                config,
+                connection,
+                urls={name: url for name, url in urls.items()},
+                tokens={name: c.platform_token for name, c in credentials.items()},
+                after={name: [server] for name, server in servers.items()},
+            ),
+        )
+    specs = config.agents if config.agents else [None]
+    agents = {
+        (spec.name if spec else "agent"): AgentDefinition(
+            f"agent-{spec.name}" if spec else "agent",
+            AgentDefinitionArgs(config, spec, tunnel.domain, connection),
+            after_namespace,
+        )
+        for spec in specs
+    }
 
     every_credential: pulumi.Output[list] = pulumi.Output.all(
         *[credentials[s.name].vault_credential for s in config.mcp_servers]
     )
     vault_credentials = as_secret(every_credential)
     pulumi.export("namespace", namespace.name)
-    pulumi.export("agent_definition", agent.definition)
-    pulumi.export("vault_credentials", vault_credentials)
     pulumi.export("boundaries", boundaries_summary(config))
+    pulumi.export("tunnel_domain", tunnel.domain)
+    if vault is None:
+        # Outputs-only mode: a person copies these into the platform by hand.
+        pulumi.export("agent_definitions", {n: a.definition for n, a in agents.items()})
+        pulumi.export("vault_credentials", vault_credentials)
+    else:
+        pulumi.export("vault_id", vault.vault.id)
+        pulumi.export("environment_ids", environment_ids)
+        pulumi.export(
+            "agents",
+            {
+                name: {"id": a.platform_agent.id, "version": a.platform_agent.version}
+                for name, a in agents.items()
+                if a.platform_agent is not None
+            },
+        )
     return Perimeter(
         namespace,
         network,
@@ -115,7 +201,8 @@ def build(
         provisioners,
         servers,
         tunnel,
-        sandbox,
-        agent,
+        sandboxes,
+        agents,
+        vault,
         vault_credentials,
     )

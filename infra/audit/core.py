@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from infra.audit.credentials import CredentialMatrix, build_credentials
 from infra.audit.findings import Flag
@@ -64,10 +65,13 @@ class Audit:
     credentials: CredentialMatrix
     policy: PolicyResults
     admission: list[AdmissionGuard]
+    # From the stack config (empty for a bare manifest folder): the platform half.
+    vault_credentials: list[dict[str, Any]] = field(default_factory=list)
+    platform_flags: list[Flag] = field(default_factory=list)
 
     @property
     def flags(self) -> list[Flag]:
-        return sorted(self.network.flags + self.credentials.flags)
+        return sorted(self.network.flags + self.credentials.flags + self.platform_flags)
 
     @property
     def namespaces(self) -> list[str]:

@@ -164,6 +164,27 @@ def _credentials_section(audit: Audit, name: Namer) -> list[str]:
     return out
 
 
+def _vault_section(audit: Audit) -> list[str]:
+    out = ["### Vault credentials", ""]
+    if not audit.vault_credentials:
+        return [*out, "Not known: audit a stack (`--stack`) to list them."]
+    rows = (
+        [
+            code(c["credential"]),
+            code(c["vault"]),
+            code(c["mcp_server"]),
+            code(c["mcp_server_url"]),
+            code(c["token_secret"]),
+            ", ".join(map(code, c["agents"])) or "—",
+        ]
+        for c in audit.vault_credentials
+    )
+    return out + md_table(
+        ["credential", "vault", "holds the token of", "for URL", "in-cluster Secret", "agents"],
+        rows,
+    )
+
+
 def _policy_section(audit: Audit, name: Namer) -> list[str]:
     policy = audit.policy
     out = ["### Policy rules", ""]
@@ -204,6 +225,7 @@ def render_markdown(audit: Audit) -> str:
         _flags_section(audit, name),
         _network_section(audit, name),
         _credentials_section(audit, name),
+        _vault_section(audit),
         _policy_section(audit, name),
         _admission_section(audit, name),
     ]
@@ -263,6 +285,7 @@ def to_dict(audit: Audit) -> dict[str, Any]:
             "mandatory_violations": len(policy.mandatory),
         },
         "flags": [f.to_dict() for f in audit.flags],
+        "vault_credentials": audit.vault_credentials,
         "network": {
             "workloads": [
                 {

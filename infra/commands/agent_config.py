@@ -1,20 +1,32 @@
-"""`agent-config`: the agent definition (`mcp_servers` + `mcp_toolset` entries) as JSON."""
+"""`agent-config`: every agent (name, model, instructions, `mcp_servers` + `mcp_toolset`) as JSON.
+
+Offline, the tunnel's domain is the configured one or a placeholder until the
+platform assigns it: `pulumi up` creates the agents with the real URLs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from infra.agent import agent_definition
+from infra.agent import agent_definition, agent_spec
 from infra.commands.source import add_source_arguments, load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("agent-config", help="print the agent definition as JSON")
+    parser = subparsers.add_parser("agent-config", help="print the agent definitions as JSON")
     add_source_arguments(parser, allow_dir=False)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print(json.dumps(agent_definition(load_config(args)), indent=2))
+    config = load_config(args)
+    if config.agents:
+        document = {
+            "tunnel_domain": config.tunnel_domain,
+            "agents": [agent_spec(config, agent) for agent in config.agents],
+        }
+    else:
+        document = {"tunnel_domain": config.tunnel_domain, **agent_definition(config)}
+    print(json.dumps(document, indent=2))
     return 0

@@ -88,7 +88,7 @@ def audit_source(source: Source, *, policies: bool = True) -> Audit:
         from infra.network import allowed_egress_cidrs
 
         cidrs = allowed_egress_cidrs(source.config)
-    return audit_manifests(
+    audit = audit_manifests(
         source.manifests,
         label=source.label,
         tier=source.tier,
@@ -96,6 +96,12 @@ def audit_source(source: Source, *, policies: bool = True) -> Audit:
         policies=policies,
         allowed_egress_cidrs=cidrs,
     )
+    if source.config is not None:
+        from infra.audit.platform import direct_path_flags, vault_credentials
+
+        audit.vault_credentials = vault_credentials(source.config)
+        audit.platform_flags = direct_path_flags(source.config)
+    return audit
 
 
 def _emit(text: str) -> None:

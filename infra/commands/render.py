@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 
 from infra.commands.source import add_source_arguments, load_config
-from infra.manifests import check_render_target, write_dir
+from infra.manifests import PLATFORM_FILE, check_render_target, write_dir
 from infra.network import used_databases
 
 
@@ -25,13 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infra.offline import render_environment  # the Pulumi SDK loads only when needed
+    # the Pulumi SDK loads only when needed
+    from infra.offline import manifests_of, platform_objects, synthesize
 
     config = load_config(args)
     out = Path(args.out)
     check_render_target(out)
-    manifests = render_environment(config)
-    written = write_dir(manifests, out)
+    synthesis = synthesize(config)
+    manifests = manifests_of(synthesis)
+    platform = platform_objects(config, synthesis)
+    platform_text = json.dumps(platform, indent=2, sort_keys=True) + "\n"
+    written = write_dir(manifests, out, {PLATFORM_FILE: platform_text})
     kinds = Counter(m["kind"] for m in manifests)
     tools = sum(len(s.tools) for s in config.mcp_servers)
     print(f"environment {config.environment} ({config.tier.value}) -> namespace {config.namespace}")
@@ -39,10 +44,19 @@ def run(args: argparse.Namespace) -> int:
     print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     print(
         f"  {len(config.mcp_servers)} MCP server(s), {tools} tool role(s) in "
-        f"{len(used_databases(config))} database(s); tunnel {config.tunnel.id} "
-        f"({config.tunnel.replicas} replica(s)); sandbox pool "
-        f"{config.sandbox.min_replicas}-{config.sandbox.max_replicas} runner(s)"
+        f"{len(used_databases(config))} database(s); tunnel "
+        f"{config.tunnel.id or '(created by pulumi up)'} ({config.tunnel.replicas} replica(s))"
     )
+    for pool in config.sandboxes:
+        print(f"  sandbox pool {pool.name}: {pool.min_replicas}-{pool.max_replicas} runner(s)")
+    if platform["managed"]:
+        print(
+            f"  platform: {len(platform['agents'])} agent(s), {len(platform['environments'])} "
+            f"environment(s), {len(platform['vault_credentials'])} vault credential(s) "
+            f"-> {out / PLATFORM_FILE}"
+        )
+    else:
+        print(f"  platform: not managed (platform.enabled: false) -> {out / PLATFORM_FILE}")
     for server in config.mcp_servers:
         print(f"  {server.name}: {config.mcp_url(server)} ({len(server.tools)} tools)")
     print("  secret values are placeholders; nothing was deployed")

@@ -1,4 +1,5 @@
-"""The agent definition, published in-cluster so policies and the audit can cross-check it."""
+"""One agent: its definition published in-cluster (policies and the audit cross-check it)
+and, with the platform enabled, the agent itself on the platform."""
 
 from __future__ import annotations
 
@@ -9,40 +10,77 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.agent import agent_definition
-from infra.config import PerimeterConfig
+from infra.agent import agent_definition, agent_spec
+from infra.config import AgentSpec, PerimeterConfig
 from infra.naming import LABEL_AGENT_DEFINITION, common_labels
+from infra.platform_api.agent import Agent, AgentArgs
 
 DATA_KEY = "agent-definition.json"
+
+
+def configmap_name(agent: AgentSpec | None) -> str:
+    return f"agent-definition-{agent.name}" if agent else "agent-definition"
 
 
 @dataclass(frozen=True)
 class AgentDefinitionArgs:
     config: PerimeterConfig
+    # None: the legacy single definition over every server (platform disabled, no agents).
+    agent: AgentSpec | None
+    # The tunnel's domain: every URL in the definition derives from it.
+    domain: pulumi.Input[str]
+    # The platform API connection; None when the platform side is not managed.
+    connection: pulumi.Input[dict[str, Any]] | None = None
 
 
 class AgentDefinition(pulumi.ComponentResource):
-    """No credentials in it: those travel only in the `vault_credentials` secret output."""
+    """No credentials in it: those live only in the vault."""
 
-    definition: dict[str, Any]
+    definition: pulumi.Output[dict[str, Any]]
+    platform_agent: Agent | None
 
     def __init__(
         self, name: str, args: AgentDefinitionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:AgentDefinition", name, None, opts)
-        config = args.config
-        self.definition = agent_definition(config)
+        config, agent = args.config, args.agent
+        domain = pulumi.Output.from_input(args.domain)
+        self.definition = domain.apply(lambda d: agent_definition(config, agent, d))
+        instance = configmap_name(agent)
         k8s.core.v1.ConfigMap(
             f"{name}-configmap",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="agent-definition",
+                name=instance,
                 namespace=config.namespace,
                 labels={
-                    **common_labels("agent-definition", "agent-definition", config.environment),
+                    **common_labels("agent-definition", instance, config.environment),
                     LABEL_AGENT_DEFINITION: "true",
                 },
             ),
-            data={DATA_KEY: json.dumps(self.definition, indent=2, sort_keys=True)},
+            data={
+                DATA_KEY: self.definition.apply(lambda d: json.dumps(d, indent=2, sort_keys=True))
+            },
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.platform_agent = None
+        if agent is not None and args.connection is not None:
+            spec = domain.apply(lambda d: agent_spec(config, agent, d))
+            self.platform_agent = Agent(
+                f"{name}-platform",
+                AgentArgs(
+                    connection=args.connection,
+                    name=agent.name,
+                    model=agent.model,
+                    system=config.system_prompt(agent),
+                    description=agent.description,
+                    mcp_servers=spec.apply(lambda s: s["mcp_servers"]),
+                    tools=spec.apply(lambda s: s["tools"]),
+                    metadata={
+                        "environment": config.environment,
+                        "sandbox_pool": agent.sandbox,
+                    },
+                    adopt_id=agent.id,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({"definition": self.definition})

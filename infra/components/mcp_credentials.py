@@ -23,12 +23,33 @@ from infra.naming import (
     tool_role,
     tool_secret_name,
 )
+from infra.platform_api.token_rotation import TokenRotation
 
 
 @dataclass(frozen=True)
 class McpServerCredentialsArgs:
     config: PerimeterConfig
     server: McpServer
+    # The server's URL, derived from the tunnel's domain: the one value the vault
+    # credential, the agent definition and the tunnel route all come from.
+    url: pulumi.Input[str]
+
+
+PREVIOUS_TOKEN_KEY = "previous-token"
+
+
+def slot_epoch(epoch: int, slot: int) -> int:
+    """The latest epoch <= `epoch` that token slot `slot` (0 even, 1 odd) was generated for."""
+    return epoch if epoch % 2 == slot else epoch - 1
+
+
+def token_data(current: str, previous: str, retiring: int | None) -> dict[str, str]:
+    """What the server's token Secret holds: the current token, and the previous one while
+    a rotation rolls out (the server accepts every file in its token directory)."""
+    data = {"token": current}
+    if retiring is not None:
+        data[PREVIOUS_TOKEN_KEY] = previous
+    return data
 
 
 def grants_summary(server: McpServer, tool_name: str) -> str:
@@ -45,15 +66,20 @@ def grants_summary(server: McpServer, tool_name: str) -> str:
 class McpServerCredentials(pulumi.ComponentResource):
     """Generated, never configured: nobody can paste one credential into two places.
 
-    Each password is regenerated when the rotation epoch changes. The role
+    Each database password is regenerated when `rotation_epoch` changes. The role
     provisioner gets only SCRAM verifiers derived here, never a password, so
     every password Secret has exactly one reader: its MCP server.
+
+    The platform token rotates per server with `token_epoch`: two generated slots
+    (even and odd epochs) hold the current and the previous token; during the `up`
+    that raises the epoch the Secret carries both, and the next `up` drops the old.
+    Each of those contents is a Secret of its own name, never an edited one.
     """
 
     verifiers: dict[str, pulumi.Output[str]]
     tool_secrets: dict[str, str]
     platform_token: pulumi.Output[str]
-    platform_token_secret: str
+    platform_token_secret: pulumi.Output[str]
     vault_credential: pulumi.Output[dict]
 
     def __init__(
@@ -104,24 +130,42 @@ class McpServerCredentials(pulumi.ComponentResource):
                 )
             )
 
-        token = random.RandomPassword(
-            f"{name}-platform-token", length=48, special=False, keepers=keepers, opts=child
+        epoch = server.token_epoch
+        rotation = TokenRotation(f"{name}-token-rotation", server.name, epoch, child)
+        slots = [
+            random.RandomPassword(
+                f"{name}-platform-token" + ("-odd" if slot else ""),
+                length=48,
+                special=False,
+                keepers={"token_epoch": str(slot_epoch(epoch, slot))},
+                opts=child,
+            )
+            for slot in (0, 1)
+        ]
+        current, previous = slots[epoch % 2].result, slots[(epoch + 1) % 2].result
+        url = args.url
+        self.platform_token = as_secret(current)
+        # Renamed whenever its content changes (the rollout adding the previous token, the next
+        # `up` dropping it): the engine then creates the new Secret before deleting the old one,
+        # so a pod never starts while the Secret it mounts is missing.
+        self.platform_token_secret = rotation.retiring_epoch.apply(
+            lambda retiring: platform_token_secret_name(server, epoch, retiring)
         )
-        url = config.mcp_url(server)
-        self.platform_token = as_secret(token.result)
-        self.platform_token_secret = platform_token_secret_name(server, config.rotation_epoch)
+        data: pulumi.Output[dict[str, str]] = pulumi.Output.all(
+            current, previous, rotation.retiring_epoch
+        ).apply(lambda v: token_data(v[0], v[1], v[2]))
         credential_secret(
             f"{name}-platform-token-secret",
             config=config,
             name=self.platform_token_secret,
             credential=CREDENTIAL_PLATFORM_TOKEN,
             reader=reader,
-            data={"token": self.platform_token},
+            data=as_secret(data),
             annotations={ANNOTATION_MCP_SERVER_URL: url},
             opts=child,
         )
-        credential: pulumi.Output[dict] = self.platform_token.apply(
-            lambda t: vault_credential(url, t)
+        credential: pulumi.Output[dict] = pulumi.Output.all(url, self.platform_token).apply(
+            lambda v: vault_credential(v[0], v[1])
         )
         self.vault_credential = as_secret(credential)
         self.register_outputs(

@@ -21,7 +21,9 @@ class McpServerArgs:
     config: PerimeterConfig
     server: McpServerConfig
     tool_secrets: dict[str, str]
-    platform_token_secret: str
+    # Renamed with each rotation phase of the platform token, so the pods roll and
+    # `pulumi up` waits for them before the vault credential moves on.
+    platform_token_secret: pulumi.Input[str]
 
 
 def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:

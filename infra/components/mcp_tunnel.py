@@ -1,4 +1,9 @@
-"""The outbound-only MCP tunnel: proxy + cloudflared, its token and its inner TLS key."""
+"""The outbound-only MCP tunnel: proxy + cloudflared, its token and its inner TLS key.
+
+With the platform enabled the tunnel itself is created here too (or adopted by id):
+its domain is the one source every MCP server URL derives from, and its token goes
+from `reveal_token` straight into the cloudflared Secret.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,13 @@ from infra.naming import (
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
     mcp_release,
+    tunnel_token_secret_name,
 )
+from infra.platform_api.tunnel import Tunnel, TunnelArgs
+from infra.platform_api.tunnel_certificate import TunnelCertificate, TunnelCertificateArgs
 from infra.tools import chart_path
 
 CHART = chart_path("mcp-tunnel")
-TOKEN_SECRET = f"{TUNNEL_RELEASE}-token"
 TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
 
 
@@ -28,6 +35,8 @@ TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
 class McpTunnelArgs:
     config: PerimeterConfig
     secrets: PerimeterSecrets
+    # The platform API connection; None when the tunnel was made by hand (platform disabled).
+    connection: pulumi.Input[dict[str, Any]] | None = None
 
 
 def tunnel_routes(config: PerimeterConfig) -> dict[str, str]:
@@ -38,15 +47,19 @@ def tunnel_routes(config: PerimeterConfig) -> dict[str, str]:
     }
 
 
-def tunnel_values(config: PerimeterConfig) -> dict[str, Any]:
+def tunnel_values(
+    config: PerimeterConfig,
+    tunnel_id: pulumi.Input[str] | None = None,
+    domain: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
     tunnel = config.tunnel
     return {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
         "replicaCount": tunnel.replicas,
         "tunnel": {
-            "id": tunnel.id,
-            "domain": tunnel.domain,
-            "tokenSecretName": TOKEN_SECRET,
+            "id": tunnel_id if tunnel_id is not None else tunnel.id,
+            "domain": domain if domain is not None else config.tunnel_domain,
+            "tokenSecretName": tunnel_token_secret_name(tunnel.token_epoch),
             "tlsSecretName": TLS_SECRET,
         },
         "proxy": {
@@ -69,19 +82,55 @@ def tunnel_values(config: PerimeterConfig) -> dict[str, Any]:
 class McpTunnel(pulumi.ComponentResource):
     """No Service of any kind: the tunnel dials out, nothing dials in."""
 
+    domain: pulumi.Output[str]
+    tunnel_id: pulumi.Output[str]
+    platform_tunnel: Tunnel | None
+
     def __init__(
         self, name: str, args: McpTunnelArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:McpTunnel", name, None, opts)
         config, secrets = args.config, args.secrets
         child = pulumi.ResourceOptions(parent=self)
+        self.platform_tunnel = None
+        if args.connection is not None:
+            self.platform_tunnel = Tunnel(
+                f"{name}-platform",
+                TunnelArgs(
+                    connection=args.connection,
+                    display_name=config.tunnel.display_name
+                    or f"agent-perimeter-{config.environment}",
+                    token_epoch=config.tunnel.token_epoch,
+                    adopt_id=config.tunnel.id,
+                    expected_domain=config.tunnel.domain,
+                ),
+                child,
+            )
+            assert secrets.tunnel_ca_cert is not None, "load_pulumi requires tunnelCaCert"
+            TunnelCertificate(
+                f"{name}-ca",
+                TunnelCertificateArgs(
+                    connection=args.connection,
+                    tunnel_id=self.platform_tunnel.id,
+                    ca_certificate_pem=secrets.tunnel_ca_cert,
+                ),
+                child,
+            )
+            self.domain = self.platform_tunnel.domain
+            self.tunnel_id = self.platform_tunnel.id
+            tunnel_token: pulumi.Input[str] = self.platform_tunnel.token
+        else:
+            assert secrets.tunnel_token is not None, "load_pulumi requires tunnelToken"
+            self.domain = pulumi.Output.from_input(config.tunnel_domain)
+            self.tunnel_id = pulumi.Output.from_input(str(config.tunnel.id))
+            tunnel_token = secrets.tunnel_token
         token = credential_secret(
             f"{name}-token",
             config=config,
-            name=TOKEN_SECRET,
+            name=tunnel_token_secret_name(config.tunnel.token_epoch),
             credential=CREDENTIAL_TUNNEL_TOKEN,
             reader=TUNNEL_RELEASE,
-            data={"token": secrets.tunnel_token},
+            data={"token": tunnel_token},
             opts=child,
         )
         tls = credential_secret(
@@ -99,7 +148,7 @@ class McpTunnel(pulumi.ComponentResource):
             name=TUNNEL_RELEASE,
             chart=CHART,
             namespace=config.namespace,
-            values=tunnel_values(config),
+            values=tunnel_values(config, self.tunnel_id, self.domain),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[token, tls]),
         )
-        self.register_outputs({"routes": tunnel_routes(config)})
+        self.register_outputs({"routes": tunnel_routes(config), "domain": self.domain})

@@ -8,32 +8,43 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import PerimeterConfig, PerimeterSecrets
+from infra.config import PerimeterConfig
+from infra.config import SandboxPool as PoolConfig
 from infra.credentials import credential_secret
 from infra.naming import (
     CREDENTIAL_ENVIRONMENT_KEY,
     LABEL_ENVIRONMENT,
-    SANDBOX_RELEASE,
     mcp_release,
+    sandbox_release,
 )
 from infra.tools import chart_path
 
 CHART = chart_path("sandbox-runner")
-KEY_SECRET = f"{SANDBOX_RELEASE}-environment-key"
+
+
+def key_secret_name(pool: PoolConfig) -> str:
+    return f"{sandbox_release(pool.name)}-environment-key"
 
 
 @dataclass(frozen=True)
 class SandboxPoolArgs:
     config: PerimeterConfig
-    secrets: PerimeterSecrets
+    pool: PoolConfig
+    environment_key: pulumi.Input[str]
+    # The platform environment this pool's workers poll: created by the program, or configured.
+    environment_id: pulumi.Input[str]
 
 
-def sandbox_values(config: PerimeterConfig) -> dict[str, Any]:
-    pool = config.sandbox
+def sandbox_values(
+    config: PerimeterConfig, pool: PoolConfig, environment_id: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
         "image": pool.image.chart_values(),
-        "environment": {"id": pool.environment_id, "keySecretName": KEY_SECRET},
+        "environment": {
+            "id": environment_id if environment_id is not None else pool.environment_id,
+            "keySecretName": key_secret_name(pool),
+        },
         "worker": {
             "maxIdle": pool.max_idle,
             "runTimeoutSeconds": pool.run_timeout_seconds,
@@ -49,7 +60,7 @@ def sandbox_values(config: PerimeterConfig) -> dict[str, Any]:
                 "url": f"http://{mcp_release(name)}.{config.namespace}.svc.cluster.local:"
                 f"{config.server(name).port}{config.server(name).path}",
             }
-            for name in pool.mcp_servers
+            for name in pool.direct_mcp_access
         ],
         "resources": pool.resources.chart_values(),
     }
@@ -65,22 +76,23 @@ class SandboxPool(pulumi.ComponentResource):
         self, name: str, args: SandboxPoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:SandboxPool", name, None, opts)
-        config = args.config
+        config, pool = args.config, args.pool
+        release = sandbox_release(pool.name)
         key = credential_secret(
             f"{name}-environment-key",
             config=config,
-            name=KEY_SECRET,
+            name=key_secret_name(pool),
             credential=CREDENTIAL_ENVIRONMENT_KEY,
-            reader=SANDBOX_RELEASE,
-            data={"key": args.secrets.environment_key},
+            reader=release,
+            data={"key": args.environment_key},
             opts=pulumi.ResourceOptions(parent=self),
         )
         k8s.helm.v4.Chart(
-            SANDBOX_RELEASE,
-            name=SANDBOX_RELEASE,
+            release,
+            name=release,
             chart=CHART,
             namespace=config.namespace,
-            values=sandbox_values(config),
+            values=sandbox_values(config, pool, args.environment_id),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[key]),
         )
-        self.register_outputs({"environment_id": config.sandbox.environment_id})
+        self.register_outputs({"environment_id": args.environment_id})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from . import admission, credentials, crosslayer, namespaces, network, pods, rbac
+from . import admission, credentials, crosslayer, namespaces, network, pods, rbac, sandbox
 from .inventory import Inventory
 from .model import (
     ADVISORY,
@@ -34,6 +34,7 @@ ALL_RULES: tuple[Rule, ...] = (
     + namespaces.RULES
     + crosslayer.RULES
     + admission.RULES
+    + sandbox.RULES
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
 

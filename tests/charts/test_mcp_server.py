@@ -28,7 +28,7 @@ def realistic() -> list[Manifest]:
 
 
 CREDENTIALS_DIR = "/var/run/secrets/agent-perimeter/database"
-TOKEN_DIR = "/var/run/secrets/agent-perimeter/platform-token"
+TOKEN_DIR = "/var/run/secrets/platform"
 CA_DIR = "/etc/agent-perimeter/database-ca"
 
 
@@ -66,7 +66,7 @@ def test_environment_describes_server_and_database() -> None:
         "DATABASE_NAME": "support",
         "DATABASE_SSLMODE": "require",
         "MCP_DATABASE_CREDENTIALS_DIR": CREDENTIALS_DIR,
-        "MCP_BEARER_TOKEN_FILE": f"{TOKEN_DIR}/token",
+        "MCP_BEARER_TOKEN_DIR": TOKEN_DIR,
     }, "no credential may be an environment variable (CKV_K8S_35)"
 
 
@@ -93,12 +93,12 @@ def test_each_tool_reads_only_its_own_secret_as_files() -> None:
     ]
 
 
-def test_bearer_token_comes_from_the_platform_token_secret_as_a_file() -> None:
+def test_bearer_tokens_come_from_the_platform_token_secret_as_files() -> None:
+    """Every key becomes a file the server accepts: `token`, and mid-rotation `previous-token`."""
     secret = _volume_at(realistic(), TOKEN_DIR)["secret"]
     assert secret == {
         "secretName": naming.platform_token_secret_name(TICKETS, 0),
         "defaultMode": 0o440,
-        "items": [{"key": "token", "path": "token"}],
     }
 
 

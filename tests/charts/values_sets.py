@@ -58,12 +58,13 @@ TUNNEL = Tunnel.model_validate(
 )
 SANDBOX = SandboxPool.model_validate(
     {
+        "name": "support",
         "environment_id": "env_01JDEVsandbox9X",
         "image": "ghcr.io/example/sandbox-worker:0.7.1",
         "min_replicas": 2,
         "max_replicas": 6,
         "runtime_class_name": "gvisor",
-        "mcp_servers": ["tickets"],
+        "direct_mcp_access": ["tickets"],
         "workspace_size": "1Gi",
     }
 )

@@ -108,7 +108,7 @@ def test_tunnel_routes_and_allowed_ips_come_from_the_servers(rendered: tuple) ->
         for m in manifests
         if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "mcp-tunnel-config"
     )
-    assert tunnel_config["tunnel_domain"] == config.tunnel.domain
+    assert tunnel_config["tunnel_domain"] == config.tunnel_domain
     assert set(tunnel_config["routes"]) == {s.route_name for s in config.mcp_servers}
     for server in config.mcp_servers:
         upstream = tunnel_config["routes"][server.route_name]

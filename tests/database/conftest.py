@@ -318,8 +318,11 @@ def pg() -> Iterator[Server]:
 
 
 def dev_raw() -> dict[str, Any]:
-    """The dev environment's perimeter settings as written, to derive test variants from."""
-    return copy.deepcopy(read_stack_file(stack_file("dev"))[PERIMETER_KEY])
+    """The dev environment's perimeter settings as written, to derive test variants from
+    (without agents: variants drop servers and tools that the shipped agents name)."""
+    raw = copy.deepcopy(read_stack_file(stack_file("dev"))[PERIMETER_KEY])
+    raw["agents"] = []
+    return raw
 
 
 def make_config(raw: Mapping[str, Any]) -> PerimeterConfig:

@@ -133,7 +133,6 @@ def _set(raw: dict[str, Any], field: str, value: str) -> tuple[str | int, ...]:
     here: tuple[str | int, ...] = ("mcp_servers", 0, "tools", 0)
     if field == "server":
         server["name"] = value
-        raw["sandbox"]["mcp_servers"] = []
         return ("mcp_servers", 0, "name")
     if field == "tool":
         tool["name"] = value

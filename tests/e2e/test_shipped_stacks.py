@@ -83,8 +83,8 @@ class TestShippedStack:
         deployments = deployed.objects("deployments")
         names = {d["metadata"]["name"] for d in deployments}
         expected = {f"mcp-server-{s.name}" for s in deployed.config.mcp_servers}
-        assert expected <= names
-        assert "mcp-tunnel" in names and "sandbox-runner" in names
+        expected |= {f"sandbox-runner-{p.name}" for p in deployed.config.sandboxes}
+        assert expected | {"mcp-tunnel"} <= names
         not_ready = [d["metadata"]["name"] for d in deployments if not available(d)]
         assert not not_ready, f"Deployments not Available: {not_ready}"
         jobs = deployed.objects("jobs")

@@ -283,10 +283,7 @@ def environment() -> list[Manifest]:
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [
                     {
-                        "from": [
-                            {"podSelector": {"matchLabels": TUNNEL}},
-                            {"podSelector": {"matchLabels": SANDBOX}},
-                        ],
+                        "from": [{"podSelector": {"matchLabels": TUNNEL}}],
                         "ports": [{"port": 8080, "protocol": "TCP"}],
                     }
                 ],
@@ -331,10 +328,6 @@ def environment() -> list[Manifest]:
                     {
                         "to": [{"ipBlock": {"cidr": c}} for c in API],
                         "ports": [{"port": 443, "protocol": "TCP"}],
-                    },
-                    {
-                        "to": [{"podSelector": {"matchLabels": TICKETS}}],
-                        "ports": [{"port": 8080, "protocol": "TCP"}],
                     },
                 ],
             },

@@ -265,6 +265,10 @@ CASES: list[Case] = [
     good("ingress-from-scoped-sources", "one named namespace")(
         ingress_from({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}})
     ),
+    bad("sandbox-no-direct-mcp-access", "a pool opted in to an MCP server", SANDBOX_NP)(
+        egress_to({"podSelector": {"matchLabels": fx.TICKETS}})
+    ),
+    good("sandbox-no-direct-mcp-access", "a pool reaching only the platform API")(lambda m: None),
     bad("egress-only-to-allowed-cidrs", "0.0.0.0/0", SANDBOX_NP)(
         egress_to({"ipBlock": {"cidr": "0.0.0.0/0"}})
     ),

@@ -14,7 +14,12 @@ from infra.config import SandboxPool, load
 
 def pool(**fields: Any) -> SandboxPool:
     return SandboxPool.model_validate(
-        {"environment_id": "env_01JTESTsandbox1", "image": "ghcr.io/example/w:1", **fields}
+        {
+            "name": "support",
+            "environment_id": "env_01JTESTsandbox1",
+            "image": "ghcr.io/example/w:1",
+            **fields,
+        }
     )
 
 
@@ -56,12 +61,12 @@ def test_the_grace_period_defaults_to_a_run_plus_the_drain() -> None:
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_chart_gets_every_limit_of_the_stack(stack: str) -> None:
     config = load(stack=stack)
-    values = sandbox_values(config)
-    sandbox = config.sandbox
-    assert values["worker"] == {
-        "maxIdle": sandbox.max_idle,
-        "runTimeoutSeconds": sandbox.run_timeout_seconds,
-        "maxToolCalls": sandbox.max_tool_calls,
-        "drainSeconds": sandbox.drain_seconds,
-    }
-    assert values["terminationGracePeriodSeconds"] == sandbox.grace_period_seconds
+    for sandbox in config.sandboxes:
+        values = sandbox_values(config, sandbox)
+        assert values["worker"] == {
+            "maxIdle": sandbox.max_idle,
+            "runTimeoutSeconds": sandbox.run_timeout_seconds,
+            "maxToolCalls": sandbox.max_tool_calls,
+            "drainSeconds": sandbox.drain_seconds,
+        }
+        assert values["terminationGracePeriodSeconds"] == sandbox.grace_period_seconds

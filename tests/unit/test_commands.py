@@ -24,16 +24,21 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_agent_config_prints_both_halves_in_agreement() -> None:
     proc = _run("agent-config", "--stack", "dev")
     assert proc.returncode == 0, proc.stderr
-    definition = json.loads(proc.stdout)
-    servers = {s["name"]: s["url"] for s in definition["mcp_servers"]}
-    assert servers == {
-        "tickets": "https://tickets.mcp-dev.example.com/mcp",
-        "inventory": "https://inventory.mcp-dev.example.com/mcp",
-    }
-    assert sorted(t["mcp_server_name"] for t in definition["tools"]) == sorted(servers)
-    configs = {c["name"]: c for t in definition["tools"] for c in t["configs"]}
+    document = json.loads(proc.stdout)
+    domain = document["tunnel_domain"]  # a placeholder until the platform assigns it
+    agents = {a["name"]: a for a in document["agents"]}
+    assert set(agents) == {"export-ticket-agent", "inventory-agent", "invoice-reconciler"}
+    exporter = agents["export-ticket-agent"]
+    assert exporter["model"] and exporter["system"].startswith("You help support staff")
+    servers = {s["name"]: s["url"] for s in exporter["mcp_servers"]}
+    assert servers == {"tickets": f"https://tickets.{domain}/mcp"}
+    assert [t["mcp_server_name"] for t in exporter["tools"]] == list(servers)
+    configs = {c["name"]: c for t in exporter["tools"] for c in t["configs"]}
     assert configs["get_ticket"]["permission_policy"] == {"type": "always_allow"}
     assert configs["export_ticket"]["permission_policy"] == {"type": "always_ask"}
+    reconciler = agents["invoice-reconciler"]
+    tools = [c["name"] for t in reconciler["tools"] for c in t["configs"]]
+    assert tools == ["get_ticket", "lookup_stock"]  # a subset: reads only
 
 
 def test_agent_config_accepts_a_stack_file_path() -> None:

@@ -16,13 +16,16 @@ from infra.components.mcp_server import McpServer, McpServerArgs
 from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
 from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
 from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
+from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
 from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerArgs
+from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
 from infra.config import PROJECT, PerimeterConfig, offline_secrets
-from infra.offline import CHART_TYPE, RecordingMocks, plain
+from infra.offline import CHART_TYPE, PLATFORM_TYPE_PREFIX, RecordingMocks, plain
 from infra.tools import REPO_ROOT
 
 K8S = "kubernetes:core/v1:"
+DYNAMIC = PLATFORM_TYPE_PREFIX
 
 
 def _namespace(c: PerimeterConfig) -> Any:
@@ -34,7 +37,8 @@ def _network(c: PerimeterConfig) -> Any:
 
 
 def _credentials(c: PerimeterConfig) -> Any:
-    return McpServerCredentials("creds", McpServerCredentialsArgs(c, c.mcp_servers[0]))
+    server = c.mcp_servers[0]
+    return McpServerCredentials("creds", McpServerCredentialsArgs(c, server, c.mcp_url(server)))
 
 
 def _provisioner(c: PerimeterConfig) -> Any:
@@ -54,16 +58,40 @@ def _server(c: PerimeterConfig) -> Any:
     return McpServer("mcp", McpServerArgs(c, server, tool_secrets, "token-secret"))
 
 
+CONNECTION = {"api_key": pulumi.Output.secret("sk-test"), "base_url": None, "workspace_id": None}
+
+
 def _tunnel(c: PerimeterConfig) -> Any:
-    return McpTunnel("tunnel", McpTunnelArgs(c, offline_secrets(c)))
+    return McpTunnel("tunnel", McpTunnelArgs(c, offline_secrets(c), CONNECTION))
 
 
 def _sandbox(c: PerimeterConfig) -> Any:
-    return SandboxPool("sandbox", SandboxPoolArgs(c, offline_secrets(c)))
+    pool = c.sandboxes[0]
+    return SandboxPool("sandbox", SandboxPoolArgs(c, pool, "<key>", "env_pending1234"))
+
+
+def _environment(c: PerimeterConfig) -> Any:
+    return SandboxEnvironment("env", SandboxEnvironmentArgs(c, c.sandboxes[0], CONNECTION))
+
+
+def _vault(c: PerimeterConfig) -> Any:
+    names = [s.name for s in c.mcp_servers]
+    return PlatformVault(
+        "platform",
+        PlatformVaultArgs(
+            c,
+            CONNECTION,
+            urls={n: c.mcp_url(c.server(n)) for n in names},
+            tokens={n: pulumi.Output.secret(f"token-{n}") for n in names},
+            after={},
+        ),
+    )
 
 
 def _agent(c: PerimeterConfig) -> Any:
-    return AgentDefinition("agent", AgentDefinitionArgs(c))
+    return AgentDefinition(
+        "agent", AgentDefinitionArgs(c, c.agents[0], c.tunnel_domain, CONNECTION)
+    )
 
 
 CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] = [
@@ -80,8 +108,9 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
         "McpServerCredentials",
         {
             f"{K8S}Secret": 3,
-            "random:index/randomPassword:RandomPassword": 3,
+            "random:index/randomPassword:RandomPassword": 4,
             "random:index/randomBytes:RandomBytes": 2,
+            f"{DYNAMIC}TokenRotation": 1,
         },
     ),
     (
@@ -96,9 +125,16 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
         },
     ),
     ("server", _server, "McpServer", {CHART_TYPE: 1}),
-    ("tunnel", _tunnel, "McpTunnel", {f"{K8S}Secret": 2, CHART_TYPE: 1}),
+    (
+        "tunnel",
+        _tunnel,
+        "McpTunnel",
+        {f"{K8S}Secret": 2, CHART_TYPE: 1, f"{DYNAMIC}Tunnel": 1, f"{DYNAMIC}TunnelCertificate": 1},
+    ),
     ("sandbox", _sandbox, "SandboxPool", {f"{K8S}Secret": 1, CHART_TYPE: 1}),
-    ("agent", _agent, "AgentDefinition", {f"{K8S}ConfigMap": 1}),
+    ("environment", _environment, "SandboxEnvironment", {f"{DYNAMIC}Environment": 1}),
+    ("vault", _vault, "PlatformVault", {f"{DYNAMIC}Vault": 1, f"{DYNAMIC}VaultCredential": 2}),
+    ("agent", _agent, "AgentDefinition", {f"{K8S}ConfigMap": 1, f"{DYNAMIC}Agent": 1}),
 ]
 
 

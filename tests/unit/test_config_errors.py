@@ -36,7 +36,7 @@ def _too_many_servers(raw: dict[str, Any]) -> None:
     raw["mcp_servers"] = [
         {**template, "name": f"server-{i}", "route": f"server-{i}"} for i in range(21)
     ]
-    raw["sandbox"]["mcp_servers"] = []
+    raw["sandboxes"][0]["direct_mcp_access"] = []
 
 
 def _duplicate_server(raw: dict[str, Any]) -> None:
@@ -46,7 +46,7 @@ def _duplicate_server(raw: dict[str, Any]) -> None:
 def _long_role(raw: dict[str, Any]) -> None:
     raw["mcp_servers"][0]["name"] = "s" * 30
     raw["mcp_servers"][0]["route"] = "tickets"
-    raw["sandbox"]["mcp_servers"] = []
+    raw["sandboxes"][0]["direct_mcp_access"] = []
     raw["mcp_servers"][0]["tools"][0]["name"] = "t" * 30
 
 
@@ -81,8 +81,8 @@ BAD_INPUTS = [
     ),
     (
         "undeclared server in the sandbox allowlist",
-        _set("sandbox.mcp_servers", ["billing"]),
-        "sandbox.mcp_servers[0]",
+        _set("sandboxes.0.direct_mcp_access", ["billing"]),
+        "sandboxes[0].direct_mcp_access[0]",
         "'billing' is not a declared MCP server",
     ),
     (
@@ -97,7 +97,7 @@ BAD_INPUTS = [
         "unknown key",
         _set("tunnel.replica", 3),
         "tunnel.replica",
-        "unknown key; allowed keys here: id, domain, replicas",
+        "unknown key; allowed keys here: id, domain, display_name, token_epoch, replicas",
     ),
     (
         "privilege outside the allowlist",
@@ -143,8 +143,8 @@ BAD_INPUTS = [
     ),
     (
         "replica range upside down",
-        _set("sandbox.min_replicas", 9),
-        "sandbox",
+        _set("sandboxes.0.min_replicas", 9),
+        "sandboxes[0]",
         "must not exceed max_replicas",
     ),
     (
@@ -155,8 +155,8 @@ BAD_INPUTS = [
     ),
     (
         "image without tag or digest",
-        _set("sandbox.image", "ghcr.io/example/worker"),
-        "sandbox.image",
+        _set("sandboxes.0.image", "ghcr.io/example/worker"),
+        "sandboxes[0].image",
         "is not an image reference with a tag or digest",
     ),
 ]
@@ -198,7 +198,7 @@ STRICT_AND_CROSS_CHECKED = [
     ("replicas as a boolean", _set("tunnel.replicas", True), "tunnel.replicas", "valid integer"),
     ("replicas as a float", _set("mcp_servers.0.replicas", 1.0), "mcp_servers[0].replicas", "valid integer"),
     ("epoch as a string", _set("rotation_epoch", "0"), "rotation_epoch", "valid integer"),
-    ("cpu as a number", _set("sandbox.resources", {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}), "sandbox.resources.requests.cpu", "valid string"),
+    ("cpu as a number", _set("sandboxes.0.resources", {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}), "sandboxes[0].resources.requests.cpu", "valid string"),
     ("label value as a boolean", _set("cluster.dns_pod_labels", {"k8s-app": True}), "cluster.dns_pod_labels.k8s-app", "valid string"),
     ("tier as a number", _set("tier", 1), "tier", "'dev', 'staging' or 'prod'"),
     ("host outside its cidrs", _set("databases.support.host", "10.20.0.16"), "databases.support.host", "outside cidrs (10.20.0.15/32)"),
@@ -214,7 +214,7 @@ STRICT_AND_CROSS_CHECKED = [
     ("namespace default", _set("namespace", "default"), "namespace", "reserved for the cluster"),
     ("namespace kube-node-lease", _set("namespace", "kube-node-lease"), "namespace", "reserved for the cluster"),
     ("cpu limit below request", _set("mcp_servers.0.resources", {"requests": {"cpu": "1", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}), "mcp_servers[0].resources.limits.cpu", "'500m' is below requests.cpu '1'"),
-    ("memory limit below request", _set("sandbox.resources", {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1000Mi"}}), "sandbox.resources.limits.memory", "below requests.memory"),
+    ("memory limit below request", _set("sandboxes.0.resources", {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1000Mi"}}), "sandboxes[0].resources.limits.memory", "below requests.memory"),
     ("quota limit below request", _set("quota", {"requests_cpu": "8", "limits_cpu": "4"}), "quota.limits_cpu", "below requests_cpu"),
     ("tunnel domain as an IPv4 address", _set("tunnel.domain", "203.0.113.7"), "tunnel.domain", "is an IP address"),
     ("tunnel domain as an IPv6 address", _set("tunnel.domain", "2001:db8::1"), "tunnel.domain", "is an IP address"),
@@ -250,11 +250,11 @@ def test_bad_input_names_the_field(mutate: Callable, field: str, message: str) -
 def test_every_problem_is_reported_at_once() -> None:
     raw = raw_settings("dev")
     raw["tier"] = "prod"
-    raw["sandbox"]["mcp_servers"] = ["nope"]
+    raw["sandboxes"][0]["direct_mcp_access"] = ["nope"]
     with pytest.raises(ConfigError) as caught:
         parse_perimeter(raw, "x")
     fields = [path for path, _ in caught.value.problems]
-    assert "sandbox.mcp_servers[0]" in fields
+    assert "sandboxes[0].direct_mcp_access[0]" in fields
     assert sum("image" in f for f in fields) == 6
 
 
@@ -265,7 +265,7 @@ def test_pinned_prod_config_is_accepted() -> None:
         server["image"] += PINNED
     for path in ("proxy_image", "cloudflared_image"):
         raw["tunnel"][path] += PINNED
-    raw["sandbox"]["image"] += PINNED
+    raw["sandboxes"][0]["image"] += PINNED
     raw["provisioner"]["image"] += PINNED
     config = parse_perimeter(raw, "x")
     assert all(image.pinned for _, image in config.images())
@@ -299,10 +299,82 @@ def test_cli_reports_errors_without_traceback_and_writes_nothing(tmp_path: Path)
     assert not out.exists()
 
 
+def test_old_single_pool_shape_says_what_to_change() -> None:
+    raw = raw_settings("dev")
+    raw["sandbox"] = raw.pop("sandboxes")[0] | {"mcp_servers": ["tickets"]}
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, "Pulumi.dev.yaml")
+    problems = dict(caught.value.problems)
+    assert "replaced by `sandboxes:`" in problems["sandbox"]
+    assert "direct_mcp_access" in problems["sandbox"]
+
+
+def test_renamed_pool_allowlist_says_what_to_change() -> None:
+    raw = raw_settings("dev")
+    raw["sandboxes"][0]["mcp_servers"] = ["tickets"]
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, "Pulumi.dev.yaml")
+    assert "renamed `direct_mcp_access`" in dict(caught.value.problems)["sandboxes[0].mcp_servers"]
+
+
+def test_old_environment_key_secret_says_what_to_change(tmp_path: Path) -> None:
+    document = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["agent-perimeter:environmentKey"] = {"secure": "x"}
+    path = tmp_path / "Pulumi.old.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match="replaced by environmentKeys"):
+        load(config_file=path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [
+        (_set("agents.0.sandbox", "billing"), "agents[0].sandbox", "is not a sandbox pool"),
+        (
+            _set("agents.0.mcp_servers", [{"server": "billing"}]),
+            "agents[0].mcp_servers[0].server",
+            "is not a declared MCP server",
+        ),
+        (
+            _set("agents.0.mcp_servers", [{"server": "tickets", "tools": ["drop_all"]}]),
+            "agents[0].mcp_servers[0].tools[0]",
+            "is not a tool of tickets",
+        ),
+        (
+            _set("agents.0.mcp_servers", [{"server": "tickets"}, {"server": "tickets"}]),
+            "agents[0].mcp_servers[1].server",
+            "is already used",
+        ),
+        (_set("agents.1.name", "export-ticket-agent"), "agents[1].name", "is already used"),
+        (
+            _set("platform", {"enabled": False}),
+            "tunnel",
+            "give the hand-made tunnel's `id` and `domain`",
+        ),
+        (
+            _set("agents.0.system_prompt_file", "prompts/missing.md"),
+            "agents[0].system_prompt_file",
+            "relative to the stack file",
+        ),
+    ],
+)
+def test_agents_and_pools_are_checked(mutate: Callable, field: str, message: str) -> None:
+    raw = raw_settings("dev")
+    mutate(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, str(REPO_ROOT / "Pulumi.dev.yaml"))
+    problems = dict(caught.value.problems)
+    assert field in problems, f"{field} not reported; got {list(problems)}"
+    assert message in problems[field]
+
+
 # --- the stack file itself: encoding, syntax, duplicate keys, secrets in plain text ------------
 
 TOKEN = "tok_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 DEV_TEXT = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+
+
+REPLICAS_LINE = DEV_TEXT.splitlines().index("      replicas: 1") + 1
 
 
 def _with_secret_lines(*lines: str) -> str:
@@ -322,7 +394,7 @@ BAD_FILES: list[tuple[str, bytes, str, str]] = [
             "      replicas: 1\n", "      replicas: 1\n      replicas: 3\n"
         ).encode(),
         "tunnel.replicas",
-        "key written twice (lines 14 and 15)",
+        f"key written twice (lines {REPLICAS_LINE} and {REPLICAS_LINE + 1})",
     ),
     (
         "duplicate top-level project key",
@@ -366,8 +438,12 @@ BAD_FILES: list[tuple[str, bytes, str, str]] = [
 
 
 def _write(tmp_path: Path, data: bytes) -> Path:
+    """The stack file, with the agents' prompt files beside it as in the repository."""
     path = tmp_path / "Pulumi.case.yaml"
     path.write_bytes(data)
+    prompts = tmp_path / "prompts"
+    if not prompts.exists():
+        prompts.symlink_to(REPO_ROOT / "prompts")
     return path
 
 

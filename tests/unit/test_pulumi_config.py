@@ -14,10 +14,11 @@ from infra.offline import RecordingMocks
 from tests.conftest import raw_settings
 
 SECRETS = {
-    f"{PROJECT}:tunnelToken": "tok",
     f"{PROJECT}:tunnelTlsCert": "cert",
     f"{PROJECT}:tunnelTlsKey": "key",
-    f"{PROJECT}:environmentKey": "env-key-plain-value",
+    f"{PROJECT}:tunnelCaCert": "ca",
+    f"{PROJECT}:platformApiKey": "api-key-plain-value",
+    f"{PROJECT}:environmentKeys": json.dumps({"support": "env-key"}),
     f"{PROJECT}:databaseAdminPasswords": json.dumps({"support": "pw"}),
 }
 
@@ -42,8 +43,8 @@ def test_secrets_set_with_secret_are_accepted(stack_config: None) -> None:
 
 
 def test_a_secret_written_in_plain_text_is_refused_without_its_value(stack_config: None) -> None:
-    _configure([k for k in SECRETS if not k.endswith(":environmentKey")])
+    _configure([k for k in SECRETS if not k.endswith(":platformApiKey")])
     with pytest.raises(pulumi.RunError) as caught:
         load_pulumi()
-    assert f"{PROJECT}:environmentKey: written in plain text" in str(caught.value)
-    assert "env-key-plain-value" not in str(caught.value)
+    assert f"{PROJECT}:platformApiKey: written in plain text" in str(caught.value)
+    assert "api-key-plain-value" not in str(caught.value)

@@ -16,14 +16,22 @@ from infra.naming import (
     ANNOTATION_MCP_SERVER_URL,
     LABEL_CREDENTIAL,
     mcp_server_selector,
+    sandbox_release,
     sandbox_selector,
     tunnel_selector,
 )
 from infra.network import used_databases
-from infra.offline import CHART_TYPE, RecordingMocks, Synthesis, synthesize
+from infra.offline import (
+    CHART_TYPE,
+    PLATFORM_TYPE_PREFIX,
+    RecordingMocks,
+    Synthesis,
+    synthesize,
+)
 from infra.stack import build
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
+DYNAMIC = PLATFORM_TYPE_PREFIX
 
 
 @pytest.fixture
@@ -58,19 +66,38 @@ def test_environment_registers_the_expected_objects(
     servers = len(shipped_config.mcp_servers)
     tools = sum(len(s.tools) for s in shipped_config.mcp_servers)
     databases = len(used_databases(shipped_config))
+    pools = len(shipped_config.sandboxes)
+    agents = len(shipped_config.agents)
     counts = Counter(
         r.inputs.get("kind", r.type) if r.type.startswith("kubernetes:") else r.type
         for r in synthesis.resources
     )
     assert counts["Namespace"] == 1
     assert counts["ResourceQuota"] == 1 and counts["LimitRange"] == 1
-    # default deny + DNS + tunnel + one per server + sandbox + one per provisioner
-    assert counts["NetworkPolicy"] == 3 + servers + 1 + databases
-    # a password per tool, a platform token per server, tunnel token + TLS, env key, admin + verifiers
-    assert counts["Secret"] == tools + servers + 2 + 1 + 2 * databases
+    # default deny + DNS + tunnel + one per server + one per pool + one per provisioner
+    assert counts["NetworkPolicy"] == 3 + servers + pools + databases
+    # a password per tool, a platform token per server, tunnel token + TLS, a key per pool,
+    # admin + verifiers
+    assert counts["Secret"] == tools + servers + 2 + pools + 2 * databases
     assert counts["Job"] == databases
-    assert counts[CHART_TYPE] == servers + 2
-    assert counts["random:index/randomPassword:RandomPassword"] == tools + servers
+    assert counts[CHART_TYPE] == servers + 1 + pools
+    # a password per tool, two token slots (current, previous) per server
+    assert counts["random:index/randomPassword:RandomPassword"] == tools + 2 * servers
+    cas = sum(
+        1 for d in used_databases(shipped_config) if shipped_config.databases[d].ca_certificate
+    )
+    # role SQL and the database CA per provisioner, one definition per agent
+    assert counts["ConfigMap"] == databases + cas + agents
+    platform = {t.rsplit(":", 1)[1]: n for t, n in counts.items() if t.startswith(DYNAMIC)}
+    assert platform == {
+        "Tunnel": 1,
+        "TunnelCertificate": 1,
+        "Environment": pools,
+        "Vault": 1,
+        "VaultCredential": servers,
+        "Agent": agents,
+        "TokenRotation": servers,
+    }
 
 
 def test_namespace_enforces_restricted_pod_security(
@@ -136,9 +163,11 @@ def test_mcp_server_admits_tunnel_and_only_allowed_sandboxes(
         spec = _named(policies, f"mcp-server-{server.name}")["spec"]
         (rule,) = spec["ingress"]
         callers = [p["podSelector"]["matchLabels"] for p in rule["from"]]
-        expected = [tunnel_selector()]
-        if server.name in shipped_config.sandbox.mcp_servers:
-            expected.append(sandbox_selector())
+        expected = [tunnel_selector()] + [
+            sandbox_selector(pool.name)
+            for pool in shipped_config.sandboxes
+            if server.name in pool.direct_mcp_access
+        ]
         assert callers == expected
         assert rule["ports"] == [{"protocol": "TCP", "port": server.port}]
         database = shipped_config.databases[server.database]
@@ -146,9 +175,29 @@ def test_mcp_server_admits_tunnel_and_only_allowed_sandboxes(
         assert len(spec["egress"]) == 1
 
 
-def test_sandbox_has_no_ingress(synthesis: Synthesis) -> None:
-    spec = _named(_kind(synthesis, "NetworkPolicy"), "sandbox-runner")["spec"]
-    assert spec["ingress"] == [] and "Ingress" in spec["policyTypes"]
+def test_each_sandbox_pool_has_no_ingress_and_no_direct_mcp_path(
+    shipped_config: PerimeterConfig, synthesis: Synthesis
+) -> None:
+    """Shipped pools opt in to no direct MCP server path: every tool call passes the platform."""
+    for pool in shipped_config.sandboxes:
+        spec = _named(_kind(synthesis, "NetworkPolicy"), f"sandbox-runner-{pool.name}")["spec"]
+        assert spec["podSelector"]["matchLabels"] == sandbox_selector(pool.name)
+        assert spec["ingress"] == [] and "Ingress" in spec["policyTypes"]
+        assert not [p for r in spec["egress"] for p in r["to"] if "podSelector" in p]
+
+
+def test_a_pool_opting_in_reaches_only_its_servers(dev_config: PerimeterConfig) -> None:
+    pool = dev_config.sandboxes[0].model_copy(update={"direct_mcp_access": ["tickets"]})
+    config = dev_config.model_copy(update={"sandboxes": [pool]})
+    config._prompts.update(dev_config._prompts)
+    policies = _kind(synthesize(config), "NetworkPolicy")
+    egress = _named(policies, f"sandbox-runner-{pool.name}")["spec"]["egress"]
+    pods = [p["podSelector"]["matchLabels"] for r in egress for p in r["to"] if "podSelector" in p]
+    assert pods == [mcp_server_selector("tickets")]
+    callers = _named(policies, "mcp-server-tickets")["spec"]["ingress"][0]["from"]
+    assert sandbox_selector(pool.name) in [c["podSelector"]["matchLabels"] for c in callers]
+    inventory = _named(policies, "mcp-server-inventory")["spec"]["ingress"][0]["from"]
+    assert [c["podSelector"]["matchLabels"] for c in inventory] == [tunnel_selector()]
 
 
 def test_metadata_address_is_never_reachable(synthesis: Synthesis) -> None:
@@ -232,11 +281,15 @@ def test_provisioner_is_the_only_reader_of_the_admin_secret_and_reports_psql_err
     assert readers == [job["metadata"]["name"]]
 
 
-def test_rotation_epoch_regenerates_every_generated_credential(dev_config: PerimeterConfig) -> None:
+def test_rotation_epoch_regenerates_every_database_password(dev_config: PerimeterConfig) -> None:
+    """`rotation_epoch` is for database passwords; platform tokens rotate per server."""
     rotated = dev_config.model_copy(update={"rotation_epoch": 7})
+    rotated._prompts.update(dev_config._prompts)
     for resource in synthesize(rotated).resources:
-        if resource.type.startswith("random:"):
+        if resource.type.startswith("random:") and "role" in resource.inputs["keepers"]:
             assert resource.inputs["keepers"]["rotation_epoch"] == "7"
+        elif resource.type.startswith("random:"):
+            assert "rotation_epoch" not in resource.inputs["keepers"]
 
 
 def test_rotation_renames_rotated_secrets_and_leaves_other_workloads_alone(
@@ -254,17 +307,52 @@ def test_rotation_renames_rotated_secrets_and_leaves_other_workloads_alone(
         return found
 
     old, new = secrets(before), secrets(after)
-    for rotated in ("database-role", "platform-token", "role-verifiers"):
+    for rotated in ("database-role", "role-verifiers"):
         assert old[rotated].isdisjoint(new[rotated]), rotated
-    for kept in ("tunnel-token", "tunnel-tls", "environment-key", "database-admin"):
+    # platform tokens rotate per server, with `token_epoch` (tests/platform/test_rotation.py)
+    for kept in (
+        "platform-token",
+        "tunnel-token",
+        "tunnel-tls",
+        "environment-key",
+        "database-admin",
+    ):
         assert old[kept] == new[kept], kept
 
     def chart_values(synthesis: Synthesis) -> dict[str, Any]:
         return {r.name: r.inputs["values"] for r in synthesis.resources if r.type == CHART_TYPE}
 
-    unchanged = ("mcp-tunnel", "sandbox-runner")
+    unchanged = ("mcp-tunnel", *(sandbox_release(p.name) for p in dev_config.sandboxes))
     for release in unchanged:
         assert chart_values(before)[release] == chart_values(after)[release], release
+
+
+def test_token_rotation_renames_one_servers_token_and_restarts_nothing_else(
+    dev_config: PerimeterConfig,
+) -> None:
+    """Raising one server's `token_epoch`: a new Secret name for that server only; the other
+    server, the tunnel and the sandbox pools keep their Secrets and chart values."""
+    tickets = dev_config.server("tickets").model_copy(update={"token_epoch": 1})
+    servers = [tickets if s.name == "tickets" else s for s in dev_config.mcp_servers]
+    rotated = dev_config.model_copy(update={"mcp_servers": servers})
+    rotated._prompts.update(dev_config._prompts)
+    before, after = synthesize(dev_config), synthesize(rotated)
+
+    def names(synthesis: Synthesis) -> set[str]:
+        return {s["metadata"]["name"] for s in _kind(synthesis, "Secret")}
+
+    assert names(before) - names(after) == {"mcp-server-tickets-platform-token-r0"}
+    assert names(after) - names(before) == {"mcp-server-tickets-platform-token-r1"}
+
+    def chart_values(synthesis: Synthesis) -> dict[str, Any]:
+        return {r.name: r.inputs["values"] for r in synthesis.resources if r.type == CHART_TYPE}
+
+    changed = {
+        release
+        for release, values in chart_values(before).items()
+        if chart_values(after)[release] != values
+    }
+    assert changed == {"mcp-server-tickets"}
 
 
 def _use_mocks(config: PerimeterConfig) -> None:
@@ -277,19 +365,19 @@ def _use_mocks(config: PerimeterConfig) -> None:
 def test_agent_definition_output_is_allowlisted(dev_config: PerimeterConfig) -> pulumi.Output:
     _use_mocks(dev_config)
     perimeter = build(dev_config, offline_secrets(dev_config))
-    definition = perimeter.agent.definition
-    names = [s["name"] for s in definition["mcp_servers"]]
-    assert names == [s.name for s in dev_config.mcp_servers]
-    assert [t["mcp_server_name"] for t in definition["tools"]] == names
-    for toolset, server in zip(definition["tools"], dev_config.mcp_servers, strict=True):
-        assert toolset["default_config"] == {"enabled": False}
-        policies = {c["name"]: c["permission_policy"]["type"] for c in toolset["configs"]}
-        expected = {
-            t.name: "always_allow" if t.access == "read" else "always_ask" for t in server.tools
-        }
-        assert policies == expected
-    assert "token" not in json.dumps(definition)
-    return perimeter.vault_credentials
+    reconciler = dev_config.agents[2]
+
+    def check(definition: dict[str, Any]) -> None:
+        names = [s["name"] for s in definition["mcp_servers"]]
+        assert names == [u.server for u in reconciler.mcp_servers]
+        assert [t["mcp_server_name"] for t in definition["tools"]] == names
+        for toolset, use in zip(definition["tools"], reconciler.mcp_servers, strict=True):
+            assert toolset["default_config"]["enabled"] is False
+            assert [c["name"] for c in toolset["configs"]] == use.tools  # only the allowed ones
+            assert {c["permission_policy"]["type"] for c in toolset["configs"]} == {"always_allow"}
+        assert "token" not in json.dumps(definition)
+
+    return perimeter.agents[reconciler.name].definition.apply(check)
 
 
 @pulumi.runtime.test
@@ -298,25 +386,31 @@ def test_vault_credentials_are_secret_and_bound_to_the_exact_urls(
 ) -> pulumi.Output:
     _use_mocks(dev_config)
     perimeter = build(dev_config, offline_secrets(dev_config))
-    urls = [s["url"] for s in perimeter.agent.definition["mcp_servers"]]
+    assert perimeter.vault is not None
+    credential = perimeter.vault.credentials["tickets"]
 
     def check(args: list[Any]) -> None:
-        credentials, is_secret = args
+        credentials, is_secret, definition, bound_url, domain = args
         assert is_secret
-        assert [c["mcp_server_url"] for c in credentials] == urls
+        expected = [f"https://{s.name}.{domain}/mcp" for s in dev_config.mcp_servers]
+        assert [c["mcp_server_url"] for c in credentials] == expected
         assert all(c["type"] == "static_bearer" and c["token"] for c in credentials)
         assert len({c["token"] for c in credentials}) == len(credentials)
-        assert urls[0] == f"https://tickets.{dev_config.tunnel.domain}/mcp"
+        # one source: the tunnel's domain, as the platform assigned it, feeds all three
+        assert definition["mcp_servers"][0]["url"] == expected[0] == bound_url
 
     return pulumi.Output.all(
         perimeter.vault_credentials,
         pulumi.Output.from_input(perimeter.vault_credentials.is_secret()),
+        perimeter.agents["export-ticket-agent"].definition,
+        credential.mcp_server_url,
+        perimeter.tunnel.domain,
     ).apply(check)
 
 
 def test_platform_token_secret_names_the_url_in_the_agent_definition(synthesis: Synthesis) -> None:
-    definition = synthesis.outputs["agent_definition"]
-    urls = sorted(s["url"] for s in definition["mcp_servers"])
+    definitions = synthesis.outputs["agent_definitions"].values()
+    urls = sorted({s["url"] for d in definitions for s in d["mcp_servers"]})
     bound = sorted(
         s["metadata"]["annotations"][ANNOTATION_MCP_SERVER_URL]
         for s in _kind(synthesis, "Secret")

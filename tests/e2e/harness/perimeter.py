@@ -44,7 +44,10 @@ class Perimeter:
         self.stack.set_secret(f"{PROJECT}:tunnelToken", secrets.token_urlsafe(32))
         self.stack.set_secret(f"{PROJECT}:tunnelTlsCert", cert)
         self.stack.set_secret(f"{PROJECT}:tunnelTlsKey", key)
-        self.stack.set_secret(f"{PROJECT}:environmentKey", secrets.token_urlsafe(32))
+        for pool in self.config.sandboxes:
+            self.stack.set_secret_path(
+                f"{PROJECT}:environmentKeys.{pool.name}", secrets.token_urlsafe(32)
+            )
         for database in self.config.databases:
             self.stack.set_secret_path(
                 f"{PROJECT}:databaseAdminPasswords.{database}", secrets.token_urlsafe(24)
