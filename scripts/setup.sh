@@ -28,8 +28,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 # The policy pack runs in its own virtualenv (PulumiPolicy.yaml); the project's holds the
-# same pins, so the pack uses it rather than a second install.
-[ -e policies/.venv ] || ln -s ../.venv policies/.venv
+# same pins, so the pack uses it rather than a second install. The engine starts the
+# dynamic providers (the platform objects) in the program's directory (`main: infra/`)
+# and resolves `virtualenv: .venv` from there: the same link makes it the project's.
+for dir in policies infra; do
+  [ -e "$dir/.venv" ] || ln -s ../.venv "$dir/.venv"
+done
 stamp=.venv/.agent-perimeter-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv"

@@ -148,11 +148,11 @@ class McpServerCredentials(pulumi.ComponentResource):
         # Renamed whenever its content changes (the rollout adding the previous token, the next
         # `up` dropping it): the engine then creates the new Secret before deleting the old one,
         # so a pod never starts while the Secret it mounts is missing.
-        self.platform_token_secret = rotation.retiring_epoch.apply(
+        self.platform_token_secret = rotation.retiring.apply(
             lambda retiring: platform_token_secret_name(server, epoch, retiring)
         )
         data: pulumi.Output[dict[str, str]] = pulumi.Output.all(
-            current, previous, rotation.retiring_epoch
+            current, previous, rotation.retiring
         ).apply(lambda v: token_data(v[0], v[1], v[2]))
         credential_secret(
             f"{name}-platform-token-secret",

@@ -22,6 +22,11 @@ from pulumi.dynamic import (
 )
 
 from infra.platform_api.base import PlatformProvider
+
+# "No token is retiring", as a value: an output the engine records as null is dropped from
+# state, and a missing output reads as unknown during a preview, which would rename the
+# token Secret (and restart its server) on every preview.
+NOT_RETIRING = -1
 from infra.platform_api.connection import plain
 
 
@@ -32,7 +37,7 @@ class TokenRotationProvider(PlatformProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         olds, news = plain(olds), plain(news)
         epoch, before = news.get("epoch"), olds.get("epoch")
-        retiring = None
+        retiring = NOT_RETIRING
         failures = []
         if isinstance(before, int) and isinstance(epoch, int) and epoch != before:
             if epoch == before + 1:
@@ -63,10 +68,14 @@ class TokenRotationProvider(PlatformProvider):
 
 
 class TokenRotation(Resource, module="agent-perimeter", name="TokenRotation"):
-    retiring_epoch: pulumi.Output[int | None]
+    retiring_epoch: pulumi.Output[int]
 
     def __init__(
         self, name: str, server: str, epoch: int, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {"server": server, "epoch": epoch, "retiring_epoch": None}
+        props = {"server": server, "epoch": epoch, "retiring_epoch": NOT_RETIRING}
         super().__init__(TokenRotationProvider(), name, props, opts)
+        # The epoch whose token the server must still accept, or None.
+        self.retiring: pulumi.Output[int | None] = self.retiring_epoch.apply(
+            lambda value: None if value is None or value < 0 else value
+        )

@@ -6,31 +6,29 @@ One dev deployment for the module; each test injects one change and removes it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
-from tests.e2e.harness.perimeter import Perimeter
+from tests.e2e.harness.perimeter import Perimeter, live_audit
 from tests.e2e.harness.tools import REPO
 
 STACK = "live-guards"
 
 
 @pytest.fixture(scope="module")
-def dev(workspace, cluster, proxy_tls) -> Iterator[Perimeter]:
+def dev(workspace, cluster, proxy_tls, platform_api) -> Iterator[Perimeter]:
     perimeter = Perimeter.prepare(
-        workspace, cluster, STACK, proxy_tls, stack_file=REPO / "Pulumi.dev.yaml"
+        workspace, cluster, STACK, proxy_tls, platform_api, stack_file=REPO / "Pulumi.dev.yaml"
     )
     try:
         perimeter.stack.up()
         yield perimeter
     finally:
         perimeter.stack.destroy(check=False)
-        perimeter.stack.run("stack", "rm", "--yes", "--force", check=False, with_config=False)
+        perimeter.stack.remove()
 
 
 def apply(dev: Perimeter, manifest: dict) -> subprocess.CompletedProcess[str]:
@@ -49,28 +47,6 @@ def delete(dev: Perimeter, manifest: dict) -> None:
         "-",
         stdin=yaml.safe_dump(manifest),
         check=False,
-    )
-
-
-def live_audit(dev: Perimeter) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(dev.cluster.kubeconfig)}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra",
-            "audit",
-            "--live",
-            "--config",
-            str(dev.stack.config_file),
-            "--format",
-            "json",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
 
 

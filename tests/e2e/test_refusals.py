@@ -31,14 +31,19 @@ def test_policy_pack_stops_a_program_that_opens_an_inbound_port(
         assert "service-cluster-ip-only" in preview.output
         assert "mandatory" in preview.output
     finally:
-        workspace.run("stack", "rm", "--yes", "--force", stack, cwd=project)
+        workspace.run("stack", "rm", "--yes", "--force", "--preserve-config", stack, cwd=project)
 
 
 def test_a_missing_secret_is_named_and_nothing_is_created(
-    workspace: PulumiWorkspace, cluster, proxy_tls
+    workspace: PulumiWorkspace, cluster, proxy_tls, platform_api
 ) -> None:
     perimeter = Perimeter.prepare(
-        workspace, cluster, "missing-secret", proxy_tls, stack_file=REPO / "Pulumi.dev.yaml"
+        workspace,
+        cluster,
+        "missing-secret",
+        proxy_tls,
+        platform_api,
+        stack_file=REPO / "Pulumi.dev.yaml",
     )
     try:
         perimeter.stack.run("config", "rm", f"{PROJECT}:tunnelTlsKey")
@@ -51,14 +56,19 @@ def test_a_missing_secret_is_named_and_nothing_is_created(
         gone = cluster.kubectl("get", "namespace", perimeter.namespace, check=False)
         assert gone.returncode != 0
     finally:
-        perimeter.stack.run("stack", "rm", "--yes", "--force", check=False, with_config=False)
+        perimeter.stack.remove()
 
 
 def test_a_missing_runtime_class_fails_the_preview_fast(
-    workspace: PulumiWorkspace, cluster, proxy_tls
+    workspace: PulumiWorkspace, cluster, proxy_tls, platform_api
 ) -> None:
     perimeter = Perimeter.prepare(
-        workspace, cluster, "no-runtime-class", proxy_tls, stack_file=REPO / "Pulumi.staging.yaml"
+        workspace,
+        cluster,
+        "no-runtime-class",
+        proxy_tls,
+        platform_api,
+        stack_file=REPO / "Pulumi.staging.yaml",
     )
     names = perimeter.required_runtime_classes()
     assert names, "the staging stack names a RuntimeClass"
@@ -73,16 +83,21 @@ def test_a_missing_runtime_class_fails_the_preview_fast(
         assert f"RuntimeClass {names[0]!r} does not exist in the cluster" in preview.output
         assert took < 120, f"the preview took {took:.0f} s to refuse"
     finally:
-        perimeter.stack.run("stack", "rm", "--yes", "--force", check=False, with_config=False)
+        perimeter.stack.remove()
 
 
 @pytest.mark.parametrize("key", ["tunnelTlsCert", "tunnelTlsKey"])
 def test_a_pem_secret_set_on_stdin_round_trips(
-    workspace: PulumiWorkspace, cluster, proxy_tls, key: str
+    workspace: PulumiWorkspace, cluster, proxy_tls, platform_api, key: str
 ) -> None:
     """The README's form: the PEM (which starts with '-') goes on stdin, not as an argument."""
     perimeter = Perimeter.prepare(
-        workspace, cluster, "pem-secret", proxy_tls, stack_file=REPO / "Pulumi.dev.yaml"
+        workspace,
+        cluster,
+        "pem-secret",
+        proxy_tls,
+        platform_api,
+        stack_file=REPO / "Pulumi.dev.yaml",
     )
     try:
         value = proxy_tls[0] if key == "tunnelTlsCert" else proxy_tls[1]
@@ -93,4 +108,4 @@ def test_a_pem_secret_set_on_stdin_round_trips(
         got = perimeter.stack.run("config", "get", f"{PROJECT}:{key}").stdout
         assert got.strip() == value.strip()
     finally:
-        perimeter.stack.run("stack", "rm", "--yes", "--force", check=False, with_config=False)
+        perimeter.stack.remove()

@@ -23,6 +23,7 @@ import pytest
 
 from infra.config import PerimeterConfig
 from infra.offline import RecordingMocks, synthesize
+from infra.platform_api.token_rotation import NOT_RETIRING
 
 SERVER = "tickets"
 
@@ -41,7 +42,7 @@ class EngineLikeMocks(RecordingMocks):
             keepers = str(sorted((args.inputs.get("keepers") or {}).items()))
             state["result"] = hashlib.sha256(f"{args.name}{keepers}".encode()).hexdigest()[:40]
         if args.typ.endswith(":TokenRotation"):
-            state["retiring_epoch"] = self.retiring
+            state["retiring_epoch"] = NOT_RETIRING if self.retiring is None else self.retiring
         return resource_id, state
 
 
@@ -172,12 +173,12 @@ def test_rotation_state_follows_the_engine_check() -> None:
 
     provider = TokenRotationProvider()
     first = provider.check({}, {"server": SERVER, "epoch": 0})
-    assert first.inputs["retiring_epoch"] is None and not first.failures
+    assert first.inputs["retiring_epoch"] == NOT_RETIRING and not first.failures
     raised = provider.check(first.inputs, {"server": SERVER, "epoch": 1})
     assert raised.inputs["retiring_epoch"] == 0
     assert provider.diff("id", raised.inputs, raised.inputs).changes is False
     settled = provider.check(raised.inputs, {"server": SERVER, "epoch": 1})
-    assert settled.inputs["retiring_epoch"] is None
+    assert settled.inputs["retiring_epoch"] == NOT_RETIRING
     assert provider.diff("id", raised.inputs, settled.inputs).changes  # the drop is an update
     (failure,) = provider.check(settled.inputs, {"server": SERVER, "epoch": 3}).failures
     assert "raise it by one per `pulumi up`" in failure.reason

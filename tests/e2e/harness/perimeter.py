@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import yaml
 from infra.config import PERIMETER_KEY, PROJECT, PerimeterConfig, load_stack_file
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
 from tests.e2e.harness.pulumi_cli import PulumiRun, PulumiStack, PulumiWorkspace
+from tests.e2e.harness.tools import REPO
 
 
 @dataclass
@@ -30,18 +34,25 @@ class Perimeter:
         cluster: ControlPlane | ExternalCluster,
         name: str,
         proxy_tls: tuple[str, str],
+        platform: Any,
         stack_file: Path | None = None,
     ) -> Perimeter:
+        """A stack as a platform team sets one up: its file, the platform's address, its secrets."""
         stack = workspace.stack(name, stack_file)
         stack.init()
-        config = load_stack_file(stack.config_file)
-        perimeter = cls(workspace, cluster, stack, config)
+        perimeter = cls(workspace, cluster, stack, load_stack_file(stack.config_file))
+        if perimeter.config.platform.enabled:
+            settings = perimeter.config.platform.model_dump(exclude_none=True)
+            perimeter.edit_settings(platform={**settings, "base_url": platform.base_url})
+            perimeter.stack.set_secret(f"{PROJECT}:platformApiKey", platform.api_key)
+            perimeter.stack.set_secret(f"{PROJECT}:tunnelCaCert", proxy_tls[0])
+        else:
+            perimeter.stack.set_secret(f"{PROJECT}:tunnelToken", secrets.token_urlsafe(32))
         perimeter.set_secrets(proxy_tls)
         return perimeter
 
     def set_secrets(self, proxy_tls: tuple[str, str]) -> None:
         cert, key = proxy_tls
-        self.stack.set_secret(f"{PROJECT}:tunnelToken", secrets.token_urlsafe(32))
         self.stack.set_secret(f"{PROJECT}:tunnelTlsCert", cert)
         self.stack.set_secret(f"{PROJECT}:tunnelTlsKey", key)
         for pool in self.config.sandboxes:
@@ -74,3 +85,26 @@ class Perimeter:
         document["config"][PERIMETER_KEY].update(changes)
         self.stack.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
         self.config = load_stack_file(self.stack.config_file)
+
+
+def live_audit(perimeter: Perimeter) -> subprocess.CompletedProcess[str]:
+    """`python -m infra audit --live` against this stack's namespace, as JSON."""
+    env = {**os.environ, "KUBECONFIG": str(perimeter.cluster.kubeconfig)}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra",
+            "audit",
+            "--live",
+            "--config",
+            str(perimeter.stack.config_file),
+            "--format",
+            "json",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

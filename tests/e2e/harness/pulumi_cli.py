@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.e2e.harness.tools import REPO, Tools
 
 PASSPHRASE = "agent-perimeter-e2e"
@@ -93,6 +95,13 @@ class PulumiWorkspace:
             list(args), done.returncode, done.stdout, done.stderr, time.monotonic() - begin
         )
 
+    def install_built_plugins(self) -> None:
+        """Built providers go into this PULUMI_HOME the way `pulumi plugin install` puts them."""
+        for name, (version, binary) in self.tools.providers.items():
+            done = self.run("plugin", "install", "resource", name, version, "--file", str(binary))
+            if done.returncode != 0:
+                raise RuntimeError(f"installing the {name} provider failed:\n{done.output}")
+
     def stack(self, name: str, stack_file: Path | None = None) -> PulumiStack:
         return PulumiStack(self, name, stack_file or self.project_dir / f"Pulumi.{name}.yaml")
 
@@ -110,6 +119,10 @@ class PulumiStack:
     def __post_init__(self) -> None:
         self.config_file = self.workspace.root / f"Pulumi.{self.name}.yaml"
         shutil.copyfile(self.source_file, self.config_file)
+        # Files a stack file names (system prompts) are relative to it: they travel with it.
+        prompts = self.source_file.parent / "prompts"
+        if prompts.is_dir():
+            shutil.copytree(prompts, self.workspace.root / "prompts", dirs_exist_ok=True)
 
     def run(
         self,
@@ -132,9 +145,20 @@ class PulumiStack:
         return result
 
     def init(self) -> None:
+        """`stack init` writes the stack's encryption salt into Pulumi.<stack>.yaml beside
+        Pulumi.yaml: it moves into the stack's config copy, and the repo stays untouched."""
+        written = self.workspace.project_dir / f"Pulumi.{self.name}.yaml"
+        existed = written.exists()
         result = self.workspace.run("stack", "init", self.name)
         if result.returncode != 0 and "already exists" not in result.output:
             raise AssertionError(result.output)
+        if written.exists() and not existed:
+            salt = yaml.safe_load(written.read_text()).get("encryptionsalt")
+            written.unlink()
+            if salt:
+                document = yaml.safe_load(self.config_file.read_text())
+                document["encryptionsalt"] = salt
+                self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def set_secret(self, key: str, value: str) -> PulumiRun:
         """Values go on stdin: a PEM starts with '-', which the CLI would read as a flag."""
@@ -145,6 +169,12 @@ class PulumiStack:
 
     def set_plain(self, key: str, value: str) -> PulumiRun:
         return self.run("config", "set", key, stdin=value)
+
+    def remove(self) -> None:
+        """`stack rm` deletes Pulumi.<stack>.yaml beside Pulumi.yaml unless told not to."""
+        self.run(
+            "stack", "rm", "--yes", "--force", "--preserve-config", check=False, with_config=False
+        )
 
     def up(self, *extra: str, check: bool = True) -> PulumiRun:
         return self.run("up", "--yes", "--skip-preview", *extra, check=check)

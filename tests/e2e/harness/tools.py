@@ -34,9 +34,10 @@ def ensure(part: str) -> dict[str, Path]:
 class Tools:
     control_plane: dict[str, Path]
     kwok_stages: Path
-    engine_path: list[Path]  # directories to put first on PATH for `pulumi` and its plugins
+    engine_path: list[Path]  # directories to put first on PATH: `pulumi` and its language host
     kubectl: Path
     built_engine: bool  # False when the user's own `pulumi` (with its plugin cache) is used
+    providers: dict[str, tuple[str, Path]]  # built providers: name -> (version, binary)
 
     @property
     def pulumi(self) -> str:
@@ -62,7 +63,15 @@ def ensure_tools() -> Tools:
     return Tools(
         control_plane=bins,
         kwok_stages=cp["kwok"].parent / "stages",
-        engine_path=list(engine.values()),
+        engine_path=[engine["pulumi"]],
         kubectl=bins["kubectl"],
         built_engine="pulumi-resource-kubernetes" in engine,
+        providers={
+            name.removeprefix("pulumi-resource-"): (
+                directory.parent.name.rsplit("-", 1)[1],
+                directory / name,
+            )
+            for name, directory in engine.items()
+            if name.startswith("pulumi-resource-")
+        },
     )
