@@ -23,11 +23,12 @@ from pulumi.dynamic import (
 
 from infra.platform_api.base import PlatformProvider
 
+from infra.platform_api.connection import plain
+
 # "No token is retiring", as a value: an output the engine records as null is dropped from
 # state, and a missing output reads as unknown during a preview, which would rename the
 # token Secret (and restart its server) on every preview.
 NOT_RETIRING = -1
-from infra.platform_api.connection import plain
 
 
 class TokenRotationProvider(PlatformProvider):
