@@ -22,7 +22,6 @@ from pulumi.dynamic import (
 )
 
 from infra.platform_api.base import PlatformProvider
-
 from infra.platform_api.connection import plain
 
 # "No token is retiring", as a value: an output the engine records as null is dropped from
