@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra.audit import (
     Audit,
@@ -36,8 +37,17 @@ from infra.audit import (
 )
 from infra.audit.diagram import diagram_format
 from infra.audit.live import ClusterReader
-from infra.commands.source import Source, add_source_arguments, load_source, load_stack_source
-from infra.config import ConfigError, Tier, load_stack_file, stack_file
+from infra.commands.source import (
+    Source,
+    add_source_arguments,
+    load_config,
+    load_source,
+    load_stack_source,
+    source_of,
+)
+from infra.config import ConfigError, PerimeterConfig, Tier, load_stack_file, stack_file
+from infra.manifests import Manifest
+from infra.naming import ANNOTATION_MCP_SERVER_URL
 
 TIERS = [tier.value for tier in Tier]
 
@@ -136,6 +146,20 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def deployed_tunnel_domain(config: PerimeterConfig, live: list[Manifest]) -> str | None:
+    """The tunnel domain in the MCP server URLs the live platform-token Secrets are bound to."""
+    routes = {server.route_name for server in config.mcp_servers}
+    for manifest in live:
+        url = ((manifest.get("metadata") or {}).get("annotations") or {}).get(
+            ANNOTATION_MCP_SERVER_URL, ""
+        )
+        host = urlsplit(url).hostname or ""
+        route, _, domain = host.partition(".")
+        if route in routes and domain:
+            return domain
+    return None
+
+
 def shipped_stacks_by_namespace() -> dict[str, str]:
     owners = {}
     for path in sorted(stack_file("any").parent.glob("Pulumi.*.yaml")):
@@ -164,11 +188,24 @@ def stack_for_namespace(namespace: str | None) -> str:
 def _live(args: argparse.Namespace, reader: ClusterReader) -> int:
     if not (args.stack or args.config or getattr(args, "path", None)):
         args.stack = stack_for_namespace(args.namespace)
-    source = load_source(args)
-    namespace = args.namespace or (source.config.namespace if source.config else None)
-    if not namespace:
-        raise UsageError("give --namespace: a manifest folder does not name one")
-    live = read_cluster(reader, namespace)
+    if getattr(args, "path", None):
+        source = load_source(args)
+        if not args.namespace:
+            raise UsageError("give --namespace: a manifest folder does not name one")
+        namespace = args.namespace
+        live = read_cluster(reader, namespace)
+    else:
+        config = load_config(args)
+        namespace = args.namespace or config.namespace
+        live = read_cluster(reader, namespace)
+        # The platform assigns the tunnel domain at `up`; offline it is a placeholder.
+        # Compare against the domain the deployed URLs carry, not against the placeholder.
+        domain = deployed_tunnel_domain(config, live.manifests)
+        if domain and config.tunnel.domain is None:
+            config = config.model_copy(
+                update={"tunnel": config.tunnel.model_copy(update={"domain": domain})}
+            )
+        source = source_of(args.stack or str(args.config), config)
     cidrs = None
     if source.config is not None:
         from infra.network import allowed_egress_cidrs

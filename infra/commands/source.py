@@ -51,6 +51,8 @@ def load_source(args: argparse.Namespace) -> Source:
         if args.stack or args.config:
             raise ManifestError("give either a manifest folder or --stack/--config, not both")
         return Source(str(path), load_dir(Path(path)), None, getattr(args, "tier", None) or "dev")
-    config = load_config(args)
-    label = args.stack or str(args.config)
+    return source_of(args.stack or str(args.config), load_config(args))
+
+
+def source_of(label: str, config: PerimeterConfig) -> Source:
     return Source(label, _render(config), config, config.tier.value)
