@@ -53,6 +53,7 @@ build_once() {
     say "$name $version: build FAILED (exit $rc; scratch dir kept: $work)"
     return "$rc"
   fi
+  echo "$(( $(date +%s) - start ))" > "$work/out/.build-seconds"
   touch "$work/out/.complete"
   rm -rf "$dest"
   mv "$work/out" "$dest"

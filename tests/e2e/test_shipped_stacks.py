@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import STACKS
+from tests.e2e.harness.contract import compare_object
 from tests.e2e.harness.perimeter import Perimeter, live_audit
 from tests.e2e.harness.tools import REPO
 from tests.e2e.harness.watch import SecretPresenceWatch
@@ -122,6 +123,41 @@ class TestShippedStack:
     def test_live_audit_reports_no_drift(self, deployed: Perimeter) -> None:
         result = live_audit(deployed)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+    def test_offline_render_is_what_the_engine_deployed(self, deployed: Perimeter) -> None:
+        """Every rendered object exists live, with every rendered field unchanged."""
+        from infra.commands.audit import deployed_tunnel_domain
+        from infra.offline import render_environment
+
+        namespace = deployed.namespace
+        live_secrets = [{"metadata": s["metadata"]} for s in deployed.objects("secrets")]
+        config = deployed.config
+        domain = deployed_tunnel_domain(config, live_secrets)
+        assert domain, "no deployed platform-token Secret names the tunnel domain"
+        config = config.model_copy(
+            update={"tunnel": config.tunnel.model_copy(update={"domain": domain})}
+        )
+        rendered = render_environment(config)
+
+        by_kind: dict[str, list[dict]] = {}
+        for manifest in rendered:
+            by_kind.setdefault(manifest["kind"], []).append(manifest)
+        problems: list[str] = []
+        for kind, manifests in sorted(by_kind.items()):
+            group = manifests[0]["apiVersion"].rpartition("/")[0]
+            resource = f"{kind}.{group}" if group else kind
+            scope = ["-n", namespace] if manifests[0]["metadata"].get("namespace") else []
+            live = {
+                item["metadata"]["name"]: item
+                for item in deployed.kube("get", resource, *scope)["items"]
+            }
+            for manifest in manifests:
+                name = manifest["metadata"]["name"]
+                if name not in live:
+                    problems.append(f"{kind}/{name}: rendered offline, absent from the cluster")
+                    continue
+                problems += compare_object(manifest, live[name])
+        assert not problems, "\n".join(problems[:40])
 
     def test_rotation_changes_only_credentials_and_their_readers(self, deployed: Perimeter) -> None:
         deployed.edit_settings(rotation_epoch=deployed.config.rotation_epoch + 1)

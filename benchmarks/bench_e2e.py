@@ -1,0 +1,253 @@
+"""Benchmark: the end-to-end tier's costs on this machine (printed, not a timed test).
+
+Reports the tool builds (cold, as recorded when each tool was built; warm, timed now),
+the control plane's start, `pulumi up` of dev and of a generated 20-server x 10-tool
+environment, a no-change `up`, `destroy`, and the peak memory of the engine's process
+tree and of the control plane. Aims (2 cores): dev up < 15 s, no-change up < 5 s,
+20-server up < 60 s.
+
+    .venv/bin/python benchmarks/bench_e2e.py [--servers 20] [--tools 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from infra.config import PERIMETER_KEY  # noqa: E402
+from tests.e2e.harness.control_plane import ControlPlane  # noqa: E402
+from tests.e2e.harness.perimeter import Perimeter  # noqa: E402
+from tests.e2e.harness.pulumi_cli import PulumiWorkspace  # noqa: E402
+from tests.e2e.harness.tools import BUILD_SCRIPT, ensure_tools  # noqa: E402
+from tests.fakes.platform_api import DEFAULT_API_KEY  # noqa: E402
+
+CACHE = Path(os.environ.get("AP_CACHE", Path.home() / ".cache" / "agent-perimeter"))
+
+
+@dataclass(frozen=True)
+class Platform:
+    base_url: str
+    api_key: str
+
+
+def rss_kib(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = set(), [root]
+    while stack:
+        pid = stack.pop()
+        for child in children.get(pid, []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+class PeakMemory:
+    """Samples the summed RSS of this process's descendants (the engine, its plugins)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, rss_kib(descendants(os.getpid())))
+
+
+def generated_stack(servers: int, tools: int, target: Path) -> Path:
+    document = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
+    settings = document["config"][PERIMETER_KEY]
+    names = [f"svc{i:02d}" for i in range(servers)]
+    settings["mcp_servers"] = [
+        {
+            "name": name,
+            "image": f"ghcr.io/example/mcp-{name}:1.0.0",
+            "replicas": 1,
+            "database": "support",
+            "tools": [
+                {
+                    "name": f"tool_{t:02d}",
+                    "access": "read" if t % 2 == 0 else "write",
+                    "grants": [
+                        {
+                            "table": f"{name}.table_{t:02d}",
+                            "privileges": ["SELECT"] if t % 2 == 0 else ["INSERT"],
+                        }
+                    ],
+                }
+                for t in range(tools)
+            ],
+        }
+        for name in names
+    ]
+    settings["agents"] = [
+        {
+            "name": "bench-agent",
+            "model": "claude-sonnet-5",
+            "system_prompt_file": "prompts/export-ticket-agent.md",
+            "sandbox": settings["sandboxes"][0]["name"],
+            "mcp_servers": [{"server": name} for name in names],
+        }
+    ]
+    settings["quota"] = {
+        "pods": 200,
+        "requests_cpu": "64",
+        "requests_memory": "128Gi",
+        "limits_cpu": "128",
+        "limits_memory": "256Gi",
+    }
+    shutil.copytree(REPO / "prompts", target / "prompts", dirs_exist_ok=True)
+    path = target / "Pulumi.bench.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def timed(label: str, run: object) -> float:
+    begin = time.monotonic()
+    result = run()  # type: ignore[operator]
+    seconds = time.monotonic() - begin
+    if getattr(result, "returncode", 0) != 0:
+        raise SystemExit(f"{label} failed:\n{result.output[-4000:]}")  # type: ignore[attr-defined]
+    print(f"  {label:<34} {seconds:7.1f} s", flush=True)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=20)
+    parser.add_argument("--tools", type=int, default=10)
+    args = parser.parse_args()
+
+    print("tool builds (cold: recorded when built; warm: a cached run now)")
+    for done in sorted(CACHE.glob("*/.build-seconds")):
+        print(f"  cold {done.parent.name:<36} {int(done.read_text()):7d} s")
+    begin = time.monotonic()
+    subprocess.run(["bash", str(BUILD_SCRIPT), "all"], check=True, capture_output=True)
+    print(f"  warm (every tool cached)             {time.monotonic() - begin:7.1f} s")
+
+    tools = ensure_tools()
+    plane = ControlPlane(tools)
+    fake_state = Path(tempfile.mkdtemp(prefix="ap-bench-platform-")) / "state.json"
+    fake = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.platform_api",
+            "--port",
+            "0",
+            "--state",
+            str(fake_state),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    workspace = None
+    try:
+        plane.start()
+        print(f"control plane ready in {plane.started_in:.1f} s")
+        assert fake.stdout is not None
+        platform = Platform(
+            fake.stdout.readline().strip().removeprefix("listening on "), DEFAULT_API_KEY
+        )
+        workspace = PulumiWorkspace(tools, plane.kubeconfig)  # type: ignore[arg-type]
+        workspace.run("login", workspace.env()["PULUMI_BACKEND_URL"])
+        workspace.install_built_plugins()
+        tls_dir = Path(tempfile.mkdtemp(prefix="ap-bench-tls-"))
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-keyout",
+                "k.pem",
+                "-out",
+                "c.pem",
+                "-subj",
+                "/CN=bench",
+            ],
+            cwd=tls_dir,
+            check=True,
+            capture_output=True,
+        )
+        pair = ((tls_dir / "c.pem").read_text(), (tls_dir / "k.pem").read_text())
+        sources = {
+            "dev": REPO / "Pulumi.dev.yaml",
+            f"{args.servers}x{args.tools}": generated_stack(
+                args.servers, args.tools, Path(tempfile.mkdtemp(prefix="ap-bench-stack-"))
+            ),
+        }
+        for label, source in sources.items():
+            print(f"{label}:")
+            stack = Perimeter.prepare(workspace, plane, f"bench-{label}", pair, platform, source)
+            with PeakMemory() as memory:
+                timed("pulumi up", stack.stack.up)
+            count = len(stack.stack.export()["deployment"]["resources"])
+            print(f"  {'resources':<34} {count:7d}")
+            print(f"  {'peak RSS, engine + plugins':<34} {memory.peak / 1024:7.0f} MiB")
+            timed("pulumi up (no changes)", stack.stack.up)
+            timed("pulumi destroy", stack.stack.destroy)
+            stack.stack.remove()
+        assert plane.supervisor is not None
+        pids = {p.pid for _, p in plane.supervisor.started}
+        pids |= {d for pid in pids for d in descendants(pid)}
+        print(f"control plane RSS now: {rss_kib(pids) / 1024:.0f} MiB")
+    finally:
+        fake.kill()
+        fake.wait()
+        if fake.stdout:
+            fake.stdout.close()
+        plane.stop()
+        if workspace is not None:
+            workspace.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
