@@ -191,7 +191,7 @@ def test_live_audit_reports_injected_drift(dev: Perimeter, drift: str) -> None:
             "everywhere",
             {"policyTypes": ["Egress"], "egress": [{"to": [{"namespaceSelector": {}}]}]},
         )
-        expect = "NetworkPolicy/everywhere"
+        expect = f"NetworkPolicy/{dev.namespace}/everywhere"
     try:
         created = apply(dev, manifest)
         assert created.returncode == 0, created.stderr
@@ -215,7 +215,7 @@ def test_a_hand_edit_of_a_managed_network_policy_is_caught_and_undone(dev: Perim
     )
     caught = live_audit(dev)
     assert caught.returncode == 1
-    assert f"NetworkPolicy/{name}" in caught.stdout
+    assert f"NetworkPolicy/{dev.namespace}/{name}" in caught.stdout
 
     up = dev.stack.up()
     assert f"NetworkPolicy {dev.namespace}/{name} was changed outside the program" in up.output

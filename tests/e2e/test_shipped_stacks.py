@@ -134,8 +134,21 @@ class TestShippedStack:
         config = deployed.config
         domain = deployed_tunnel_domain(config, live_secrets)
         assert domain, "no deployed platform-token Secret names the tunnel domain"
+        # What the platform assigned at `up` (offline they are placeholders), from the state.
+        tunnel_id = next(
+            r["id"]
+            for r in deployed.stack.export()["deployment"]["resources"]
+            if r["type"].endswith(":Tunnel")
+        )
+        environment_ids = deployed.stack.outputs()["environment_ids"]
         config = config.model_copy(
-            update={"tunnel": config.tunnel.model_copy(update={"domain": domain})}
+            update={
+                "tunnel": config.tunnel.model_copy(update={"domain": domain, "id": tunnel_id}),
+                "sandboxes": [
+                    pool.model_copy(update={"environment_id": environment_ids[pool.name]})
+                    for pool in config.sandboxes
+                ],
+            }
         )
         rendered = render_environment(config)
 

@@ -237,6 +237,10 @@ class ControlPlane:
                 f"--config={kwok_config}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                # The heartbeat stage renews the node's status only every ~10 min and
+                # relies on a Lease for liveness: without one, the node controller marks the
+                # node NotReady after ~50 s and every Deployment loses its availability.
+                "--node-lease-duration-seconds=40",
                 "--node-ip=127.0.0.1",
                 f"--node-port={free_port()}",
                 f"--server-address=127.0.0.1:{free_port()}",

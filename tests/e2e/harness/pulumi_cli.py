@@ -4,9 +4,11 @@ copy of its stack file (`--config-file`), so secrets set by a test never touch t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +21,17 @@ import yaml
 from tests.e2e.harness.tools import REPO, Tools
 
 PASSPHRASE = "agent-perimeter-e2e"
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @dataclass
@@ -82,18 +95,24 @@ class PulumiWorkspace:
     ) -> PulumiRun:
         argv = [self.tools.pulumi, *args, "--non-interactive"]
         begin = time.monotonic()
-        done = subprocess.run(
+        # Its own process group: on a timeout or an interrupted run, the CLI and every
+        # plugin and language host it started are stopped together.
+        process = subprocess.Popen(
             argv,
-            input=stdin,
-            capture_output=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             cwd=cwd or self.project_dir,
             env=self.env(env),
-            timeout=timeout,
+            start_new_session=True,
         )
-        return PulumiRun(
-            list(args), done.returncode, done.stdout, done.stderr, time.monotonic() - begin
-        )
+        try:
+            out, err = process.communicate(stdin, timeout=timeout)
+        except BaseException:
+            stop_group(process)
+            raise
+        return PulumiRun(list(args), process.returncode, out, err, time.monotonic() - begin)
 
     def install_built_plugins(self) -> None:
         """Built providers go into this PULUMI_HOME the way `pulumi plugin install` puts them."""
