@@ -31,6 +31,21 @@ def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def destination_names(config: PerimeterConfig | None) -> dict[str, str]:
+    """What each external address range is, in the words a reviewer uses; without a stack, the
+    platform's published defaults."""
+    from infra.config import ClusterNetwork, PlatformEndpoints
+
+    platform = config.platform if config else PlatformEndpoints()
+    cluster = config.cluster if config else ClusterNetwork()
+    names = {cidr: "platform API" for cidr in platform.api_cidrs}
+    names.update({cidr: "tunnel edge" for cidr in platform.tunnel_edge_cidrs})
+    names.update({cidr: "cluster services" for cidr in cluster.service_cidrs})
+    for name, database in (config.databases if config else {}).items():
+        names.update({cidr: f"database {name}" for cidr in database.cidrs})
+    return names
+
+
 def _ports(port: int, *protocols: str) -> list[dict[str, Any]]:
     return [{"protocol": p, "port": port} for p in protocols or ("TCP",)]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from infra.audit import (
 )
 from infra.audit.diagram import diagram_format
 from infra.audit.live import ClusterReader
+from infra.audit.pr import render_pr
 from infra.commands.source import (
     Source,
     add_source_arguments,
@@ -64,7 +66,18 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_arguments(parser, allow_dir=True)
-    parser.add_argument("--format", choices=("md", "json"), default="md")
+    parser.add_argument(
+        "--format",
+        choices=("md", "json", "pr"),
+        default="md",
+        help="pr: one pull-request comment (< 65,536 characters): summary, flags, folded details",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the full report here (Markdown; JSON with --format json); with --format pr "
+        "the comment still goes to stdout",
+    )
     parser.add_argument("--diagram", metavar="FILE", help="also draw the boundaries (.svg or .png)")
     parser.add_argument("--tier", choices=TIERS, help="policy levels for a manifest folder")
     mode = parser.add_mutually_exclusive_group()
@@ -106,6 +119,9 @@ def audit_source(source: Source, *, policies: bool = True) -> Audit:
         policies=policies,
         allowed_egress_cidrs=cidrs,
     )
+    from infra.network import destination_names
+
+    audit.destinations = destination_names(source.config)
     if source.config is not None:
         from infra.audit.platform import direct_path_flags, vault_credentials
 
@@ -128,7 +144,14 @@ def _report(args: argparse.Namespace) -> int:
     if args.tier and getattr(args, "path", None) is None:
         raise UsageError("--tier applies to a manifest folder; a stack has its own tier")
     audit = audit_source(load_source(args))
-    _emit(render_json(audit) if args.format == "json" else render_markdown(audit))
+    full = render_json(audit) if args.format == "json" else render_markdown(audit)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(full)
+    if args.format == "pr":
+        _emit(render_pr(audit, full_report=Path(args.out).name if args.out else None))
+    elif not args.out:
+        _emit(full)
     _diagram(args, audit)
     return 0
 
