@@ -61,7 +61,7 @@ def _credentials(audit: Audit, name: Namer) -> list[str]:
         for w in c.reader_workloads:
             held.setdefault(name(w), Counter())[c.kind or "?"] += 1
     rows = [
-        [code(w), ", ".join(f"{n} × {code(kind)}" for kind, n in sorted(kinds.items()))]
+        [code(w), ", ".join(f"{n}x {code(kind)}" for kind, n in sorted(kinds.items()))]
         for w, kinds in sorted(held.items())
     ]
     if unread:

@@ -27,7 +27,7 @@ def test_twenty_servers_with_ten_tools_fit_one_comment(large_audit) -> None:  # 
     assert "### Flags" in comment and "`audit.md`" in comment
     assert comment.count("<details>") == comment.count("</details>") >= 3
     # each MCP server's database credentials are counted, not listed one per tool
-    assert "10 × `database-role`" in comment
+    assert "10x `database-role`" in comment
 
 
 def test_external_destinations_are_named_and_the_full_report_keeps_the_cidr(large_audit) -> None:  # type: ignore[no-untyped-def]
