@@ -27,8 +27,13 @@ from infra.audit.report import (
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on one comment, in characters
 BUDGET = 60_000  # what this view aims for, leaving room for the marker and the workflow's text
-MARKER = "<!-- agent-perimeter-audit -->"  # the workflow finds its previous comment by it
+# The workflow finds its previous comment by this first line and edits it in place.
+MARKER = "<!-- agent-perimeter-audit {label} -->"
 EXAMPLES = 3  # objects named per grouped finding
+
+
+def marker(label: str) -> str:
+    return MARKER.format(label=label)
 
 
 def _peers(d: Direction, name: Namer) -> str:
@@ -129,7 +134,7 @@ def render_pr(audit: Audit, full_report: str | None = None) -> str:
         lambda: _vault(audit),
     ]
     head = [
-        [MARKER, *_header(audit)],
+        [marker(audit.label), *_header(audit)],
         ["### Flags", "", *_flags(audit, name)],
         ["### Policy rules", "", *_policy(audit, name)],
     ]

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.bench_check import environment
 from infra.audit import pr
-from infra.audit.pr import COMMENT_LIMIT, MARKER, render_pr
+from infra.audit.pr import COMMENT_LIMIT, marker, render_pr
 from infra.cli import main
 from infra.commands.audit import audit_source
 from infra.commands.source import source_of
@@ -23,7 +23,7 @@ def large_audit():  # type: ignore[no-untyped-def]
 def test_twenty_servers_with_ten_tools_fit_one_comment(large_audit) -> None:  # type: ignore[no-untyped-def]
     comment = render_pr(large_audit, full_report="audit.md")
     assert len(comment) < COMMENT_LIMIT
-    assert comment.startswith(MARKER)
+    assert comment.startswith(marker("large") + "\n")
     assert "### Flags" in comment and "`audit.md`" in comment
     assert comment.count("<details>") == comment.count("</details>") >= 3
     # each MCP server's database credentials are counted, not listed one per tool
@@ -58,7 +58,7 @@ def test_the_command_prints_the_comment_and_writes_the_full_report(
     out = tmp_path / "artifacts" / "audit.md"
     assert main(["audit", "--stack", "dev", "--format", "pr", "--out", str(out)]) == 0
     comment = capsys.readouterr().out
-    assert comment.startswith(MARKER)
+    assert comment.startswith("<!-- agent-perimeter-audit dev -->\n")
     assert "Full report (every object, CIDRs, per-tool roles): `audit.md`" in comment
     full = out.read_text()
     assert full.startswith("## Boundary audit: dev")
