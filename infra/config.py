@@ -591,6 +591,18 @@ class Tunnel(_Section):
     cloudflared_resources: Resources = _resources("50m", "64Mi", "500m", "256Mi")
 
 
+class Metrics(_Section):
+    """A Prometheus scraper the stack names, let in to the tunnel's metrics ports and nowhere
+    else: from pods with `scraper_pod_labels` in `scraper_namespace`, to cloudflared's
+    metrics port (and the proxy's, when `proxy_port` says the proxy image serves one)."""
+
+    scraper_namespace: DnsLabel
+    scraper_pod_labels: dict[str, str] = Field(min_length=1)
+    # The vendor documents no metrics setting for the proxy: give the port only when the
+    # proxy image in use serves Prometheus metrics on one.
+    proxy_port: UnprivilegedPort | None = None
+
+
 class SandboxPool(_Section):
     """One runner pool: one trust boundary, with its own environment, key and egress.
     The limits are enforced by the `sandbox` worker the chart runs."""
@@ -713,6 +725,7 @@ class PerimeterConfig(_Section):
     agents: list[AgentSpec] = []
     vault: Vault = Vault()
     provisioner: Provisioner
+    metrics: Metrics | None = None  # off: nothing may reach the tunnel's metrics ports
     _prompts: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
