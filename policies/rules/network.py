@@ -210,6 +210,15 @@ def no_host_ports(resource: Resource, settings: Settings) -> Iterator[str]:
                     yield f"{at}{label} binds hostPort {int(host_port)} on the node"
 
 
+def _outbound_pods(inventory: Inventory) -> list[tuple[str | None, Mapping[str, Any], Resource]]:
+    """(namespace, pod labels, workload) of every tunnel and sandbox runner."""
+    return [
+        (w.effective_namespace, pod_labels(w), w)
+        for w in inventory.workloads
+        if pod_labels(w).get(names.LABEL_NAME) in names.OUTBOUND_ONLY
+    ]
+
+
 @stack_rule(
     "no-service-for-outbound-workloads",
     "No Service selects the tunnel's or the sandbox runners' pods: they only dial out.",
@@ -218,11 +227,7 @@ def no_host_ports(resource: Resource, settings: Settings) -> Iterator[str]:
 def no_service_for_outbound_workloads(
     inventory: Inventory, settings: Settings
 ) -> Iterator[tuple[Target, str]]:
-    outbound = [
-        (w.effective_namespace, pod_labels(w), w)
-        for w in inventory.workloads
-        if pod_labels(w).get(names.LABEL_NAME) in names.OUTBOUND_ONLY
-    ]
+    outbound = _outbound_pods(inventory)
     for service in inventory.kind("Service"):
         selector = as_map(service.spec.get("selector"))
         named = selector.get(names.LABEL_NAME) or selector.get(names.LABEL_COMPONENT)
@@ -276,11 +281,7 @@ def _metrics_port_problems(ports: Sequence[Any]) -> str | None:
     "scraper_pod_labels}` in the stack, which admits those pods on the metrics ports only.",
 )
 def outbound_only_ingress(inventory: Inventory, settings: Settings) -> Iterator[tuple[Target, str]]:
-    outbound = [
-        (w.effective_namespace, pod_labels(w), w)
-        for w in inventory.workloads
-        if pod_labels(w).get(names.LABEL_NAME) in names.OUTBOUND_ONLY
-    ]
+    outbound = _outbound_pods(inventory)
     for policy in inventory.kind("NetworkPolicy"):
         rules = as_list(policy.spec.get("ingress"))
         if not rules:
