@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from infra.errors import ConfigError  # defined apart: a folder check loads no pydantic
 from policies.rules.network import reachable_metadata  # every metadata address, every spelling
 
 if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
@@ -958,20 +959,6 @@ def _duplicates(values: list[str], section: str, field: str) -> list[str]:
 
 
 # --- errors and loading -----------------------------------------------------------------------
-
-
-class ConfigError(Exception):
-    """Every problem of one configuration, each with its field path."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = problems
-        lines = [f"invalid configuration in {source}: {len(problems)} problem(s)"]
-        lines += [
-            f"  - {path}: {message}" if path else f"  - {message}" for path, message in problems
-        ]
-        lines.append("nothing was deployed or written")
-        super().__init__("\n".join(lines))
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.commands.source import Source, add_source_arguments, load_source
-from infra.config import ConfigError, stack_file
+from infra.errors import ConfigError
 from infra.locations import Location, locate_dir, locate_in_stack_file
 from infra.manifests import Manifest, ManifestError, ref
-from infra.network import allowed_egress_cidrs
 from infra.sarif import render_sarif
 from infra.tools import RenderError, ToolMissing
 from policies.rules import TIERS, Resource, Violation, evaluate
@@ -95,7 +94,11 @@ def check(
     manifests = place(source.manifests, landing_namespace(source, namespace))
     resources = [Resource.from_manifest(m) for m in manifests]
     tier = tier or source.tier
-    cidrs = allowed_egress_cidrs(source.config) if source.config else None
+    cidrs = None
+    if source.config is not None:
+        from infra.network import allowed_egress_cidrs
+
+        cidrs = allowed_egress_cidrs(source.config)
     return tier, len(resources), evaluate(resources, tier=tier, allowed_egress_cidrs=cidrs)
 
 
@@ -147,6 +150,8 @@ def sarif_report(args: argparse.Namespace, source: Source, violations: Sequence[
         return render_sarif(
             violations, locations, fallback, uri_base="CHECKED", base_uri=root.as_uri() + "/"
         )
+    from infra.config import stack_file
+
     stack = (Path(args.config) if args.config else stack_file(args.stack)).resolve()
     root = stack_file("any").parent
     relative = stack.relative_to(root).as_posix() if stack.is_relative_to(root) else stack.name
