@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from infra.errors import ConfigError  # defined apart: a folder check loads no pydantic
 from policies.rules.network import reachable_metadata  # every metadata address, every spelling
 
 if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
@@ -591,6 +592,18 @@ class Tunnel(_Section):
     cloudflared_resources: Resources = _resources("50m", "64Mi", "500m", "256Mi")
 
 
+class Metrics(_Section):
+    """A Prometheus scraper the stack names, let in to the tunnel's metrics ports and nowhere
+    else: from pods with `scraper_pod_labels` in `scraper_namespace`, to cloudflared's
+    metrics port (and the proxy's, when `proxy_port` says the proxy image serves one)."""
+
+    scraper_namespace: DnsLabel
+    scraper_pod_labels: dict[str, str] = Field(min_length=1)
+    # The vendor documents no metrics setting for the proxy: give the port only when the
+    # proxy image in use serves Prometheus metrics on one.
+    proxy_port: UnprivilegedPort | None = None
+
+
 class SandboxPool(_Section):
     """One runner pool: one trust boundary, with its own environment, key and egress.
     The limits are enforced by the `sandbox` worker the chart runs."""
@@ -713,6 +726,7 @@ class PerimeterConfig(_Section):
     agents: list[AgentSpec] = []
     vault: Vault = Vault()
     provisioner: Provisioner
+    metrics: Metrics | None = None  # off: nothing may reach the tunnel's metrics ports
     _prompts: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
@@ -945,20 +959,6 @@ def _duplicates(values: list[str], section: str, field: str) -> list[str]:
 
 
 # --- errors and loading -----------------------------------------------------------------------
-
-
-class ConfigError(Exception):
-    """Every problem of one configuration, each with its field path."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = problems
-        lines = [f"invalid configuration in {source}: {len(problems)} problem(s)"]
-        lines += [
-            f"  - {path}: {message}" if path else f"  - {message}" for path, message in problems
-        ]
-        lines.append("nothing was deployed or written")
-        super().__init__("\n".join(lines))
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -31,6 +31,21 @@ def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def destination_names(config: PerimeterConfig | None) -> dict[str, str]:
+    """What each external address range is, in the words a reviewer uses; without a stack, the
+    platform's published defaults."""
+    from infra.config import ClusterNetwork, PlatformEndpoints
+
+    platform = config.platform if config else PlatformEndpoints()
+    cluster = config.cluster if config else ClusterNetwork()
+    names = {cidr: "platform API" for cidr in platform.api_cidrs}
+    names.update({cidr: "tunnel edge" for cidr in platform.tunnel_edge_cidrs})
+    names.update({cidr: "cluster services" for cidr in cluster.service_cidrs})
+    for name, database in (config.databases if config else {}).items():
+        names.update({cidr: f"database {name}" for cidr in database.cidrs})
+    return names
+
+
 def _ports(port: int, *protocols: str) -> list[dict[str, Any]]:
     return [{"protocol": p, "port": port} for p in protocols or ("TCP",)]
 
@@ -100,7 +115,25 @@ def tunnel_policy(config: PerimeterConfig) -> Manifest:
     egress += [
         {"to": [_pods(mcp_server_selector(s))], "ports": _ports(s.port)} for s in config.mcp_servers
     ]
-    return _policy(config, "mcp-tunnel", tunnel_selector(), [], egress)
+    return _policy(config, "mcp-tunnel", tunnel_selector(), metrics_ingress(config), egress)
+
+
+METRICS_PORT_NAMES = ("metrics", "proxy-metrics")  # the tunnel chart's container port names
+
+
+def metrics_ingress(config: PerimeterConfig) -> list[dict[str, Any]]:
+    """The named scraper, and only it, on the named metrics ports only; nothing when off."""
+    metrics = config.metrics
+    if metrics is None:
+        return []
+    scraper = {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": metrics.scraper_namespace}
+        },
+        "podSelector": {"matchLabels": dict(metrics.scraper_pod_labels)},
+    }
+    names = METRICS_PORT_NAMES if metrics.proxy_port is not None else METRICS_PORT_NAMES[:1]
+    return [{"from": [scraper], "ports": [{"protocol": "TCP", "port": n} for n in names]}]
 
 
 def mcp_server_policy(config: PerimeterConfig, server_name: str) -> Manifest:

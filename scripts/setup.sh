@@ -13,18 +13,20 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]} from Debian"
+  echo "setup: installing ${need_apt[*]} from Debian (apt)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 if ! command -v helm >/dev/null 2>&1 && [ ! -x "$TOOLS_BIN/helm" ]; then
-  echo "setup: building helm $HELM_VERSION from Go modules"
-  GOBIN="$TOOLS_BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  echo "setup: building helm $HELM_VERSION from Go modules (a few minutes on a cold cache)"
+  GOBIN="$TOOLS_BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 2>&1 \
+    | { grep -v '^go: downloading' || true; } >&2
 fi
 
 if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $(python3 --version)"
   python3 -m venv .venv
 fi
 # The policy pack runs in its own virtualenv (PulumiPolicy.yaml); the project's holds the
@@ -34,10 +36,14 @@ fi
 for dir in policies infra; do
   [ -e "$dir/.venv" ] || ln -s ../.venv "$dir/.venv"
 done
+# Reproducible: every package (dev tools included) at the lock's version and hash
+# (scripts/lock.sh regenerates it), then the project itself without resolving anything.
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 stamp=.venv/.agent-perimeter-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  echo "setup: installing the locked Python packages into .venv (requirements.lock)"
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  echo "setup: installing agent-perimeter into .venv (editable)"
+  .venv/bin/python -m pip install -q --no-deps -e .
   touch "$stamp"
 fi

@@ -68,6 +68,8 @@ class Audit:
     # From the stack config (empty for a bare manifest folder): the platform half.
     vault_credentials: list[dict[str, Any]] = field(default_factory=list)
     platform_flags: list[Flag] = field(default_factory=list)
+    # External address range -> what it is ("platform API", "database support").
+    destinations: dict[str, str] = field(default_factory=dict)
 
     @property
     def flags(self) -> list[Flag]:

@@ -82,17 +82,23 @@ def _keys(audit: Audit) -> _Keys:
     return _Keys(audit)
 
 
-def _peer(peer: Peer, key: _Keys, namespaces: list[str]) -> str:
+def _peer(peer: Peer, key: _Keys, audit: Audit, per_environment: bool) -> str:
+    """A peer as both sides can name it. Between two environments, a named range compares by
+    its name: each environment has its own database addresses, as expected."""
+    namespaces = audit.namespaces
     if peer.kind == "workload":
         return key(peer.ref)
+    named = audit.destinations.get(peer.ref) if peer.kind == "cidr" else None
+    if named is not None:
+        return named if per_environment else f"{named} ({peer.describe()})"
     text = peer.describe()
     if len(namespaces) == 1:
         text = text.replace(namespaces[0], "<namespace>")
     return text
 
 
-def _reach(audit: Audit) -> dict[tuple[str, str, str], str]:
-    key, nss = _keys(audit), audit.namespaces
+def _reach(audit: Audit, per_environment: bool) -> dict[tuple[str, str, str], str]:
+    key = _keys(audit)
     found: dict[tuple[str, str, str], str] = {}
     for ref, net in audit.network.workloads.items():
         for direction, d in (("ingress", net.ingress), ("egress", net.egress)):
@@ -100,7 +106,12 @@ def _reach(audit: Audit) -> dict[tuple[str, str, str], str]:
                 found[(direction, key(ref), "anything")] = "open (no policy selects it)"
                 continue
             for a in d.allowances:
-                found[(direction, key(ref), _peer(a.peer, key, nss))] = a.ports.text()
+                peer = _peer(a.peer, key, audit, per_environment)
+                ports = found.get((direction, key(ref), peer))
+                text = a.ports.text()
+                found[(direction, key(ref), peer)] = (
+                    text if ports in (None, text) else f"{ports}; {text}"
+                )
     return found
 
 
@@ -151,7 +162,10 @@ def _compare(
     return changes
 
 
-def diff_audits(a: Audit, b: Audit) -> AuditDiff:
+def diff_audits(a: Audit, b: Audit, *, per_environment: bool = True) -> AuditDiff:
+    """`per_environment`: a and b are two environments, so values each environment sets for
+    itself (namespace, database addresses) are not differences; False compares one
+    environment at two revisions, where every value counts."""
     ka, kb = _keys(a), _keys(b)
     workloads_a = {ka(r): r for r in a.network.workloads}
     workloads_b = {kb(r): r for r in b.network.workloads}
@@ -159,7 +173,8 @@ def diff_audits(a: Audit, b: Audit) -> AuditDiff:
         Change("workload", w, "exists", _yes(w in workloads_a), _yes(w in workloads_b))
         for w in sorted(workloads_a.keys() ^ workloads_b.keys())
     ]
-    for collect in (_reach, _flows, _creds, _flags):
+    changes += _compare(_reach(a, per_environment), _reach(b, per_environment))
+    for collect in (_flows, _creds, _flags):
         changes += _compare(collect(a), collect(b))
     return AuditDiff(a.label, b.label, changes)
 

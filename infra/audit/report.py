@@ -8,7 +8,7 @@ detail folds away in <details>.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from infra.audit.core import Audit
@@ -38,10 +38,20 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 class Namer:
-    """Short names: `Kind/name` when a report covers one namespace, the full ref otherwise."""
+    """Short names: `Kind/name` when a report covers one namespace, the full ref otherwise;
+    external ranges by what they are (`platform API (160.79.104.0/23)`), by that alone when
+    `brief`."""
 
-    def __init__(self, namespaces: Sequence[str]):
+    def __init__(
+        self,
+        namespaces: Sequence[str],
+        destinations: Mapping[str, str] | None = None,
+        *,
+        brief: bool = False,
+    ):
         self.single = namespaces[0] if len(namespaces) == 1 else None
+        self.destinations = dict(destinations or {})
+        self.brief = brief
 
     def __call__(self, ref: str) -> str:
         kind, _, rest = ref.partition("/")
@@ -49,7 +59,12 @@ class Namer:
         return f"{kind}/{name}" if self.single is not None and ns == self.single else ref
 
     def peer(self, peer: Peer) -> str:
-        return self(peer.ref) if peer.kind == "workload" else peer.describe()
+        if peer.kind == "workload":
+            return self(peer.ref)
+        named = self.destinations.get(peer.ref) if peer.kind == "cidr" else None
+        if named is None:
+            return peer.describe()
+        return named if self.brief else f"{named} ({peer.describe()})"
 
 
 def flag_rows(flags: Iterable[Flag], name: Namer) -> list[list[str]]:
@@ -219,7 +234,7 @@ def _admission_section(audit: Audit, name: Namer) -> list[str]:
 
 
 def render_markdown(audit: Audit) -> str:
-    name = Namer(audit.namespaces)
+    name = Namer(audit.namespaces, audit.destinations)
     sections = [
         _header(audit),
         _flags_section(audit, name),
@@ -242,8 +257,10 @@ def _policy_summary(audit: Audit) -> str:
 # --- JSON --------------------------------------------------------------------------------------
 
 
-def peer_dict(peer: Peer) -> dict[str, Any]:
+def peer_dict(peer: Peer, destinations: Mapping[str, str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"type": peer.kind, "description": peer.describe()}
+    if peer.kind == "cidr" and destinations and peer.ref in destinations:
+        out["name"] = destinations[peer.ref]
     if peer.kind == "workload":
         out["ref"] = peer.ref
     elif peer.kind == "cidr":
@@ -257,12 +274,16 @@ def peer_dict(peer: Peer) -> dict[str, Any]:
     return out
 
 
-def _direction_dict(d: Direction) -> dict[str, Any]:
+def _direction_dict(d: Direction, destinations: Mapping[str, str]) -> dict[str, Any]:
     return {
         "isolated": d.isolated,
         "policies": list(d.policies),
         "allowed": [
-            {"peer": peer_dict(a.peer), "ports": a.ports.describe(), "policies": list(a.policies)}
+            {
+                "peer": peer_dict(a.peer, destinations),
+                "ports": a.ports.describe(),
+                "policies": list(a.policies),
+            }
             for a in d.allowances
         ],
     }
@@ -297,8 +318,8 @@ def to_dict(audit: Audit) -> dict[str, Any]:
                     "labels": w.workload.labels,
                     "host_network": w.workload.host_network,
                     "services": w.services,
-                    "ingress": _direction_dict(w.ingress),
-                    "egress": _direction_dict(w.egress),
+                    "ingress": _direction_dict(w.ingress, audit.destinations),
+                    "egress": _direction_dict(w.egress, audit.destinations),
                 }
                 for w in net.workloads.values()
             ],

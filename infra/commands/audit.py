@@ -2,6 +2,8 @@
 
   audit --stack <env> | --config <file> | <folder>   network matrix, credentials, policy results
   audit --diff <envA> <envB>                          what differs in reachability and credentials
+  audit --diff <git-rev> [--stack <env>]              what the working tree changes against a
+                                                      revision (the PR's base), per environment
   audit --live --stack <env> | --namespace <ns>       drift of a cluster against the program
                                                       (--namespace alone: the stack deploying it)
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +40,8 @@ from infra.audit import (
 )
 from infra.audit.diagram import diagram_format
 from infra.audit.live import ClusterReader
+from infra.audit.pr import render_pr
+from infra.commands.revision import RevisionError, checkout, render_at, stacks_at
 from infra.commands.source import (
     Source,
     add_source_arguments,
@@ -64,11 +69,28 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_arguments(parser, allow_dir=True)
-    parser.add_argument("--format", choices=("md", "json"), default="md")
+    parser.add_argument(
+        "--format",
+        choices=("md", "json", "pr"),
+        default="md",
+        help="pr: one pull-request comment (< 65,536 characters): summary, flags, folded details",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the full report here (Markdown; JSON with --format json); with --format pr "
+        "the comment still goes to stdout",
+    )
     parser.add_argument("--diagram", metavar="FILE", help="also draw the boundaries (.svg or .png)")
     parser.add_argument("--tier", choices=TIERS, help="policy levels for a manifest folder")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--diff", nargs=2, metavar=("ENV_A", "ENV_B"), help="compare two stacks")
+    mode.add_argument(
+        "--diff",
+        nargs="+",
+        metavar="REV_OR_ENV",
+        help="two stack names: compare the environments; one git revision: compare each stack "
+        "(or --stack's) at that revision with the working tree",
+    )
     mode.add_argument("--live", action="store_true", help="compare a cluster with the program")
     parser.add_argument("--context", help="kubeconfig context (--live)")
     parser.add_argument("--namespace", help="namespace to read (--live; default: the stack's)")
@@ -106,6 +128,9 @@ def audit_source(source: Source, *, policies: bool = True) -> Audit:
         policies=policies,
         allowed_egress_cidrs=cidrs,
     )
+    from infra.network import destination_names
+
+    audit.destinations = destination_names(source.config)
     if source.config is not None:
         from infra.audit.platform import direct_path_flags, vault_credentials
 
@@ -128,12 +153,23 @@ def _report(args: argparse.Namespace) -> int:
     if args.tier and getattr(args, "path", None) is None:
         raise UsageError("--tier applies to a manifest folder; a stack has its own tier")
     audit = audit_source(load_source(args))
-    _emit(render_json(audit) if args.format == "json" else render_markdown(audit))
+    full = render_json(audit) if args.format == "json" else render_markdown(audit)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(full)
+    if args.format == "pr":
+        _emit(render_pr(audit, full_report=Path(args.out).name if args.out else None))
+    elif not args.out:
+        _emit(full)
     _diagram(args, audit)
     return 0
 
 
 def _diff(args: argparse.Namespace) -> int:
+    if len(args.diff) == 1:
+        return _diff_revision(args, args.diff[0])
+    if len(args.diff) != 2:
+        raise UsageError("--diff takes two stack names, or one git revision")
     if args.stack or args.config or getattr(args, "path", None) or args.diagram:
         raise UsageError("--diff takes two stack names and nothing else to read or draw")
     a, b = (audit_source(load_stack_source(s), policies=False) for s in args.diff)
@@ -143,6 +179,43 @@ def _diff(args: argparse.Namespace) -> int:
         if args.format == "json"
         else render_diff_markdown(diff)
     )
+    return 0
+
+
+def _diff_revision(args: argparse.Namespace, rev: str) -> int:
+    """Each environment at `rev` against the working tree: every value counts, since both
+    sides are the same environment."""
+    if args.config or getattr(args, "path", None) or args.diagram:
+        raise UsageError("--diff <git-rev> compares stacks; give --stack to pick one")
+    root = stack_file("any").parent
+    empty = Source("", [], None, "dev")
+    try:
+        with checkout(rev, root) as tree:
+            stacks = (
+                [args.stack] if args.stack else sorted(set(stacks_at(root)) | set(stacks_at(tree)))
+            )
+            diffs = []
+            for stack in stacks:
+                base = render_at(tree, stack, f"{stack}@{rev}") or empty
+                here = load_stack_source(stack) if stack_file(stack).exists() else empty
+                diffs.append(
+                    diff_audits(
+                        audit_source(base, policies=False),
+                        audit_source(here, policies=False),
+                        per_environment=False,
+                    )
+                )
+    except RevisionError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "json":
+        _emit(json.dumps([d.to_dict() for d in diffs], indent=2) + "\n")
+    else:
+        _emit(
+            "\n".join(
+                render_diff_markdown(d, f"Boundary diff: {s}: {rev} → working tree")
+                for s, d in zip(stacks, diffs, strict=True)
+            )
+        )
     return 0
 
 

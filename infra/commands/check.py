@@ -12,12 +12,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from infra.commands.source import Source, add_source_arguments, load_source
-from infra.config import ConfigError
+from infra.errors import ConfigError
+from infra.locations import Location, locate_dir, locate_in_stack_file
 from infra.manifests import Manifest, ManifestError, ref
-from infra.network import allowed_egress_cidrs
+from infra.sarif import render_sarif
 from infra.tools import RenderError, ToolMissing
 from policies.rules import TIERS, Resource, Violation, evaluate
 from policies.rules.model import CLUSTER_SCOPED
@@ -41,7 +43,13 @@ def register(subparsers: Any) -> None:
         help="where objects without a namespace would land (default: the stack's namespace; for "
         "a folder, its one Namespace object)",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="sarif: SARIF 2.1.0 for code scanning; each result at its object's file and line "
+        "(for --stack/--config: the line of the stack file that declares the object)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -86,15 +94,23 @@ def check(
     manifests = place(source.manifests, landing_namespace(source, namespace))
     resources = [Resource.from_manifest(m) for m in manifests]
     tier = tier or source.tier
-    cidrs = allowed_egress_cidrs(source.config) if source.config else None
+    cidrs = None
+    if source.config is not None:
+        from infra.network import allowed_egress_cidrs
+
+        cidrs = allowed_egress_cidrs(source.config)
     return tier, len(resources), evaluate(resources, tier=tier, allowed_egress_cidrs=cidrs)
 
 
 def render_text(label: str, tier: str, count: int, violations: Sequence[Violation]) -> str:
-    lines = [
-        f"[{v.enforcement}] {v.rule_id} {v.resource}: {v.message}\n    hint: {v.hint}"
-        for v in violations
-    ]
+    """Violations grouped by rule and hint: the hint is printed once under its findings."""
+    groups: dict[tuple[str, str, str], list[Violation]] = {}
+    for v in violations:
+        groups.setdefault((v.enforcement, v.rule_id, v.hint), []).append(v)
+    lines: list[str] = []
+    for (enforcement, rule_id, hint), found in groups.items():
+        lines += [f"[{enforcement}] {rule_id} {v.resource}: {v.message}" for v in found]
+        lines.append(f"    hint ({len(found)}x): {hint}" if len(found) > 1 else f"    hint: {hint}")
     mandatory = sum(v.mandatory for v in violations)
     if violations:
         lines.append(
@@ -121,6 +137,29 @@ def render_json(label: str, tier: str, count: int, violations: Sequence[Violatio
     )
 
 
+def sarif_report(args: argparse.Namespace, source: Source, violations: Sequence[Violation]) -> str:
+    """A folder's objects sit at their own file and line, relative to the folder (uri base
+    `CHECKED`); a stack's rendered objects exist in no file of the repository, so their results
+    sit in the stack file, relative to the repository root (`SRCROOT`)."""
+    path = getattr(args, "path", None)
+    if path is not None:
+        folder = Path(path).resolve()
+        locations = locate_dir(folder)
+        root = folder if folder.is_dir() else folder.parent
+        fallback = Location(folder.name if folder.is_file() else ".", 1)
+        return render_sarif(
+            violations, locations, fallback, uri_base="CHECKED", base_uri=root.as_uri() + "/"
+        )
+    from infra.config import stack_file
+
+    stack = (Path(args.config) if args.config else stack_file(args.stack)).resolve()
+    root = stack_file("any").parent
+    relative = stack.relative_to(root).as_posix() if stack.is_relative_to(root) else stack.name
+    locations = locate_in_stack_file(stack, source.manifests, relative)
+    fallback = Location(relative, 1)
+    return render_sarif(violations, locations, fallback, uri_base="SRCROOT")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         source = load_source(args)
@@ -130,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ManifestError, RenderError, ToolMissing) as exc:
         print(f"check: cannot read the input: {exc}", file=sys.stderr)
         return 2
-    render = render_json if args.format == "json" else render_text
-    print(render(source.label, tier, count, violations))
+    if args.format == "sarif":
+        print(sarif_report(args, source, violations))
+    else:
+        render = render_json if args.format == "json" else render_text
+        print(render(source.label, tier, count, violations))
     return 1 if any(v.mandatory for v in violations) else 0

@@ -5,9 +5,20 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from infra.config import ConfigError, PerimeterConfig, load
+from infra.errors import ConfigError
 from infra.manifests import Manifest, ManifestError, load_dir
+
+if TYPE_CHECKING:
+    from infra.config import PerimeterConfig
+
+
+def load(stack: str | None = None, config_file: str | None = None) -> PerimeterConfig:
+    """The stack's validated config; the model (pydantic) loads only when a stack is read."""
+    from infra.config import load as load_config_model
+
+    return load_config_model(stack=stack, config_file=config_file)
 
 
 @dataclass

@@ -68,6 +68,7 @@ def tunnel_values(
             "logLevel": tunnel.log_level,
             "shutdownTimeout": tunnel.shutdown_timeout,
             "resources": tunnel.proxy_resources.chart_values(),
+            "metricsPort": config.metrics.proxy_port if config.metrics else None,
         },
         "cloudflared": {
             "image": tunnel.cloudflared_image.chart_values(),

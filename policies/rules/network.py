@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import names
 from .inventory import Inventory
-from .k8s import containers, labels_match, pod_labels, pod_views, selector_is_empty, where
+from .k8s import (
+    containers,
+    labels_match,
+    pod_labels,
+    pod_views,
+    selector_is_empty,
+    selector_matches,
+    where,
+)
 from .model import (
     DEFAULT_ALLOWED_EGRESS_CIDRS,
     Network,
@@ -202,6 +210,15 @@ def no_host_ports(resource: Resource, settings: Settings) -> Iterator[str]:
                     yield f"{at}{label} binds hostPort {int(host_port)} on the node"
 
 
+def _outbound_pods(inventory: Inventory) -> list[tuple[str | None, Mapping[str, Any], Resource]]:
+    """(namespace, pod labels, workload) of every tunnel and sandbox runner."""
+    return [
+        (w.effective_namespace, pod_labels(w), w)
+        for w in inventory.workloads
+        if pod_labels(w).get(names.LABEL_NAME) in names.OUTBOUND_ONLY
+    ]
+
+
 @stack_rule(
     "no-service-for-outbound-workloads",
     "No Service selects the tunnel's or the sandbox runners' pods: they only dial out.",
@@ -210,11 +227,7 @@ def no_host_ports(resource: Resource, settings: Settings) -> Iterator[str]:
 def no_service_for_outbound_workloads(
     inventory: Inventory, settings: Settings
 ) -> Iterator[tuple[Target, str]]:
-    outbound = [
-        (w.effective_namespace, pod_labels(w), w)
-        for w in inventory.workloads
-        if pod_labels(w).get(names.LABEL_NAME) in names.OUTBOUND_ONLY
-    ]
+    outbound = _outbound_pods(inventory)
     for service in inventory.kind("Service"):
         selector = as_map(service.spec.get("selector"))
         named = selector.get(names.LABEL_NAME) or selector.get(names.LABEL_COMPONENT)
@@ -224,6 +237,75 @@ def no_service_for_outbound_workloads(
         for namespace, labels, workload in outbound:
             if namespace == service.effective_namespace and labels_match(selector, labels):
                 yield service, f"its selector matches the pods of {workload.ref}"
+
+
+# The tunnel chart's metrics container ports: cloudflared's, and the proxy's when declared.
+METRICS_PORT_NAMES = frozenset({"metrics", "proxy-metrics"})
+
+
+def _scraper_problems(peer: Mapping[str, Any]) -> str | None:
+    """A peer is a named scraper only as one namespace (by name) AND labelled pods in it."""
+    namespaces = as_map(as_map(peer.get("namespaceSelector")).get("matchLabels"))
+    pods = as_map(peer.get("podSelector"))
+    if set(peer) - {"namespaceSelector", "podSelector"}:
+        return "admits an address block, not a scraper's pods"
+    if set(as_map(peer.get("namespaceSelector"))) != {"matchLabels"} or set(namespaces) != {
+        NAMESPACE_NAME_LABEL
+    }:
+        return "names no single namespace by kubernetes.io/metadata.name"
+    if set(pods) != {"matchLabels"} or not as_map(pods.get("matchLabels")):
+        return "admits every pod of that namespace, not the scraper's pods by label"
+    return None
+
+
+def _metrics_port_problems(ports: Sequence[Any]) -> str | None:
+    if not ports:
+        return "admits every port, not only the metrics ports"
+    for port in ports:
+        port = as_map(port)
+        if port.get("protocol", "TCP") != "TCP" or "endPort" in port:
+            return f"admits {port.get('protocol', 'TCP')} {port.get('port')}-{port.get('endPort')}"
+        if port.get("port") not in METRICS_PORT_NAMES:
+            return (
+                f"admits port {port.get('port')!r}; only the named metrics ports "
+                f"({', '.join(sorted(METRICS_PORT_NAMES))}) may be scraped"
+            )
+    return None
+
+
+@stack_rule(
+    "outbound-only-ingress",
+    "Nothing dials the tunnel or the sandbox runners; only a named Prometheus scraper may reach "
+    "the tunnel's metrics ports.",
+    "Remove the ingress rule; to scrape the tunnel set `metrics: {scraper_namespace, "
+    "scraper_pod_labels}` in the stack, which admits those pods on the metrics ports only.",
+)
+def outbound_only_ingress(inventory: Inventory, settings: Settings) -> Iterator[tuple[Target, str]]:
+    outbound = _outbound_pods(inventory)
+    for policy in inventory.kind("NetworkPolicy"):
+        rules = as_list(policy.spec.get("ingress"))
+        if not rules:
+            continue
+        selector = policy.spec.get("podSelector")
+        selected = [
+            (labels.get(names.LABEL_NAME), workload)
+            for namespace, labels, workload in outbound
+            if namespace == policy.effective_namespace and selector_matches(selector, labels)
+        ]
+        for component, workload in selected:
+            if component != names.COMPONENT_TUNNEL:
+                yield policy, f"admits ingress to {workload.ref}, which only ever dials out"
+                continue
+            for i, rule in enumerate(rules, start=1):
+                rule = as_map(rule)
+                peers = as_list(rule.get("from"))
+                problem = _metrics_port_problems(as_list(rule.get("ports")))
+                if not peers:
+                    problem = "admits every source"
+                for peer in peers:
+                    problem = problem or _scraper_problems(as_map(peer))
+                if problem:
+                    yield policy, f"ingress rule {i} to {workload.ref} {problem}"
 
 
 def _endpoint_targets(resource: Resource) -> Iterator[Mapping[str, Any]]:
@@ -477,6 +559,7 @@ RULES = (
     no_host_namespaces,
     no_host_ports,
     no_service_for_outbound_workloads,
+    outbound_only_ingress,
     no_hand_made_pod_endpoints,
     namespace_default_deny,
     ingress_from_scoped_sources,

@@ -77,6 +77,21 @@ def ingress_from(*peers: dict) -> Mutation:
     )
 
 
+SCRAPER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+
+
+def tunnel_ingress(*peers: dict, ports: list | None = None, policy: str = "mcp-tunnel") -> Mutation:
+    rule: dict = {"from": list(peers)}
+    if ports is not None:
+        rule["ports"] = ports
+    return lambda m: (
+        fx.find(m, "NetworkPolicy", policy)["spec"].setdefault("ingress", []).append(rule)
+    )
+
+
 def read_secret(workload: str, secret: str, how: str = "env") -> Mutation:
     def mutate(m: list[fx.Manifest]) -> None:
         target = next(x for x in m if x["metadata"]["name"] == workload and "template" in x["spec"])
@@ -134,6 +149,7 @@ SVC = f"Service/{NS}/mcp-server-tickets"
 DEPLOY = f"Deployment/{NS}/mcp-server-tickets"
 SANDBOX_NP = f"NetworkPolicy/{NS}/sandbox-runner"
 TICKETS_NP = f"NetworkPolicy/{NS}/mcp-server-tickets"
+TUNNEL_NP = f"NetworkPolicy/{NS}/mcp-tunnel"
 ROLE_SQL = f"ConfigMap/{NS}/role-sql-support"
 AGENT = f"ConfigMap/{NS}/agent-definition"
 TUNNEL_CM = f"ConfigMap/{NS}/mcp-tunnel-config"
@@ -264,6 +280,50 @@ CASES: list[Case] = [
     bad("ingress-from-scoped-sources", "a rule with no from", TICKETS_NP)(ingress_from()),
     good("ingress-from-scoped-sources", "one named namespace")(
         ingress_from({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}})
+    ),
+    good("outbound-only-ingress", "the named scraper on the named metrics ports")(
+        tunnel_ingress(
+            SCRAPER, ports=[{"port": "metrics"}, {"protocol": "TCP", "port": "proxy-metrics"}]
+        )
+    ),
+    bad("outbound-only-ingress", "the scraper on a numeric port", TUNNEL_NP)(
+        tunnel_ingress(SCRAPER, ports=[{"port": 2000, "protocol": "TCP"}])
+    ),
+    bad("outbound-only-ingress", "the scraper on every port", TUNNEL_NP)(tunnel_ingress(SCRAPER)),
+    bad("outbound-only-ingress", "the proxy's TLS port", TUNNEL_NP)(
+        tunnel_ingress(SCRAPER, ports=[{"port": "metrics"}, {"port": "https"}])
+    ),
+    bad("outbound-only-ingress", "every pod of the scraper's namespace", TUNNEL_NP)(
+        tunnel_ingress(
+            {"namespaceSelector": SCRAPER["namespaceSelector"]}, ports=[{"port": "metrics"}]
+        )
+    ),
+    bad("outbound-only-ingress", "pods of any namespace with the scraper's labels", TUNNEL_NP)(
+        tunnel_ingress(
+            {"namespaceSelector": {}, "podSelector": SCRAPER["podSelector"]},
+            ports=[{"port": "metrics"}],
+        )
+    ),
+    bad("outbound-only-ingress", "the scraper's pods in this namespace", TUNNEL_NP)(
+        tunnel_ingress({"podSelector": SCRAPER["podSelector"]}, ports=[{"port": "metrics"}])
+    ),
+    bad("outbound-only-ingress", "an address block", TUNNEL_NP)(
+        tunnel_ingress({"ipBlock": {"cidr": "10.0.0.0/8"}}, ports=[{"port": "metrics"}])
+    ),
+    bad("outbound-only-ingress", "the scraper into a sandbox runner", SANDBOX_NP)(
+        tunnel_ingress(SCRAPER, ports=[{"port": "metrics"}], policy="sandbox-runner")
+    ),
+    bad(
+        "outbound-only-ingress",
+        "a namespace-wide policy with ingress",
+        f"NetworkPolicy/{NS}/all-pods",
+    )(
+        add(
+            fx.network_policy(
+                "all-pods",
+                {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [SCRAPER]}]},
+            )
+        )
     ),
     bad("sandbox-no-direct-mcp-access", "a pool opted in to an MCP server", SANDBOX_NP)(
         egress_to({"podSelector": {"matchLabels": fx.TICKETS}})
