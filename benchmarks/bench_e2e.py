@@ -27,10 +27,12 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_check import server  # noqa: E402
 from infra.config import PERIMETER_KEY  # noqa: E402
 from tests.e2e.harness.control_plane import ControlPlane  # noqa: E402
 from tests.e2e.harness.perimeter import Perimeter  # noqa: E402
 from tests.e2e.harness.pulumi_cli import PulumiWorkspace  # noqa: E402
+from tests.e2e.harness.tls import self_signed_pair  # noqa: E402
 from tests.e2e.harness.tools import BUILD_SCRIPT, ensure_tools  # noqa: E402
 from tests.fakes.platform_api import DEFAULT_API_KEY  # noqa: E402
 
@@ -98,29 +100,13 @@ class PeakMemory:
 def generated_stack(servers: int, tools: int, target: Path) -> Path:
     document = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())
     settings = document["config"][PERIMETER_KEY]
-    names = [f"svc{i:02d}" for i in range(servers)]
-    settings["mcp_servers"] = [
-        {
-            "name": name,
-            "image": f"ghcr.io/example/mcp-{name}:1.0.0",
-            "replicas": 1,
-            "database": "support",
-            "tools": [
-                {
-                    "name": f"tool_{t:02d}",
-                    "access": "read" if t % 2 == 0 else "write",
-                    "grants": [
-                        {
-                            "table": f"{name}.table_{t:02d}",
-                            "privileges": ["SELECT"] if t % 2 == 0 else ["INSERT"],
-                        }
-                    ],
-                }
-                for t in range(tools)
-            ],
-        }
-        for name in names
+    generated = [
+        server(i, tools).model_dump(mode="json", exclude_none=True) for i in range(servers)
     ]
+    for entry in generated:  # tags, not digests: dev does not require pinning
+        entry["image"] = f"ghcr.io/example/mcp-{entry['name']}:1.0.0"
+    settings["mcp_servers"] = generated
+    names = [entry["name"] for entry in generated]
     settings["agents"] = [
         {
             "name": "bench-agent",
@@ -194,29 +180,7 @@ def main() -> int:
         workspace = PulumiWorkspace(tools, plane.kubeconfig)  # type: ignore[arg-type]
         workspace.run("login", workspace.env()["PULUMI_BACKEND_URL"])
         workspace.install_built_plugins()
-        tls_dir = Path(tempfile.mkdtemp(prefix="ap-bench-tls-"))
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-keyout",
-                "k.pem",
-                "-out",
-                "c.pem",
-                "-subj",
-                "/CN=bench",
-            ],
-            cwd=tls_dir,
-            check=True,
-            capture_output=True,
-        )
-        pair = ((tls_dir / "c.pem").read_text(), (tls_dir / "k.pem").read_text())
+        pair = self_signed_pair("bench")
         sources = {
             "dev": REPO / "Pulumi.dev.yaml",
             f"{args.servers}x{args.tools}": generated_stack(

@@ -13,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
 from tests.e2e.harness.pulumi_cli import PulumiWorkspace
+from tests.e2e.harness.tls import self_signed_pair
 from tests.e2e.harness.tools import REPO, Tools, ensure_tools
 from tests.fakes.platform_api import DEFAULT_API_KEY
 
@@ -110,31 +110,9 @@ def platform_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformA
 
 
 @pytest.fixture(scope="session")
-def proxy_tls() -> Iterator[tuple[str, str]]:
+def proxy_tls() -> tuple[str, str]:
     """A real certificate and key for the proxy's inner TLS layer."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-keyout",
-                "proxy.key",
-                "-out",
-                "proxy.crt",
-                "-subj",
-                "/CN=mcp-proxy.e2e",
-            ],
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-        )
-        yield (Path(tmp, "proxy.crt").read_text(), Path(tmp, "proxy.key").read_text())
+    return self_signed_pair("mcp-proxy.e2e")
 
 
 def random_secret() -> str:
