@@ -22,7 +22,9 @@ KWOK_VERSION=v0.8.0
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-SOURCES=${E2E_SOURCES:-$repo/../shared/e2e-sources}
+# Public Apache-2.0 sources the Go module proxy refuses, vendored with their provenance
+# (sources/README.md), so a clean clone builds everything from its own files.
+SOURCES=${E2E_SOURCES:-$here/sources}
 AP_CACHE=${AP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agent-perimeter}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 mkdir -p "$AP_CACHE"
