@@ -438,3 +438,16 @@ def snapshot(pg: Server, db: str = "support") -> list[str]:
     """Roles, settings, memberships, grants, RLS switches and policies, as text rows
     (a NULL ACL and the explicit default it stands for compare equal)."""
     return pg.superuser(SNAPSHOT_SQL, db=db).rows
+
+
+@pytest.fixture
+def fresh(pg: Server) -> Server:
+    """The server with the `support` database as the schema fixture left it."""
+    pg.reset("support")
+    return pg
+
+
+def admin(pg: Server, *statements: str, db: str = "support") -> None:
+    """Changes made the way a person with the admin credential would make them."""
+    result = pg.connect(ADMIN, pg.admin_password, *statements, db=db)
+    assert result.ok, result.stderr

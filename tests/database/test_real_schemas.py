@@ -26,6 +26,7 @@ from tests.database.conftest import (
     ADMIN,
     Passwords,
     Server,
+    admin,
     apply,
     clean_env,
     dev_raw,
@@ -37,17 +38,6 @@ pytestmark = pytest.mark.postgres
 EXPORT = "mcp_tickets_export_ticket"
 GET = "mcp_tickets_get_ticket"
 DENIED = "42501"
-
-
-@pytest.fixture
-def fresh(pg: Server) -> Server:
-    pg.reset("support")
-    return pg
-
-
-def admin(pg: Server, *statements: str, db: str = "support") -> None:
-    result = pg.connect(ADMIN, pg.admin_password, *statements, db=db)
-    assert result.ok, result.stderr
 
 
 def _config(mutate: Any = None) -> PerimeterConfig:

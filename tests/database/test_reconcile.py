@@ -12,6 +12,7 @@ from tests.database.conftest import (
     ADMIN,
     Passwords,
     Server,
+    admin,
     apply,
     clean_env,
     dev_raw,
@@ -27,18 +28,6 @@ LOOKUP = "mcp_inventory_lookup_stock"
 RETRY = "mcp_inventory_retry_shipment"
 DENIED = "42501"
 ACME = "SET agent_perimeter.tenant = 'acme'"
-
-
-@pytest.fixture
-def fresh(pg: Server) -> Server:
-    pg.reset("support")
-    return pg
-
-
-def admin(pg: Server, *statements: str, db: str = "support") -> None:
-    """Changes made the way a person with the admin credential would make them."""
-    result = pg.connect(ADMIN, pg.admin_password, *statements, db=db)
-    assert result.ok, result.stderr
 
 
 def roles(pg: Server) -> list[str]:
