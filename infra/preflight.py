@@ -44,7 +44,7 @@ def api_client(kubernetes_config: Any) -> Any:
     context = kubernetes_config.get("context")
     if kubeconfig and not os.path.exists(os.path.expanduser(kubeconfig)):
         return config.new_client_from_config_dict(yaml.safe_load(kubeconfig), context=context)
-    path = os.path.expanduser(kubeconfig) if kubeconfig else None
+    path = os.path.expanduser(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
     return config.new_client_from_config(config_file=path, context=context)
 
 

@@ -9,6 +9,7 @@ The reader is a small interface so tests feed it recorded API responses.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -73,7 +74,8 @@ class KubernetesReader:
         from kubernetes import client, config
 
         try:
-            config.load_kube_config(context=context)
+            # KUBECONFIG as it is now: the client reads it only once, when first imported.
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), context=context)
         except Exception as exc:  # the loader raises several unrelated types
             if context is not None:
                 raise LiveError(f"cannot load kubeconfig context {context!r}: {exc}") from None
