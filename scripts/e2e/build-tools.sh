@@ -106,25 +106,21 @@ build_pulumi_cli() {
   chmod +x "$out"/*
 }
 
-build_random_provider() {
-  extract pulumi-random.tar.gz
-  cd pulumi-random/provider
-  minify_json cmd/pulumi-resource-random/schema.json cmd/pulumi-resource-random/schema-embed.json "$RANDOM_PROVIDER_VERSION"
-  go build -trimpath -o "$out/pulumi-resource-random" \
-    -ldflags "-s -w -X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=$RANDOM_PROVIDER_VERSION" \
-    ./cmd/pulumi-resource-random
+# A Terraform-bridged provider from its vendored `provider/` folder: the schema embedded
+# with our version stamped in, the version variable set in the module's own pkg/version.
+build_bridged_provider() {
+  local name=$1 version=$2 mod
+  extract "pulumi-$name.tar.gz"
+  cd "pulumi-$name/provider"
+  mod=$(go list -m)
+  minify_json "cmd/pulumi-resource-$name/schema.json" "cmd/pulumi-resource-$name/schema-embed.json" "$version"
+  go build -trimpath -o "$out/pulumi-resource-$name" \
+    -ldflags "-s -w -X $mod/pkg/version.Version=$version" \
+    "./cmd/pulumi-resource-$name"
 }
 
-build_tls_provider() {
-  extract pulumi-tls.tar.gz
-  cd pulumi-tls/provider
-  local mod
-  mod=$(go list -m)
-  minify_json cmd/pulumi-resource-tls/schema.json cmd/pulumi-resource-tls/schema-embed.json "$TLS_PROVIDER_VERSION"
-  go build -trimpath -o "$out/pulumi-resource-tls" \
-    -ldflags "-s -w -X $mod/pkg/version.Version=$TLS_PROVIDER_VERSION" \
-    ./cmd/pulumi-resource-tls
-}
+build_random_provider() { build_bridged_provider random "$RANDOM_PROVIDER_VERSION"; }
+build_tls_provider() { build_bridged_provider tls "$TLS_PROVIDER_VERSION"; }
 
 build_kubernetes_provider() {
   extract pulumi-kubernetes.tar.gz
