@@ -14,7 +14,7 @@ import ipaddress
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -65,6 +65,7 @@ SECRET_KEYS: dict[str, str] = {
     "environmentKeys": "object: sandbox pool name -> that pool's environment service key",
     "databaseAdminPasswords": "object: database name -> admin password",
     "platformApiKey": "the platform API key `pulumi up` creates the platform objects with",
+    "backendCredentials": "object: MCP server name -> backend name -> that backend's credential",
 }
 # Old secret keys and what replaced them: a stack still setting one gets told what to change.
 RENAMED_SECRET_KEYS = {
@@ -507,7 +508,8 @@ class Tool(_Section):
     description: str = ""
     access: Literal["read", "write"]
     permission_policy: Literal["always_allow", "always_ask"] | None = None
-    grants: list[TableGrant] = Field(min_length=1)
+    # Required (at least one) exactly when the tool's server has a database; refused otherwise.
+    grants: list[TableGrant] = []
     tenant_column: Identifier | None = None
 
     @model_validator(mode="after")
@@ -522,7 +524,7 @@ class Tool(_Section):
                     )
         elif self.permission_policy == "always_allow":
             raise _invalid("write_policy", "permission_policy of a write tool must be always_ask")
-        if self.tenant_column is not None:
+        if self.tenant_column is not None and self.grants:
             # Per table, across the tool's grants: UPDATE (status) beside SELECT (tenant_id, ...)
             # is fine; a table where no grant covers the tenant column is not.
             covered: dict[str, bool] = {}
@@ -549,6 +551,147 @@ class Tool(_Section):
         return "always_allow" if self.access == "read" else "always_ask"
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+# Set by the chart itself: a server's own settings must not shadow them.
+RESERVED_ENV_PREFIXES = ("MCP_", "BACKEND_", "DATABASE_", "PG", "TOOL_")
+# A value under such a name is a credential: it belongs in backendCredentials (a mounted file
+# with one reader), not in a Deployment's plain-text environment.
+_CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL")
+MAX_CONFIG_FILES_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB, with its metadata
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise _invalid(
+            "env_name",
+            f"{value!r} is not an environment variable name: A-Z, 0-9 and '_', not starting "
+            "with a digit",
+        )
+    if value.startswith(RESERVED_ENV_PREFIXES):
+        raise _invalid(
+            "env_reserved",
+            f"{value!r} starts with {', '.join(RESERVED_ENV_PREFIXES)}: the chart sets those "
+            "itself; pick another name",
+        )
+    if _CREDENTIAL_NAME.search(value):
+        raise _invalid(
+            "env_credential",
+            f"{value!r} names a credential; declare it as a backend with `credential: true` and "
+            "set it under the backendCredentials secret, so it is mounted as a file",
+        )
+    return value
+
+
+def _file_name(value: str) -> str:
+    if not _FILE_NAME.fullmatch(value):
+        raise _invalid(
+            "file_name",
+            f"{value!r} is not a plain file name: letters, digits, '.', '_' and '-', no '/'",
+        )
+    return value
+
+
+def _no_private_key(value: str) -> str:
+    if "PRIVATE KEY-----" in value:
+        raise _invalid(
+            "private_key",
+            "holds a private key; credentials go in the backendCredentials secret (the value "
+            "is not shown here)",
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+FileName = Annotated[str, AfterValidator(_file_name)]
+PlainText = Annotated[str, AfterValidator(_no_private_key)]
+
+
+class Backend(_Section):
+    """A service an MCP server calls besides its database: an internal API, a queue, a SaaS
+    gateway. The server's egress allows exactly its backends' addresses and ports."""
+
+    name: ShortName
+    # What the server connects to: an IP address, or a DNS name whose addresses `cidrs` states
+    # (a NetworkPolicy matches addresses, never names).
+    host: Hostname | None = None
+    cidrs: list[Cidr] = []
+    ports: list[Port] = Field(min_length=1)
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    tls: bool = True
+    # True: the stack's `backendCredentials.<server>.<backend>` secret is mounted as a file.
+    credential: bool = False
+
+    @field_validator("ports")
+    @classmethod
+    def _unique_ports(cls, value: list[int]) -> list[int]:
+        _require_unique((str(p) for p in value), "port")
+        return value
+
+    @model_validator(mode="after")
+    def _addressable(self) -> Backend:
+        problems = []
+        address = _ip_or_none(self.host)
+        if self.host is None and not self.cidrs:
+            problems.append(
+                "cidrs: give the backend's address: `host` (an IP address, or a DNS name with "
+                "`cidrs`) or `cidrs`"
+            )
+        elif self.host is not None and address is None and not self.cidrs:
+            problems.append(
+                f"cidrs: {self.host} is a DNS name and NetworkPolicies cannot match names; "
+                "state the CIDRs its addresses live in (cidrs: [...])"
+            )
+        if address is not None and self.cidrs and not _inside(address, self.cidrs):
+            problems.append(
+                f"host: {self.host} is outside cidrs ({', '.join(self.cidrs)}); the "
+                "NetworkPolicy would block every connection to it"
+            )
+        problems += [f"cidrs[{j}]: {m}" for j, m in _overlaps(self.cidrs)]
+        _raise_cross_reference(problems)
+        return self
+
+    @property
+    def effective_cidrs(self) -> list[str]:
+        """The ranges its egress allows: the stated CIDRs, or the host's own address."""
+        if self.cidrs:
+            return list(self.cidrs)
+        address = ipaddress.ip_address(str(self.host))
+        return [f"{address}/{address.max_prefixlen}"]
+
+
+def _ip_or_none(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host) if host else None
+    except ValueError:
+        return None
+
+
+def _inside(address: ipaddress.IPv4Address | ipaddress.IPv6Address, cidrs: list[str]) -> bool:
+    return any(address in ipaddress.ip_network(cidr) for cidr in cidrs)
+
+
+def _overlap(cidr: str, seen: Iterable[tuple[str, str]]) -> str | None:
+    """Why `cidr` clashes with one of `seen` ((where, cidr) pairs), if it does: two
+    declarations of the same addresses are a typo, or one backend reached through another's
+    allowance."""
+    network = ipaddress.ip_network(cidr)
+    for where, other in seen:
+        if network.overlaps(ipaddress.ip_network(other)):
+            return f"{cidr} overlaps {where} ({other})"
+    return None
+
+
+def _overlaps(cidrs: list[str]) -> list[tuple[int, str]]:
+    """(index, message) of each range in `cidrs` that overlaps an earlier one."""
+    found = []
+    for j, cidr in enumerate(cidrs):
+        clash = _overlap(cidr, ((f"cidrs[{k}]", c) for k, c in enumerate(cidrs[:j])))
+        if clash:
+            found.append((j, clash))
+    return found
+
+
 class McpServer(_Section):
     name: ShortName
     image: Image
@@ -557,8 +700,13 @@ class McpServer(_Section):
     route: ShortName | None = None
     replicas: int = Field(default=2, ge=1, le=20)
     resources: Resources = _resources("100m", "128Mi", "500m", "256Mi")
-    database: Identifier
+    # A PostgreSQL backend declared under `databases`, with a role and grants per tool.
+    database: Identifier | None = None
+    backends: list[Backend] = []
     tools: list[Tool] = Field(min_length=1)
+    env: dict[EnvName, PlainText] = {}
+    args: list[PlainText] = Field(default=[], max_length=64)
+    config_files: dict[FileName, PlainText] = {}
     # Raise by one per `pulumi up` to rotate this server's platform token without downtime.
     token_epoch: int = Field(default=0, ge=0)
 
@@ -567,6 +715,61 @@ class McpServer(_Section):
     def _unique_tools(cls, tools: list[Tool]) -> list[Tool]:
         _require_unique((t.name for t in tools), "tool name")
         return tools
+
+    @field_validator("config_files")
+    @classmethod
+    def _config_size(cls, files: dict[str, str]) -> dict[str, str]:
+        size = sum(len(k) + len(v.encode()) for k, v in files.items())
+        if size > MAX_CONFIG_FILES_BYTES:
+            raise _invalid(
+                "config_size",
+                f"{size} bytes of config files; one ConfigMap holds at most "
+                f"{MAX_CONFIG_FILES_BYTES} here",
+            )
+        return files
+
+    @model_validator(mode="after")
+    def _backends_and_grants(self) -> McpServer:
+        problems = _duplicates([b.name for b in self.backends], "backends", "name")
+        problems += [
+            f"backends[{i}].name: {b.name!r} is already the name of the server's database"
+            for i, b in enumerate(self.backends)
+            if b.name == self.database
+        ]
+        taken: list[tuple[str, str]] = []
+        for i, backend in enumerate(self.backends):
+            spot = "cidrs[{j}]" if backend.cidrs else "host"
+            mine = [(f"backends[{i}].{spot.format(j=j)}", c) for j, c in enumerate(backend.effective_cidrs)]
+            for where, cidr in mine:
+                clash = _overlap(cidr, taken)
+                if clash:
+                    problems.append(f"{where}: {clash}")
+            taken += mine
+        for j, tool in enumerate(self.tools):
+            if self.database is None and tool.grants:
+                problems.append(
+                    f"tools[{j}].grants: {self.name} has no database, so its tools hold no "
+                    "table grants; remove them (or give the server `database:`)"
+                )
+            if self.database is not None and not tool.grants:
+                problems.append(
+                    f"tools[{j}].grants: a tool of a database-backed server needs at least one "
+                    f"grant on {self.database} (its own role holds exactly those)"
+                )
+            if self.database is None and tool.tenant_column is not None:
+                problems.append(
+                    f"tools[{j}].tenant_column: {self.name} has no database, so there are no "
+                    "rows to filter by tenant; remove it"
+                )
+        _raise_cross_reference(problems)
+        return self
+
+    def backend(self, name: str) -> Backend:
+        return next(b for b in self.backends if b.name == name)
+
+    @property
+    def credential_backends(self) -> list[Backend]:
+        return [b for b in self.backends if b.credential]
 
     @property
     def route_name(self) -> str:
@@ -702,6 +905,29 @@ class Vault(_Section):
     id: str | None = Field(default=None, pattern=r"^vlt_[A-Za-z0-9]{4,64}$")
 
 
+class UpstreamTls(_Section):
+    """TLS from the tunnel's proxy to each MCP server, under a CA the program manages: the
+    platform bearer token never crosses the cluster network in clear."""
+
+    enabled: bool = True
+    validity_hours: int = Field(default=2160, ge=24, le=87600)
+    ca_validity_hours: int = Field(default=43800, ge=24, le=175200)
+    # A `pulumi up` that finds a certificate this close to its end issues a new one.
+    renew_within_hours: int = Field(default=720, ge=1)
+
+    @model_validator(mode="after")
+    def _window_inside_validity(self) -> UpstreamTls:
+        shortest = min(self.validity_hours, self.ca_validity_hours)
+        if self.renew_within_hours >= shortest:
+            _raise_cross_reference(
+                [
+                    f"renew_within_hours: {self.renew_within_hours} must be shorter than the "
+                    f"validity ({shortest}h): every `pulumi up` would issue new certificates"
+                ]
+            )
+        return self
+
+
 class Provisioner(_Section):
     image: Image
     resources: Resources = _resources("50m", "64Mi", "250m", "128Mi")
@@ -720,12 +946,13 @@ class PerimeterConfig(_Section):
     cluster: ClusterNetwork = ClusterNetwork()
     quota: NamespaceQuota = NamespaceQuota()
     tunnel: Tunnel
-    databases: dict[Identifier, DatabaseEndpoint] = Field(min_length=1)
+    databases: dict[Identifier, DatabaseEndpoint] = {}
     mcp_servers: list[McpServer] = Field(min_length=1, max_length=MAX_MCP_SERVERS)
     sandboxes: list[SandboxPool] = Field(min_length=1)
     agents: list[AgentSpec] = []
     vault: Vault = Vault()
     provisioner: Provisioner
+    upstream_tls: UpstreamTls = UpstreamTls()
     metrics: Metrics | None = None  # off: nothing may reach the tunnel's metrics ports
     _prompts: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -812,14 +1039,14 @@ class PerimeterConfig(_Section):
         problems += _duplicates([s.route_name for s in self.mcp_servers], "mcp_servers", "route")
         problems += self._platform_problems()
         for i, server in enumerate(self.mcp_servers):
-            if server.database not in self.databases:
+            if server.database is not None and server.database not in self.databases:
                 problems.append(
                     f"mcp_servers[{i}].database: {server.database!r} is not declared under "
                     f"databases (declared: {', '.join(sorted(self.databases)) or 'none'})"
                 )
         roles: dict[str, str] = {}
         for i, server in enumerate(self.mcp_servers):
-            for j, tool in enumerate(server.tools):
+            for j, tool in enumerate(server.tools if server.database else []):
                 role = role_name(server.name, tool.name)
                 where = f"mcp_servers[{i}].tools[{j}].name"
                 if len(role) > 63:
@@ -833,6 +1060,12 @@ class PerimeterConfig(_Section):
                     )
                 roles.setdefault(role, where)
         problems += self._cidr_breadth()
+        problems += self._backend_overlaps()
+        if self.tier is Tier.prod and not self.upstream_tls.enabled:
+            problems.append(
+                "upstream_tls.enabled: prod requires TLS from the proxy to every MCP server; "
+                "the platform bearer token must not cross the cluster network in clear"
+            )
         if len(set(names)) == len(names):  # duplicate servers already explain any shared name
             problems += _name_collisions(self)
         if self.tier is Tier.prod:
@@ -857,7 +1090,41 @@ class PerimeterConfig(_Section):
         ]
         for name, database in self.databases.items():
             found += [(f"databases.{name}.cidrs[{i}]", c) for i, c in enumerate(database.cidrs)]
+        for i, server in enumerate(self.mcp_servers):
+            for j, backend in enumerate(server.backends):
+                found += [
+                    (f"mcp_servers[{i}].backends[{j}].cidrs[{k}]", c)
+                    for k, c in enumerate(backend.cidrs)
+                ]
         return found
+
+    def _backend_overlaps(self) -> list[str]:
+        """A backend inside the platform's or the cluster's ranges would widen what those
+        allowances mean, or never match (Service IPs are rewritten before policy applies)."""
+        fixed = [
+            (where, cidr)
+            for where, cidr in self.cidrs()
+            if where.startswith(("platform.", "cluster."))
+        ]
+        problems = []
+        for i, server in enumerate(self.mcp_servers):
+            if server.database is not None and server.database in self.databases:
+                database = self.databases[server.database]
+                fixed_here = [
+                    *fixed,
+                    *((f"databases.{server.database}.cidrs[{k}]", c) for k, c in enumerate(database.cidrs)),
+                ]
+            else:
+                fixed_here = fixed
+            for j, backend in enumerate(server.backends):
+                spot = "cidrs[{k}]" if backend.cidrs else "host"
+                for k, cidr in enumerate(backend.effective_cidrs):
+                    clash = _overlap(cidr, fixed_here)
+                    if clash:
+                        problems.append(
+                            f"mcp_servers[{i}].backends[{j}].{spot.format(k=k)}: {clash}"
+                        )
+        return problems
 
     def _cidr_breadth(self) -> list[str]:
         problems = []
@@ -964,6 +1231,8 @@ def _duplicates(values: list[str], section: str, field: str) -> list[str]:
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a dict key that failed: the key is the path
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -1123,7 +1392,9 @@ def _plaintext_secrets(config: Mapping[str, Any]) -> list[tuple[str, str]]:
             if not isinstance(value["secure"], str):
                 problems.append((path, "a `secure:` value must be the ciphertext Pulumi wrote"))
             return
-        if isinstance(value, Mapping) and path.endswith(tuple(f":{k}" for k in _OBJECT_SECRETS)):
+        if isinstance(value, Mapping) and path.split(".", 1)[0].endswith(
+            tuple(f":{k}" for k in _OBJECT_SECRETS)
+        ):
             for name, item in value.items():
                 walk(item, f"{path}.{name}")
             return
@@ -1241,11 +1512,30 @@ class PerimeterSecrets:
     database_admin_passwords: dict[str, pulumi.Output[str]]
     tunnel_ca_cert: pulumi.Output[str] | None = None
     platform_api_key: pulumi.Output[str] | None = None
+    # (server, backend) -> that backend's credential, for backends with `credential: true`.
+    backend_credentials: Mapping[tuple[str, str], pulumi.Output[str]] = field(
+        default_factory=dict
+    )
+
+
+def backend_credential_keys(config: PerimeterConfig) -> list[str]:
+    """`<server>.<backend>` of every backend credential the stack must hold."""
+    return [f"{s.name}.{b.name}" for s in config.mcp_servers for b in s.credential_backends]
+
+
+def _dig(value: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def required_secrets(config: PerimeterConfig) -> list[str]:
     """The secret keys one environment needs, by whether it manages the platform side."""
-    keys = ["tunnelTlsCert", "tunnelTlsKey", "environmentKeys", "databaseAdminPasswords"]
+    keys = ["tunnelTlsCert", "tunnelTlsKey", "environmentKeys"]
+    if config.databases:
+        keys.append("databaseAdminPasswords")
+    if backend_credential_keys(config):
+        keys.append("backendCredentials")
     if config.platform.enabled:
         return [*keys, "tunnelCaCert", "platformApiKey"]
     return ["tunnelToken", *keys]
@@ -1271,10 +1561,18 @@ def offline_secrets(config: PerimeterConfig) -> PerimeterSecrets:
         },
         tunnel_ca_cert=placeholder("tunnelCaCert") if enabled else None,
         platform_api_key=placeholder("platformApiKey") if enabled else None,
+        backend_credentials={
+            tuple(key.split(".")): placeholder(f"backendCredentials.{key}")  # type: ignore[misc]
+            for key in backend_credential_keys(config)
+        },
     )
 
 
-_OBJECT_SECRETS = {"databaseAdminPasswords": "databases", "environmentKeys": "sandboxes"}
+_OBJECT_SECRETS = {
+    "databaseAdminPasswords": "databases",
+    "environmentKeys": "sandboxes",
+    "backendCredentials": "MCP server, then backend",
+}
 
 
 def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
@@ -1298,8 +1596,10 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
     names = {
         "databaseAdminPasswords": list(config.databases),
         "environmentKeys": [p.name for p in config.sandboxes],
+        "backendCredentials": backend_credential_keys(config),
     }
-    for key in required_secrets(config):
+    required = required_secrets(config)
+    for key in required:
         meaning = SECRET_KEYS[key]
         value = cfg.get_secret_object(key) if key in _OBJECT_SECRETS else cfg.get_secret(key)
         if value is None:
@@ -1316,21 +1616,27 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
             )
         values[key] = value
     for key, wanted in names.items():
+        if key not in required:
+            continue
         given = cfg.get_object(key) or {}
         if not isinstance(given, Mapping):
             problems.append(
                 (f"{PROJECT}:{key}", f"must be an object keyed by {_OBJECT_SECRETS[key]}")
             )
             continue
-        missing = [name for name in wanted if name not in given]
+        missing = [name for name in wanted if _dig(given, name) is None]
         if values.get(key) is not None and missing:
             problems.append((f"{PROJECT}:{key}", f"no value for: {', '.join(missing)}"))
     if problems:
         raise pulumi.RunError(str(ConfigError(source, problems)))
 
     def entries(key: str) -> dict[str, pulumi.Output[str]]:
-        whole = values[key]
-        return {name: as_secret(whole.apply(lambda d, n=name: str(d[n]))) for name in names[key]}
+        whole = values.get(key)
+        if whole is None:
+            return {}
+        return {
+            name: as_secret(whole.apply(lambda d, n=name: str(_dig(d, n)))) for name in names[key]
+        }
 
     return config, PerimeterSecrets(
         tunnel_token=values.get("tunnelToken"),
@@ -1340,4 +1646,8 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
         database_admin_passwords=entries("databaseAdminPasswords"),
         tunnel_ca_cert=values.get("tunnelCaCert"),
         platform_api_key=values.get("platformApiKey"),
+        backend_credentials={
+            (key.split(".")[0], key.split(".")[1]): value
+            for key, value in entries("backendCredentials").items()
+        },
     )

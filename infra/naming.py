@@ -31,6 +31,11 @@ ANNOTATION_DATABASE_ROLE = "agent-perimeter.io/database-role"
 ANNOTATION_GRANTS = "agent-perimeter.io/grants"
 ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
 ANNOTATION_READER = "agent-perimeter.io/reader"
+ANNOTATION_BACKEND = "agent-perimeter.io/backend"
+# sha256 of a server's public serving certificate: a renewal rolls its pods.
+ANNOTATION_SERVING_CERT = "agent-perimeter.io/serving-cert-sha256"
+# sha256 of the upstream CA certificate the proxy trusts: a new CA rolls the tunnel.
+ANNOTATION_UPSTREAM_CA = "agent-perimeter.io/upstream-ca-sha256"
 
 # Values of LABEL_CREDENTIAL: what a Secret grants.
 CREDENTIAL_DATABASE_ROLE = "database-role"
@@ -40,6 +45,8 @@ CREDENTIAL_TUNNEL_TLS = "tunnel-tls"
 CREDENTIAL_ENVIRONMENT_KEY = "environment-key"
 CREDENTIAL_DATABASE_ADMIN = "database-admin"
 CREDENTIAL_ROLE_VERIFIERS = "role-verifiers"
+CREDENTIAL_BACKEND = "backend"
+CREDENTIAL_SERVING_TLS = "serving-tls"
 
 # Workload kinds (LABEL_COMPONENT) and chart names.
 COMPONENT_MCP_SERVER = "mcp-server"
@@ -118,6 +125,11 @@ def tunnel_token_secret_name(epoch: int) -> str:
     return f"{TUNNEL_RELEASE}-token-r{epoch}"
 
 
+def backend_secret_name(server: McpServer | str, backend: str) -> str:
+    """One Secret per server per backend: its only reader is that server."""
+    return f"{mcp_release(server)}-backend-{backend}"
+
+
 def tool_role(server: McpServer, tool: Tool) -> str:
     return role_name(server.name, tool.name)
 
@@ -152,6 +164,12 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
         names += [
             (tool_secret_name(server, tool, epoch), f"mcp_servers[{i}].tools[{j}].name")
             for j, tool in enumerate(server.tools)
+            if server.database is not None
+        ]
+        names += [
+            (backend_secret_name(server, backend.name), f"mcp_servers[{i}].backends[{j}].name")
+            for j, backend in enumerate(server.backends)
+            if backend.credential
         ]
     for database in config.databases:
         base = provisioner_name(database)
@@ -160,3 +178,11 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
             (f"{base}-verifiers", f"databases.{database}"),
         ]
     return names
+
+
+UPSTREAM_CA_CONFIG_MAP = "mcp-upstream-ca"
+
+
+def server_tls_secret(server_name: str) -> str:
+    """kubernetes.io/tls Secret one MCP server serves HTTPS from."""
+    return f"{mcp_release(server_name)}-tls"

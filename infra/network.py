@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.config import PerimeterConfig
+from infra.config import McpServer, PerimeterConfig
 from infra.naming import (
     common_labels,
     mcp_server_selector,
@@ -25,9 +25,16 @@ Manifest = dict[str, Any]
 
 
 def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
-    """Public destinations this environment declares: the platform endpoints and its databases."""
+    """Destinations this environment declares: the platform endpoints, its databases and the
+    MCP servers' backends."""
     found = [*config.platform.api_cidrs, *config.platform.tunnel_edge_cidrs]
     found += [cidr for database in config.databases.values() for cidr in database.cidrs]
+    found += [
+        cidr
+        for server in config.mcp_servers
+        for backend in server.backends
+        for cidr in backend.effective_cidrs
+    ]
     return list(dict.fromkeys(found))
 
 
@@ -43,6 +50,12 @@ def destination_names(config: PerimeterConfig | None) -> dict[str, str]:
     names.update({cidr: "cluster services" for cidr in cluster.service_cidrs})
     for name, database in (config.databases if config else {}).items():
         names.update({cidr: f"database {name}" for cidr in database.cidrs})
+    backends: dict[str, list[str]] = {}
+    for server in config.mcp_servers if config else []:
+        for backend in server.backends:
+            for cidr in backend.effective_cidrs:
+                backends.setdefault(cidr, []).append(f"{server.name}/{backend.name}")
+    names.update({cidr: f"backend {', '.join(who)}" for cidr, who in backends.items()})
     return names
 
 
@@ -144,14 +157,29 @@ def mcp_server_policy(config: PerimeterConfig, server_name: str) -> Manifest:
         for pool in config.sandboxes
         if server.name in pool.direct_mcp_access
     ]
-    database = config.databases[server.database]
     return _policy(
         config,
         f"mcp-server-{server.name}",
         mcp_server_selector(server),
         [{"from": callers, "ports": _ports(server.port)}],
-        [{"to": _cidrs(database.cidrs), "ports": _ports(database.port)}],
+        mcp_server_egress(config, server),
     )
+
+
+def mcp_server_egress(config: PerimeterConfig, server: McpServer) -> list[dict[str, Any]]:
+    """Exactly the server's backends (its database among them), each on its own ports."""
+    egress = []
+    if server.database is not None:
+        database = config.databases[server.database]
+        egress.append({"to": _cidrs(database.cidrs), "ports": _ports(database.port)})
+    egress += [
+        {
+            "to": _cidrs(backend.effective_cidrs),
+            "ports": [{"protocol": backend.protocol, "port": p} for p in backend.ports],
+        }
+        for backend in server.backends
+    ]
+    return egress
 
 
 def sandbox_policy(config: PerimeterConfig, pool_name: str) -> Manifest:
@@ -178,7 +206,7 @@ def provisioner_policy(config: PerimeterConfig, database_name: str) -> Manifest:
 
 def used_databases(config: PerimeterConfig) -> list[str]:
     """Databases some MCP server uses: only those get roles and a provisioning Job."""
-    used = {s.database for s in config.mcp_servers}
+    used = {s.database for s in config.mcp_servers if s.database is not None}
     return [name for name in config.databases if name in used]
 
 

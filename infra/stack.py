@@ -93,7 +93,16 @@ def build(
     credentials = {
         server.name: McpServerCredentials(
             f"credentials-{server.name}",
-            McpServerCredentialsArgs(config, server, urls[server.name]),
+            McpServerCredentialsArgs(
+                config,
+                server,
+                urls[server.name],
+                {
+                    backend: value
+                    for (owner, backend), value in secrets.backend_credentials.items()
+                    if owner == server.name
+                },
+            ),
             after_namespace,
         )
         for server in config.mcp_servers
@@ -121,13 +130,14 @@ def build(
                 server,
                 credentials[server.name].tool_secrets,
                 credentials[server.name].platform_token_secret,
+                credentials[server.name].backend_secrets,
             ),
             pulumi.ResourceOptions(
                 depends_on=[
                     namespace,
                     network,
                     credentials[server.name],
-                    provisioners[server.database],
+                    *([provisioners[server.database]] if server.database else []),
                 ]
             ),
         )

@@ -114,6 +114,7 @@ _FIXED_GRANTS = {
     naming.CREDENTIAL_ENVIRONMENT_KEY: "environment service key: polls the sandbox work queue",
     naming.CREDENTIAL_DATABASE_ADMIN: "database admin credential: creates and alters roles",
     naming.CREDENTIAL_ROLE_VERIFIERS: "SCRAM verifiers of the per-tool database roles",
+    naming.CREDENTIAL_SERVING_TLS: "the MCP server's serving certificate and key (proxy to server TLS)",
 }
 
 
@@ -130,6 +131,9 @@ def _credential(secret: SecretObject) -> Credential:
         grants = f"database role {role or '?'}: {'; '.join(privileges) or 'grants not annotated'}"
     elif kind == naming.CREDENTIAL_PLATFORM_TOKEN:
         grants = f"platform credential bound to {url or '? (no URL annotated)'}"
+    elif kind == naming.CREDENTIAL_BACKEND:
+        backend = secret.annotations.get(naming.ANNOTATION_BACKEND)
+        grants = f"credential of backend {backend or '? (no backend annotated)'}, as a file"
     else:
         grants = _FIXED_GRANTS.get(kind, f"unknown credential kind {kind!r}")
     return Credential(

@@ -1,9 +1,11 @@
-"""Credentials of one MCP server: a database password per tool and the platform bearer token."""
+"""Credentials of one MCP server: a database password per tool, its backends' credentials and
+the platform bearer token."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
@@ -13,11 +15,14 @@ from infra.config import McpServer, PerimeterConfig, as_secret
 from infra.credentials import credential_secret
 from infra.database.scram import scram_sha256_verifier
 from infra.naming import (
+    ANNOTATION_BACKEND,
     ANNOTATION_DATABASE_ROLE,
     ANNOTATION_GRANTS,
     ANNOTATION_MCP_SERVER_URL,
+    CREDENTIAL_BACKEND,
     CREDENTIAL_DATABASE_ROLE,
     CREDENTIAL_PLATFORM_TOKEN,
+    backend_secret_name,
     mcp_release,
     platform_token_secret_name,
     tool_role,
@@ -33,6 +38,8 @@ class McpServerCredentialsArgs:
     # The server's URL, derived from the tunnel's domain: the one value the vault
     # credential, the agent definition and the tunnel route all come from.
     url: pulumi.Input[str]
+    # backend name -> its credential from the stack's secrets (backends with `credential: true`)
+    backend_credentials: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 PREVIOUS_TOKEN_KEY = "previous-token"
@@ -78,6 +85,7 @@ class McpServerCredentials(pulumi.ComponentResource):
 
     verifiers: dict[str, pulumi.Output[str]]
     tool_secrets: dict[str, str]
+    backend_secrets: dict[str, str]
     platform_token: pulumi.Output[str]
     platform_token_secret: pulumi.Output[str]
     vault_credential: pulumi.Output[dict]
@@ -96,7 +104,21 @@ class McpServerCredentials(pulumi.ComponentResource):
 
         self.verifiers = {}
         self.tool_secrets = {}
-        for tool in server.tools:
+        self.backend_secrets = {}
+        for backend in server.credential_backends:
+            secret_name = backend_secret_name(server, backend.name)
+            credential_secret(
+                f"{name}-backend-{backend.name}",
+                config=config,
+                name=secret_name,
+                credential=CREDENTIAL_BACKEND,
+                reader=reader,
+                data={"credential": as_secret(args.backend_credentials[backend.name])},
+                annotations={ANNOTATION_BACKEND: backend.name},
+                opts=child,
+            )
+            self.backend_secrets[backend.name] = secret_name
+        for tool in server.tools if server.database is not None else []:
             role = tool_role(server, tool)
             tool_keepers = {**keepers, "role": role}
             password = random.RandomPassword(
@@ -169,5 +191,9 @@ class McpServerCredentials(pulumi.ComponentResource):
         )
         self.vault_credential = as_secret(credential)
         self.register_outputs(
-            {"tool_secrets": self.tool_secrets, "platform_token_secret": self.platform_token_secret}
+            {
+                "tool_secrets": self.tool_secrets,
+                "backend_secrets": self.backend_secrets,
+                "platform_token_secret": self.platform_token_secret,
+            }
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -10,7 +10,13 @@ import pulumi_kubernetes as k8s
 
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig
-from infra.naming import LABEL_ENVIRONMENT, database_ca_config_map, mcp_release, tool_role
+from infra.naming import (
+    ANNOTATION_SERVING_CERT,
+    LABEL_ENVIRONMENT,
+    database_ca_config_map,
+    mcp_release,
+    tool_role,
+)
 from infra.tools import chart_path
 
 CHART = chart_path("mcp-server")
@@ -24,13 +30,34 @@ class McpServerArgs:
     # Renamed with each rotation phase of the platform token, so the pods roll and
     # `pulumi up` waits for them before the vault credential moves on.
     platform_token_secret: pulumi.Input[str]
+    # backend name -> the Secret its credential is mounted from
+    backend_secrets: dict[str, str] = field(default_factory=dict)
+    # The kubernetes.io/tls Secret the server serves from (None: plain HTTP), and its
+    # certificate's digest, so a renewed certificate rolls the pods.
+    tls_secret: str | None = None
+    tls_cert_sha256: pulumi.Input[str] | None = None
+
+
+def _database_values(config: PerimeterConfig, server: McpServerConfig) -> dict[str, Any]:
+    if server.database is None:
+        return {}
+    database = config.databases[server.database]
+    return {
+        "host": database.host,
+        "port": database.port,
+        "name": server.database,
+        "sslmode": database.sslmode,
+        # created by the database's RoleProvisioner, which this server depends on
+        "caConfigMap": database_ca_config_map(server.database)
+        if database.ca_certificate is not None
+        else "",
+    }
 
 
 def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
     """Only Secret names reach the chart, never a value."""
     config, server = args.config, args.server
-    database = config.databases[server.database]
-    return {
+    values: dict[str, Any] = {
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
         "serverName": server.name,
         "replicaCount": server.replicas,
@@ -38,16 +65,6 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
         "containerPort": server.port,
         "mcpPath": server.path,
         "service": {"port": server.port},
-        "database": {
-            "host": database.host,
-            "port": database.port,
-            "name": server.database,
-            "sslmode": database.sslmode,
-            # created by the database's RoleProvisioner, which this server depends on
-            "caConfigMap": database_ca_config_map(server.database)
-            if database.ca_certificate is not None
-            else "",
-        },
         "toolCredentials": [
             {
                 "tool": tool.name,
@@ -55,11 +72,35 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
                 "secretName": args.tool_secrets[tool.name],
             }
             for tool in server.tools
+            if tool.name in args.tool_secrets
         ],
         "platformToken": {"secretName": args.platform_token_secret},
         "resources": server.resources.chart_values(),
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "backends": [
+            {
+                "name": backend.name,
+                "host": backend.host or "",
+                "port": backend.ports[0],
+                "tls": backend.tls,
+            }
+            for backend in server.backends
+        ],
+        "backendCredentials": [
+            {"backend": backend, "secretName": secret}
+            for backend, secret in args.backend_secrets.items()
+        ],
+        "extraEnv": [{"name": name, "value": value} for name, value in server.env.items()],
+        "extraArgs": list(server.args),
+        "configFiles": dict(server.config_files),
     }
+    database = _database_values(config, server)
+    if database:
+        values["database"] = database
+    if args.tls_secret is not None:
+        values["tls"] = {"secretName": args.tls_secret}
+        values["podAnnotations"] = {ANNOTATION_SERVING_CERT: args.tls_cert_sha256}
+    return values
 
 
 class McpServer(pulumi.ComponentResource):

@@ -13,13 +13,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import PerimeterConfig, PerimeterSecrets
+from infra.config import McpServer, PerimeterConfig, PerimeterSecrets
 from infra.credentials import credential_secret
 from infra.naming import (
     CREDENTIAL_TUNNEL_TLS,
     CREDENTIAL_TUNNEL_TOKEN,
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
+    UPSTREAM_CA_CONFIG_MAP,
     mcp_release,
     tunnel_token_secret_name,
 )
@@ -39,10 +40,17 @@ class McpTunnelArgs:
     connection: pulumi.Input[dict[str, Any]] | None = None
 
 
+def server_host(config: PerimeterConfig, server: McpServer) -> str:
+    """The name the proxy dials, and the name each server's certificate is issued for."""
+    return f"{mcp_release(server)}.{config.namespace}.svc.cluster.local"
+
+
 def tunnel_routes(config: PerimeterConfig) -> dict[str, str]:
-    """Route subdomain -> upstream written exactly scheme://host:port (the proxy rejects a path)."""
+    """Route subdomain -> upstream written exactly scheme://host:port (the proxy rejects a path);
+    https under the managed CA unless `upstream_tls.enabled` is false."""
+    scheme = "https" if config.upstream_tls.enabled else "http"
     return {
-        server.route_name: f"http://{mcp_release(server)}.{config.namespace}.svc.cluster.local:{server.port}"
+        server.route_name: f"{scheme}://{server_host(config, server)}:{server.port}"
         for server in config.mcp_servers
     }
 
@@ -75,8 +83,12 @@ def tunnel_values(
             "resources": tunnel.cloudflared_resources.chart_values(),
         },
         "routes": tunnel_routes(config),
-        # Upstreams are ClusterIP Services: the proxy may dial the service range and nothing else.
-        "upstream": {"allowedIps": list(config.cluster.service_cidrs)},
+        # Upstreams are ClusterIP Services: the proxy may dial the service range and nothing else,
+        # and trusts only the CA the program issued the servers' certificates from.
+        "upstream": {
+            "allowedIps": list(config.cluster.service_cidrs),
+            "tls": {"caConfigMap": UPSTREAM_CA_CONFIG_MAP if config.upstream_tls.enabled else ""},
+        },
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import names, sql
 from .inventory import Inventory, agent_toolsets, role_sql_texts
-from .k8s import pod_labels, pod_views, where
+from .k8s import containers, pod_labels, pod_views, where
 from .model import Resource, Settings, Target, as_list, as_map, resource_rule, stack_rule
 
 
@@ -184,8 +184,50 @@ def no_service_account_token_secret(
             yield reader, f"reads {secret.ref}, a service account token"
 
 
+def _env_secret_refs(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(container description, Secret name) for every Secret a container reads into env."""
+    for description, container in containers(spec):
+        for env in as_list(container.get("env")):
+            ref = as_map(as_map(as_map(env).get("valueFrom")).get("secretKeyRef"))
+            if ref.get("name"):
+                yield description, str(ref["name"])
+        for source in as_list(container.get("envFrom")):
+            ref = as_map(as_map(source).get("secretRef"))
+            if ref.get("name"):
+                yield description, str(ref["name"])
+
+
+@stack_rule(
+    "backend-credential-own-server",
+    "A backend credential is read by exactly the MCP server it is issued to (its "
+    "agent-perimeter.io/reader), and only as a mounted file, never as an environment variable.",
+    "Mount the backend's Secret as a read-only volume into its own MCP server only; give each "
+    "server that needs the backend its own credential (and its own Secret).",
+)
+def backend_credential_own_server(
+    inventory: Inventory, settings: Settings
+) -> Iterator[tuple[Target, str]]:
+    for secret in inventory.secrets_labelled(names.CREDENTIAL_BACKEND):
+        owner = str(secret.annotations.get(names.ANNOTATION_READER) or "")
+        if not owner:
+            yield secret, f"a backend credential without the {names.ANNOTATION_READER} annotation"
+        for reader in inventory.readers_of(secret):
+            instance = str(pod_labels(reader).get(names.LABEL_INSTANCE) or "")
+            component = str(pod_labels(reader).get(names.LABEL_NAME) or "")
+            if component != names.COMPONENT_MCP_SERVER or (owner and instance != owner):
+                yield secret, f"backend credential of {owner or 'no declared server'} is read by {reader.ref}"
+            for pod in pod_views(reader):
+                for description, name in _env_secret_refs(pod.spec):
+                    if name == secret.object_name:
+                        yield reader, (
+                            f"{where(reader, pod)}{description} reads the backend credential "
+                            f"{secret.ref} into its environment; mount it as a file"
+                        )
+
+
 RULES = (
     secret_single_reader,
+    backend_credential_own_server,
     database_admin_only_provisioner,
     database_roles_unique,
     tool_own_role_and_secret,

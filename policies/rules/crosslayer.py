@@ -15,7 +15,17 @@ from urllib.parse import urlsplit
 
 from . import names, sql
 from .inventory import Document, Inventory, agent_servers, agent_toolsets
-from .model import Resource, Settings, Target, as_list, as_map, resource_rule, stack_rule
+from .model import (
+    ADVISORY,
+    MANDATORY,
+    Resource,
+    Settings,
+    Target,
+    as_list,
+    as_map,
+    resource_rule,
+    stack_rule,
+)
 
 MAX_MCP_SERVERS = 20
 PERMISSION_POLICIES = frozenset({"always_allow", "always_ask"})
@@ -184,6 +194,39 @@ def mcp_server_tunnel_route(
 
 
 @stack_rule(
+    "upstream-tls-required",
+    "Every tunnel route reaches its MCP server over https, and the proxy trusts only the CA "
+    "file it is given (upstream.tls.ca_file set, include_system_cas false).",
+    "Turn on upstream_tls (the default): the program issues each server a certificate from its "
+    "own CA, routes https://<server>.<namespace>.svc.cluster.local:<port>, and points the proxy's "
+    "upstream.tls.ca_file at that CA only.",
+    levels={"prod": MANDATORY, "*": ADVISORY},
+)
+def upstream_tls_required(inventory: Inventory, settings: Settings) -> Iterator[tuple[Target, str]]:
+    for document in inventory.tunnel_configs:
+        if document.error is not None:
+            continue  # mcp-server-tunnel-route reports an unreadable config
+        data = as_map(document.data)
+        routes = as_map(data.get("routes"))
+        for route, upstream in sorted(routes.items()):
+            if not str(upstream).startswith("https://"):
+                yield document.resource, (
+                    f"route {route} -> {upstream}: not https, so the platform bearer token "
+                    "crosses the cluster network in clear"
+                )
+        if not routes:
+            continue
+        tls = as_map(as_map(data.get("upstream")).get("tls"))
+        if not tls.get("ca_file"):
+            yield document.resource, "upstream.tls.ca_file is unset: no managed CA vouches for the servers"
+        if tls.get("include_system_cas") is not False:
+            yield document.resource, (
+                "upstream.tls.include_system_cas is not false: any public CA could vouch for an "
+                "upstream"
+            )
+
+
+@stack_rule(
     "write-tools-always-ask",
     "A tool whose role may write (INSERT, UPDATE, DELETE) is never always_allow.",
     "Set the tool's permission_policy to always_ask, or grant its role SELECT only.",
@@ -215,5 +258,6 @@ RULES = (
     agent_definition_consistent,
     mcp_server_vault_credential,
     mcp_server_tunnel_route,
+    upstream_tls_required,
     write_tools_always_ask,
 )

@@ -15,10 +15,12 @@ LABEL_ROLE_SQL = "agent-perimeter.io/role-sql"
 LABEL_AGENT_DEFINITION = "agent-perimeter.io/agent-definition"
 ANNOTATION_DATABASE_ROLE = "agent-perimeter.io/database-role"
 ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
+ANNOTATION_READER = "agent-perimeter.io/reader"
 
 CREDENTIAL_DATABASE_ROLE = "database-role"
 CREDENTIAL_PLATFORM_TOKEN = "platform-token"
 CREDENTIAL_DATABASE_ADMIN = "database-admin"
+CREDENTIAL_BACKEND = "backend"
 
 COMPONENT_MCP_SERVER = "mcp-server"
 COMPONENT_TUNNEL = "mcp-tunnel"

@@ -167,8 +167,12 @@ def agent_definition(**changes: Any) -> dict[str, Any]:
 TUNNEL_CONFIG = f"""\
 listen_addr: 0.0.0.0:8443
 tunnel_domain: {DOMAIN}
+upstream:
+  tls:
+    ca_file: /etc/mcp-proxy/upstream-ca/ca.crt
+    include_system_cas: false
 routes:
-  tickets: http://mcp-server-tickets.{NS}.svc.cluster.local:8080
+  tickets: https://mcp-server-tickets.{NS}.svc.cluster.local:8080
 """
 
 
@@ -208,6 +212,10 @@ def environment() -> list[Manifest]:
                 "projected": {
                     "sources": [{"secret": {"name": "mcp-server-tickets-platform-token"}}]
                 },
+            },
+            {
+                "name": "backend-crm-api",
+                "secret": {"secretName": "mcp-server-tickets-backend-crm-api", "defaultMode": 256},
             },
         ],
     )
@@ -356,6 +364,12 @@ def environment() -> list[Manifest]:
             database_role="mcp_tickets_export_ticket",
         ),
         secret("mcp-server-tickets-platform-token", "platform-token", mcp_server_url=URL),
+        secret(
+            "mcp-server-tickets-backend-crm-api",
+            "backend",
+            backend="crm-api",
+            reader="mcp-server-tickets",
+        ),
         secret("mcp-tunnel-token", "tunnel-token"),
         secret("mcp-tunnel-tls", "tunnel-tls"),
         secret("sandbox-runner-environment-key", "environment-key"),

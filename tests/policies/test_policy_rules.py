@@ -155,7 +155,8 @@ AGENT = f"ConfigMap/{NS}/agent-definition"
 TUNNEL_CM = f"ConfigMap/{NS}/mcp-tunnel-config"
 GET_SECRET = f"Secret/{NS}/mcp-server-tickets-db-get-ticket"
 DUP_ROLE = "mcp_tickets_get_ticket"
-ROUTE_OK = "http://mcp-server-tickets:8080"
+ROUTE_OK = "https://mcp-server-tickets:8080"
+BACKEND_SECRET = "mcp-server-tickets-backend-crm-api"
 
 CASES: list[Case] = [
     # --- no inbound ---
@@ -653,6 +654,26 @@ CASES: list[Case] = [
     ),
     good("mcp-server-tunnel-route", "a full-hostname route")(
         tunnel_config(fx.TUNNEL_CONFIG.replace("  tickets:", f"  tickets.{fx.DOMAIN}:"))
+    ),
+    bad("upstream-tls-required", "a route over plain http", TUNNEL_CM)(
+        tunnel_config(fx.TUNNEL_CONFIG.replace("tickets: https://", "tickets: http://"))
+    ),
+    bad("upstream-tls-required", "no managed CA file", TUNNEL_CM)(
+        tunnel_config(fx.TUNNEL_CONFIG.replace("    ca_file: /etc/mcp-proxy/upstream-ca/ca.crt\n", ""))
+    ),
+    bad("upstream-tls-required", "public CAs trusted too", TUNNEL_CM)(
+        tunnel_config(fx.TUNNEL_CONFIG.replace("include_system_cas: false", "include_system_cas: true"))
+    ),
+    bad("backend-credential-own-server", "read by a sandbox runner", f"Secret/{NS}/{BACKEND_SECRET}")(
+        read_secret("sandbox-runner", BACKEND_SECRET, "volume")
+    ),
+    bad("backend-credential-own-server", "read into the environment", DEPLOY)(
+        read_secret("mcp-server-tickets", BACKEND_SECRET, "env")
+    ),
+    bad("backend-credential-own-server", "no reader annotated", f"Secret/{NS}/{BACKEND_SECRET}")(
+        lambda m: fx.find(m, "Secret", BACKEND_SECRET)["metadata"]["annotations"].pop(
+            "agent-perimeter.io/reader"
+        )
     ),
     bad("write-tools-always-ask", "a write tool that never asks", AGENT)(
         definition(

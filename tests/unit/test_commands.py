@@ -38,7 +38,7 @@ def test_agent_config_prints_both_halves_in_agreement() -> None:
     assert configs["export_ticket"]["permission_policy"] == {"type": "always_ask"}
     reconciler = agents["invoice-reconciler"]
     tools = [c["name"] for t in reconciler["tools"] for c in t["configs"]]
-    assert tools == ["get_ticket", "lookup_stock"]  # a subset: reads only
+    assert tools == ["get_ticket", "lookup_stock", "get_invoice"]  # a subset: reads only
 
 
 def test_agent_config_accepts_a_stack_file_path() -> None:
