@@ -642,6 +642,10 @@ class Backend(_Section):
                 f"cidrs: {self.host} is a DNS name and NetworkPolicies cannot match names; "
                 "state the CIDRs its addresses live in (cidrs: [...])"
             )
+        if address is not None and reachable_metadata(ipaddress.ip_network(address), []):
+            problems.append(
+                f"host: {self.host} is the cloud metadata address, which must never be reachable"
+            )
         if address is not None and self.cidrs and not _inside(address, self.cidrs):
             problems.append(
                 f"host: {self.host} is outside cidrs ({', '.join(self.cidrs)}); the "

@@ -85,9 +85,30 @@ def database_roles_unique(inventory: Inventory, settings: Settings) -> Iterator[
             created.setdefault(role, config_map)
 
 
+def _database_backed(inventory: Inventory, server: str) -> bool:
+    """Whether a server talks to a database: it holds a role Secret (by annotation or by
+    reading one) or its pods are given a database to connect to. A server with no database
+    (an HTTP API's, say) has tools without roles."""
+    release = names.mcp_release(server)
+    role_secrets = inventory.secrets_labelled(names.CREDENTIAL_DATABASE_ROLE)
+    if any(s.annotations.get(names.ANNOTATION_READER) == release for s in role_secrets):
+        return True
+    readers = {id(r) for s in role_secrets for r in inventory.readers_of(s)}
+    for workload in inventory.server_workloads(server):
+        if id(workload) in readers:
+            return True
+        for pod in pod_views(workload):
+            for _, container in containers(pod.spec):
+                env = as_list(container.get("env"))
+                if any(as_map(e).get("name") == "DATABASE_HOST" for e in env):
+                    return True
+    return False
+
+
 @stack_rule(
     "tool-own-role-and-secret",
-    "Every MCP tool has its own database role and its own Secret, read only by its server.",
+    "Every MCP tool of a database-backed server has its own database role and its own Secret, "
+    "read only by its server.",
     "Create one role and one Secret per tool (named after the server and tool), created by the "
     "role SQL and mounted only into that server's Deployment.",
 )
@@ -99,6 +120,8 @@ def tool_own_role_and_secret(
     for document in inventory.agent_definitions:
         for toolset in agent_toolsets(document):
             server = str(toolset.get("mcp_server_name"))
+            if not _database_backed(inventory, server):
+                continue
             for config in as_list(toolset.get("configs")):
                 tool = str(as_map(config).get("name"))
                 role = names.role_name(server, tool)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real Pulumi engine (CLI, Python language host, kubernetes/random/tls
+# Builds the real Pulumi engine (CLI, Python language host, kubernetes and random
 # providers) and a Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, kwok) from Go modules plus
 # the public source archives the module proxy refuses. Each tool lands in
@@ -7,7 +7,7 @@
 # when complete, so an interrupted build is never mistaken for a finished one.
 # A tool already in the cache is reused; a `pulumi` on PATH skips the engine.
 #
-# Usage: build-tools.sh [engine|control-plane|tls|all]   (default: all)
+# Usage: build-tools.sh [engine|control-plane|all]   (default: all)
 # Prints, on stdout, one line per tool set: "<name> <bin dir>" (progress goes to stderr).
 set -euo pipefail
 
@@ -15,7 +15,6 @@ PULUMI_VERSION=v3.274.1
 K8S_PROVIDER_VERSION=4.34.2
 K8S_PROVIDER_SCHEMA_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v4@v4.0.0-20260115033456-f47bc2d6f199
 RANDOM_PROVIDER_VERSION=4.21.4
-TLS_PROVIDER_VERSION=5.5.1
 KUBERNETES_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
@@ -120,7 +119,6 @@ build_bridged_provider() {
 }
 
 build_random_provider() { build_bridged_provider random "$RANDOM_PROVIDER_VERSION"; }
-build_tls_provider() { build_bridged_provider tls "$TLS_PROVIDER_VERSION"; }
 
 build_kubernetes_provider() {
   extract pulumi-kubernetes.tar.gz
@@ -237,11 +235,6 @@ engine() {
   emit pulumi-resource-random "$AP_CACHE/pulumi-resource-random-$RANDOM_PROVIDER_VERSION/bin"
 }
 
-tls() {
-  build_once pulumi-resource-tls "$TLS_PROVIDER_VERSION" build_tls_provider
-  emit pulumi-resource-tls "$AP_CACHE/pulumi-resource-tls-$TLS_PROVIDER_VERSION/bin"
-}
-
 control_plane() {
   build_once kubernetes "$KUBERNETES_VERSION" build_kubernetes
   emit kubernetes "$AP_CACHE/kubernetes-$KUBERNETES_VERSION/bin"
@@ -254,7 +247,6 @@ control_plane() {
 case "${1:-all}" in
   engine) engine ;;
   control-plane) control_plane ;;
-  tls) tls ;;
   all) control_plane; engine ;;
-  *) echo "usage: $0 [engine|control-plane|tls|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [engine|control-plane|all]" >&2; exit 2 ;;
 esac

@@ -429,6 +429,23 @@ CASES: list[Case] = [
     bad("tool-own-role-and-secret", "a tool without its Secret", AGENT)(
         remove("Secret", "mcp-server-tickets-db-export-ticket")
     ),
+    bad("tool-own-role-and-secret", "every role Secret gone, the database still configured", AGENT)(
+        lambda m: (
+            remove("Secret", "mcp-server-tickets-db-export-ticket")(m),
+            remove("Secret", "mcp-server-tickets-db-get-ticket")(m),
+            fx.pod_spec(tickets(m))["containers"][0].update(
+                env=[{"name": "DATABASE_HOST", "value": "10.20.0.15"}]
+            ),
+        )
+    ),
+    good("tool-own-role-and-secret", "a server without a database holds no roles")(
+        lambda m: (
+            remove("Secret", "mcp-server-tickets-db-export-ticket")(m),
+            remove("Secret", "mcp-server-tickets-db-get-ticket")(m),
+            fx.pod_spec(tickets(m))["containers"][0].update(env=[]),
+            remove("ConfigMap", "role-sql-support")(m),
+        )
+    ),
     bad("tool-own-role-and-secret", "a tool role never created", AGENT)(
         role_sql(fx.ROLE_SQL.replace("CREATE ROLE mcp_tickets_export_ticket", "SELECT 1"))
     ),

@@ -13,7 +13,13 @@ from typing import Any
 
 import yaml
 
-from infra.config import PERIMETER_KEY, PROJECT, PerimeterConfig, load_stack_file
+from infra.config import (
+    PERIMETER_KEY,
+    PROJECT,
+    PerimeterConfig,
+    backend_credential_keys,
+    load_stack_file,
+)
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
 from tests.e2e.harness.pulumi_cli import PulumiRun, PulumiStack, PulumiWorkspace
 from tests.e2e.harness.tools import REPO
@@ -62,6 +68,10 @@ class Perimeter:
         for database in self.config.databases:
             self.stack.set_secret_path(
                 f"{PROJECT}:databaseAdminPasswords.{database}", secrets.token_urlsafe(24)
+            )
+        for key in backend_credential_keys(self.config):
+            self.stack.set_secret_path(
+                f"{PROJECT}:backendCredentials.{key}", secrets.token_urlsafe(24)
             )
 
     def required_runtime_classes(self) -> list[str]:
