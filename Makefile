@@ -36,7 +36,7 @@ audit: setup
 	@$(PY) -m infra audit --stack $(STACK)
 
 bench: setup
-	@$(PY) benchmarks/bench_check.py
+	@$(PY) benchmarks/bench_check.py && $(PY) benchmarks/bench_render.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

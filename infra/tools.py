@@ -35,6 +35,22 @@ def helm_binary() -> str:
     return found
 
 
+RENDERER = "agent-perimeter-render"
+
+
+def renderer_binary() -> str:
+    """The batch renderer `make setup` builds from scripts/renderer (helm's own packages):
+    this checkout's copy first, else one on PATH (a revision extracted for `--diff`)."""
+    own = REPO_ROOT / ".tools" / "bin" / RENDERER
+    found = str(own) if os.access(own, os.X_OK) else shutil.which(RENDERER)
+    if not found:
+        raise ToolMissing(
+            f"{RENDERER} is not installed: run `make setup` (it builds the chart renderer "
+            "from helm's Go packages into .tools/bin)"
+        )
+    return found
+
+
 def helm_env() -> dict[str, str]:
     """An environment that keeps helm away from the user's repositories and caches."""
     env = dict(os.environ)

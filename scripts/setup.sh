@@ -25,6 +25,17 @@ if ! command -v helm >/dev/null 2>&1 && [ ! -x "$TOOLS_BIN/helm" ]; then
     | { grep -v '^go: downloading' || true; } >&2
 fi
 
+# The offline commands expand every chart in one process built from helm's own packages
+# (scripts/renderer); rebuilt when its sources change. Warm module cache: about a minute.
+RENDERER="$TOOLS_BIN/agent-perimeter-render"
+if [ ! -x "$RENDERER" ] || [ -n "$(find scripts/renderer -newer "$RENDERER" -type f | head -n 1)" ]; then
+  echo "setup: building the chart renderer from helm $HELM_VERSION's Go packages (scripts/renderer)"
+  mkdir -p "$TOOLS_BIN"
+  (cd scripts/renderer && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$RENDERER.tmp" .) 2>&1 \
+    | { grep -v '^go: downloading' || true; } >&2
+  mv "$RENDERER.tmp" "$RENDERER"
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $(python3 --version)"
   python3 -m venv .venv

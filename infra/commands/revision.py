@@ -21,7 +21,7 @@ from pathlib import Path
 from infra.commands.source import Source
 from infra.config import ConfigError, load, stack_file
 from infra.manifests import load_dir
-from infra.tools import helm_binary
+from infra.tools import helm_binary, renderer_binary
 
 
 class RevisionError(Exception):
@@ -67,8 +67,9 @@ def render_at(tree: Path, stack: str, label: str) -> Source | None:
     if not stack_path.exists():
         return None
     out = tree.parent / f"render-{stack}"
-    helm_dir = str(Path(helm_binary()).parent)  # the extracted tree has no .tools of its own
-    env = {**os.environ, "PATH": helm_dir + os.pathsep + os.environ.get("PATH", "")}
+    # the extracted tree has no .tools of its own: it uses this checkout's helm and renderer
+    tools = [str(Path(found()).parent) for found in (renderer_binary, helm_binary)]
+    env = {**os.environ, "PATH": os.pathsep.join([*tools, os.environ.get("PATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-m", "infra", "render", "--stack", stack, "--out", str(out)],
         cwd=tree,

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from infra.platform_api.base import PlatformProvider, metadata_change, with_secret_outputs
 from infra.platform_api.connection import calling, fail, plain, platform_message
+from infra.platform_api.sdk import anthropic
 
 DEFINITION = ("name", "model", "system", "description", "mcp_servers", "tools")
 

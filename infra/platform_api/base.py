@@ -11,11 +11,11 @@ import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import anthropic
 import pulumi
 from pulumi.dynamic import DiffResult, ReadResult, ResourceProvider
 
 from infra.platform_api.connection import Connection, calling, plain
+from infra.platform_api.sdk import anthropic
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN during preview
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import anthropic
+from infra.platform_api.sdk import anthropic
 
 API_KEY_CONFIG = "agent-perimeter:platformApiKey"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import pulumi
 from pulumi.dynamic import CreateResult, Resource
 
 from infra.platform_api.base import PlatformProvider, with_secret_outputs
 from infra.platform_api.connection import calling, fail, plain
+from infra.platform_api.sdk import anthropic
 
 
 def _outs(cert: Any) -> dict[str, Any]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from infra.platform_api.base import PlatformProvider, metadata_change, with_secret_outputs
 from infra.platform_api.connection import calling, fail, plain
+from infra.platform_api.sdk import anthropic
 
 
 class VaultProvider(PlatformProvider):

@@ -554,6 +554,7 @@ def _reduces_access(node: dict[str, Any]) -> bool:
 
 
 @lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # several rules read the same provisioning scripts in one run
 def analyse(script: str) -> Analysis:
     reader = _Reader()
     try:

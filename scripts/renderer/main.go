@@ -1,0 +1,160 @@
+// Command agent-perimeter-render renders many Helm releases in one process, exactly as
+// `helm template <release> <chart> --namespace <ns> -f values.json` renders each of them.
+//
+// The offline commands (render, check, audit) expand every Chart resource of an
+// environment; one helm process per release cost ~0.2 s each. This program runs the
+// same code path as `helm template` (action.Install in client-only dry-run mode,
+// values read the way `-f` reads them, schema validation included) for a whole batch.
+//
+// stdin:  a JSON list of {"release", "chart", "namespace", "values", "set"}
+// stdout: a JSON list, in request order, of {"manifest"} (helm template's stdout) or {"error"}
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/strvals"
+	"sigs.k8s.io/yaml"
+)
+
+type request struct {
+	Release   string          `json:"release"`
+	Chart     string          `json:"chart"`
+	Namespace string          `json:"namespace"`
+	Values    json.RawMessage `json:"values"`
+	Set       []string        `json:"set"`
+}
+
+type result struct {
+	Manifest *string `json:"manifest,omitempty"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// charts loads each chart directory once; a chart without dependencies is not changed by
+// rendering, so every release of it shares one copy.
+type charts struct {
+	mu     sync.Mutex
+	loaded map[string]*chart.Chart
+}
+
+func (c *charts) get(path string) (*chart.Chart, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.loaded[path]; ok {
+		return ch, nil
+	}
+	ch, err := loader.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	switch ch.Metadata.Type { // helm template's checkIfInstallable
+	case "", "application":
+	default:
+		return nil, fmt.Errorf("%s charts are not installable", ch.Metadata.Type)
+	}
+	if len(ch.Metadata.Dependencies) == 0 {
+		c.loaded[path] = ch
+	}
+	return ch, nil
+}
+
+// values parses the values the way `helm template -f` parses a values file, then applies
+// `--set` pairs the way the CLI does.
+func values(req request) (map[string]interface{}, error) {
+	vals := map[string]interface{}{}
+	if len(req.Values) > 0 {
+		if err := yaml.Unmarshal(req.Values, &vals); err != nil {
+			return nil, fmt.Errorf("failed to parse values of %s: %w", req.Release, err)
+		}
+		if vals == nil {
+			vals = map[string]interface{}{}
+		}
+	}
+	for _, pair := range req.Set {
+		if err := strvals.ParseInto(pair, vals); err != nil {
+			return nil, fmt.Errorf("failed parsing --set data: %w", err)
+		}
+	}
+	return vals, nil
+}
+
+// render is `helm template`'s RunE for one release: its output text, byte for byte.
+func render(c *charts, req request) (string, error) {
+	vals, err := values(req)
+	if err != nil {
+		return "", err
+	}
+	ch, err := c.get(req.Chart)
+	if err != nil {
+		return "", err
+	}
+	client := action.NewInstall(&action.Configuration{Log: func(string, ...interface{}) {}})
+	client.DryRunOption = "true"
+	client.DryRun = true
+	client.ReleaseName = req.Release
+	client.Replace = true
+	client.ClientOnly = true
+	client.APIVersions = chartutil.VersionSet([]string{})
+	client.Namespace = req.Namespace
+	rel, err := client.Run(ch, vals)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	fmt.Fprintln(&out, strings.TrimSpace(rel.Manifest))
+	for _, hook := range rel.Hooks {
+		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", hook.Path, hook.Manifest)
+	}
+	return out.String(), nil
+}
+
+func main() {
+	input, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: reading requests: %v\n", err)
+		os.Exit(2)
+	}
+	var requests []request
+	if err := json.Unmarshal(input, &requests); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: requests are not a JSON list of releases: %v\n", err)
+		os.Exit(2)
+	}
+	c := &charts{loaded: map[string]*chart.Chart{}}
+	results := make([]result, len(requests))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				manifest, err := render(c, requests[i])
+				if err != nil {
+					results[i].Error = "Error: " + err.Error()
+				} else {
+					results[i].Manifest = &manifest
+				}
+			}
+		}()
+	}
+	for i := range requests {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if err := json.NewEncoder(os.Stdout).Encode(results); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: writing results: %v\n", err)
+		os.Exit(2)
+	}
+}
