@@ -160,3 +160,21 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
             (f"{base}-verifiers", f"databases.{database}"),
         ]
     return names
+
+
+# TLS from the tunnel's proxy to each MCP server.
+LABEL_MCP_SERVER = "agent-perimeter.io/mcp-server"
+COMPONENT_SERVING_CERTIFICATE = "serving-certificate"
+COMPONENT_UPSTREAM_CA = "upstream-ca"
+CREDENTIAL_SERVING_TLS = "serving-tls"  # LABEL_CREDENTIAL of a server's certificate and key
+UPSTREAM_CA_CONFIG_MAP = "mcp-upstream-ca"
+# Pod annotation carrying the sha256 of the certificate a pod serves or trusts: a renewal
+# changes it, so the pods roll onto the new certificate.
+ANNOTATION_SERVING_CERTIFICATE = "checksum/serving-certificate"
+ANNOTATION_UPSTREAM_CA = "checksum/upstream-ca"
+
+
+def server_tls_secret(server_name: str) -> str:
+    """kubernetes.io/tls Secret of one server's serving certificate; a renewal updates it in
+    place (a fixed name, never deleted), and the certificate's checksum rolls the pods."""
+    return f"{mcp_release(server_name)}-tls"
