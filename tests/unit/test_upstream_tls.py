@@ -13,6 +13,7 @@ from pulumi.runtime.settings import SETTINGS
 from infra import naming
 from infra.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
 from infra.config import PROJECT
+from infra.manifests import redact
 from infra.offline import PLATFORM_TYPE_PREFIX, RecordingMocks
 
 NAMESPACE = "agent-perimeter-dev"
@@ -134,3 +135,15 @@ def test_the_pod_annotation_hash_is_the_public_certificate_of_each_server() -> N
 def test_a_window_that_renews_on_every_update_is_refused(validity: int, window: int) -> None:
     with pytest.raises(ValueError, match="renew_within_hours"):
         _args(validity_hours=validity, renew_within_hours=window)
+
+
+def test_rendered_tls_secrets_show_placeholders_only() -> None:
+    """What `render` writes for these Secrets: key names, never a certificate or a key."""
+    mocks, _, _ = _register()
+    for secret in _of(mocks, "Secret"):
+        written = redact(secret.inputs)
+        name = written["metadata"]["name"]
+        assert written["stringData"] == {
+            "tls.crt": f"<redacted:{name}/tls.crt>",
+            "tls.key": f"<redacted:{name}/tls.key>",
+        }
