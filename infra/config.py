@@ -743,7 +743,10 @@ class McpServer(_Section):
         taken: list[tuple[str, str]] = []
         for i, backend in enumerate(self.backends):
             spot = "cidrs[{j}]" if backend.cidrs else "host"
-            mine = [(f"backends[{i}].{spot.format(j=j)}", c) for j, c in enumerate(backend.effective_cidrs)]
+            mine = [
+                (f"backends[{i}].{spot.format(j=j)}", c)
+                for j, c in enumerate(backend.effective_cidrs)
+            ]
             for where, cidr in mine:
                 clash = _overlap(cidr, taken)
                 if clash:
@@ -1116,7 +1119,10 @@ class PerimeterConfig(_Section):
                 database = self.databases[server.database]
                 fixed_here = [
                     *fixed,
-                    *((f"databases.{server.database}.cidrs[{k}]", c) for k, c in enumerate(database.cidrs)),
+                    *(
+                        (f"databases.{server.database}.cidrs[{k}]", c)
+                        for k, c in enumerate(database.cidrs)
+                    ),
                 ]
             else:
                 fixed_here = fixed
@@ -1517,9 +1523,7 @@ class PerimeterSecrets:
     tunnel_ca_cert: pulumi.Output[str] | None = None
     platform_api_key: pulumi.Output[str] | None = None
     # (server, backend) -> that backend's credential, for backends with `credential: true`.
-    backend_credentials: Mapping[tuple[str, str], pulumi.Output[str]] = field(
-        default_factory=dict
-    )
+    backend_credentials: Mapping[tuple[str, str], pulumi.Output[str]] = field(default_factory=dict)
 
 
 def backend_credential_keys(config: PerimeterConfig) -> list[str]:

@@ -8,24 +8,36 @@ no Secret may be created without both.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import PerimeterConfig
 from infra.naming import ANNOTATION_READER, LABEL_CREDENTIAL, common_labels
+
+
+class Placement(Protocol):
+    """Where a credential lives: the whole config, or a component's slice of it."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def environment(self) -> str: ...
 
 
 def credential_secret(
     resource_name: str,
     *,
-    config: PerimeterConfig,
+    config: Placement,
     name: pulumi.Input[str],
     credential: str,
     reader: str,
     data: Mapping[str, pulumi.Input[str]] | pulumi.Output[dict[str, str]],
     annotations: Mapping[str, pulumi.Input[str]] | None = None,
     secret_type: str = "Opaque",
+    component: str = "credential",
+    labels: Mapping[str, str] | None = None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.Secret:
     """A Secret naming what it grants (`credential`) and the one workload that reads it."""
@@ -35,7 +47,8 @@ def credential_secret(
             name=name,
             namespace=config.namespace,
             labels={
-                **common_labels("credential", reader, config.environment),
+                **common_labels(component, reader, config.environment),
+                **(labels or {}),
                 LABEL_CREDENTIAL: credential,
             },
             annotations={**(annotations or {}), ANNOTATION_READER: reader},

@@ -32,10 +32,6 @@ ANNOTATION_GRANTS = "agent-perimeter.io/grants"
 ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
 ANNOTATION_READER = "agent-perimeter.io/reader"
 ANNOTATION_BACKEND = "agent-perimeter.io/backend"
-# sha256 of a server's public serving certificate: a renewal rolls its pods.
-ANNOTATION_SERVING_CERT = "agent-perimeter.io/serving-cert-sha256"
-# sha256 of the upstream CA certificate the proxy trusts: a new CA rolls the tunnel.
-ANNOTATION_UPSTREAM_CA = "agent-perimeter.io/upstream-ca-sha256"
 
 # Values of LABEL_CREDENTIAL: what a Secret grants.
 CREDENTIAL_DATABASE_ROLE = "database-role"
@@ -46,7 +42,6 @@ CREDENTIAL_ENVIRONMENT_KEY = "environment-key"
 CREDENTIAL_DATABASE_ADMIN = "database-admin"
 CREDENTIAL_ROLE_VERIFIERS = "role-verifiers"
 CREDENTIAL_BACKEND = "backend"
-CREDENTIAL_SERVING_TLS = "serving-tls"
 
 # Workload kinds (LABEL_COMPONENT) and chart names.
 COMPONENT_MCP_SERVER = "mcp-server"
@@ -180,9 +175,19 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
     return names
 
 
+# TLS from the tunnel's proxy to each MCP server.
+LABEL_MCP_SERVER = "agent-perimeter.io/mcp-server"
+COMPONENT_SERVING_CERTIFICATE = "serving-certificate"
+COMPONENT_UPSTREAM_CA = "upstream-ca"
+CREDENTIAL_SERVING_TLS = "serving-tls"  # LABEL_CREDENTIAL of a server's certificate and key
 UPSTREAM_CA_CONFIG_MAP = "mcp-upstream-ca"
+# Pod annotation carrying the sha256 of the certificate a pod serves or trusts: a renewal
+# changes it, so the pods roll onto the new certificate.
+ANNOTATION_SERVING_CERTIFICATE = "checksum/serving-certificate"
+ANNOTATION_UPSTREAM_CA = "checksum/upstream-ca"
 
 
 def server_tls_secret(server_name: str) -> str:
-    """kubernetes.io/tls Secret one MCP server serves HTTPS from."""
+    """kubernetes.io/tls Secret of one server's serving certificate; a renewal updates it in
+    place (a fixed name, never deleted), and the certificate's checksum rolls the pods."""
     return f"{mcp_release(server_name)}-tls"

@@ -78,6 +78,27 @@ def plain(value: Any) -> Any:
     return value
 
 
+# Made by `pulumi up` itself (infra/certificates), not by the platform: offline they are
+# visible placeholders, never a real key.
+CERTIFICATE_TYPES = {
+    f"{PLATFORM_TYPE_PREFIX}CertificateAuthority",
+    f"{PLATFORM_TYPE_PREFIX}ServingCertificate",
+}
+
+
+def certificate_placeholders(typ: str, inputs: dict[str, Any]) -> dict[str, str]:
+    if typ.endswith(":CertificateAuthority"):
+        cert, key = "upstream CA certificate", "upstream CA key"
+    else:
+        names = ", ".join(inputs.get("dns_names") or ["?"])
+        cert, key = f"serving certificate of {names}", f"serving key of {names}"
+    return {
+        "cert_pem": f"<generated: {cert}>",
+        "key_pem": f"<secret:{key}>",
+        "not_after": "<generated at pulumi up>",
+    }
+
+
 def _fake(name: str, length: int) -> bytes:
     return hashlib.sha256(f"offline:{name}".encode()).digest()[:length]
 
@@ -98,7 +119,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["base64"] = base64.b64encode(raw).decode()
             state["hex"] = raw.hex()
         resource_id = f"{args.name}-id"
-        if args.typ.startswith(PLATFORM_TYPE_PREFIX):
+        if args.typ in CERTIFICATE_TYPES:
+            state.update(certificate_placeholders(args.typ, inputs))
+        elif args.typ.startswith(PLATFORM_TYPE_PREFIX):
             resource_id, state = self.platform_state(args.typ, args.name, inputs, state)
         self.resources.append(RecordedResource(args.typ, args.name, inputs, args.inputs))
         return resource_id, state
@@ -285,7 +308,7 @@ def platform_objects(config: PerimeterConfig, synthesis: Synthesis) -> dict[str,
         }
     found: dict[str, list[dict[str, Any]]] = {}
     for resource in synthesis.resources:
-        if not resource.type.startswith(PLATFORM_TYPE_PREFIX):
+        if not resource.type.startswith(PLATFORM_TYPE_PREFIX) or resource.type in CERTIFICATE_TYPES:
             continue
         kind = resource.type.rsplit(":", 1)[1]
         if kind == "TokenRotation":

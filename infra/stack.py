@@ -13,15 +13,17 @@ from infra.components.admission_policies import AdmissionPolicies, AdmissionPoli
 from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
 from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
 from infra.components.mcp_server import McpServer, McpServerArgs
-from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
+from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs, server_host
 from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
 from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
 from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
 from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerArgs
 from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
+from infra.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig, PerimeterSecrets, as_secret
+from infra.naming import UPSTREAM_CA_CONFIG_MAP, mcp_release, server_tls_secret
 from infra.network import boundaries_summary, used_databases
 
 
@@ -36,6 +38,7 @@ class Perimeter:
     provisioners: dict[str, RoleProvisioner]
     servers: dict[str, McpServer]
     tunnel: McpTunnel
+    upstream_tls: UpstreamTls | None
     sandboxes: dict[str, SandboxPool]
     agents: dict[str, AgentDefinition]
     vault: PlatformVault | None
@@ -64,6 +67,34 @@ def server_url(config: PerimeterConfig, server: McpServerConfig, domain: str) ->
     return config.mcp_url(server, domain)
 
 
+def server_dns_names(config: PerimeterConfig, server: McpServerConfig) -> list[str]:
+    """Every name the Service answers to in the cluster; the proxy dials the first."""
+    release = mcp_release(server)
+    return [server_host(config, server), f"{release}.{config.namespace}.svc", release]
+
+
+def upstream_tls(config: PerimeterConfig, opts: pulumi.ResourceOptions) -> UpstreamTls | None:
+    settings = config.upstream_tls
+    if not settings.enabled:
+        return None
+    return UpstreamTls(
+        "upstream-tls",
+        UpstreamTlsArgs(
+            namespace=config.namespace,
+            environment=config.environment,
+            servers={
+                s.name: (server_tls_secret(s.name), server_dns_names(config, s))
+                for s in config.mcp_servers
+            },
+            validity_hours=settings.validity_hours,
+            renew_within_hours=settings.renew_within_hours,
+            ca_config_map=UPSTREAM_CA_CONFIG_MAP,
+            ca_validity_hours=settings.ca_validity_hours,
+        ),
+        opts,
+    )
+
+
 def build(
     config: PerimeterConfig,
     secrets: PerimeterSecrets,
@@ -85,7 +116,19 @@ def build(
     admission = AdmissionPolicies("admission", AdmissionPoliciesArgs(config), after_namespace)
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 
-    tunnel = McpTunnel("tunnel", McpTunnelArgs(config, secrets, connection), fenced)
+    certificates = upstream_tls(config, after_namespace)
+    tunnel = McpTunnel(
+        "tunnel",
+        McpTunnelArgs(
+            config,
+            secrets,
+            connection,
+            upstream_ca_sha256=certificates.ca_sha256 if certificates else None,
+        ),
+        pulumi.ResourceOptions(
+            depends_on=[namespace, network, *([certificates] if certificates else [])]
+        ),
+    )
     urls: dict[str, pulumi.Output[str]] = {
         server.name: tunnel.domain.apply(functools.partial(server_url, config, server))
         for server in config.mcp_servers
@@ -131,6 +174,8 @@ def build(
                 credentials[server.name].tool_secrets,
                 credentials[server.name].platform_token_secret,
                 credentials[server.name].backend_secrets,
+                tls_secret=server_tls_secret(server.name) if certificates else None,
+                tls_cert_sha256=certificates.cert_sha256[server.name] if certificates else None,
             ),
             pulumi.ResourceOptions(
                 depends_on=[
@@ -138,6 +183,7 @@ def build(
                     network,
                     credentials[server.name],
                     *([provisioners[server.database]] if server.database else []),
+                    *([certificates] if certificates else []),
                 ]
             ),
         )
@@ -211,6 +257,7 @@ def build(
         provisioners,
         servers,
         tunnel,
+        certificates,
         sandboxes,
         agents,
         vault,

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig
 from infra.naming import (
-    ANNOTATION_SERVING_CERT,
+    ANNOTATION_SERVING_CERTIFICATE,
     LABEL_ENVIRONMENT,
     database_ca_config_map,
     mcp_release,
@@ -99,7 +99,7 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
         values["database"] = database
     if args.tls_secret is not None:
         values["tls"] = {"secretName": args.tls_secret}
-        values["podAnnotations"] = {ANNOTATION_SERVING_CERT: args.tls_cert_sha256}
+        values["podAnnotations"] = {ANNOTATION_SERVING_CERTIFICATE: args.tls_cert_sha256}
     return values
 
 

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from infra.config import McpServer, PerimeterConfig, PerimeterSecrets
 from infra.credentials import credential_secret
 from infra.naming import (
+    ANNOTATION_UPSTREAM_CA,
     CREDENTIAL_TUNNEL_TLS,
     CREDENTIAL_TUNNEL_TOKEN,
     LABEL_ENVIRONMENT,
@@ -38,6 +39,8 @@ class McpTunnelArgs:
     secrets: PerimeterSecrets
     # The platform API connection; None when the tunnel was made by hand (platform disabled).
     connection: pulumi.Input[dict[str, Any]] | None = None
+    # sha256 of the CA the proxy trusts for its upstreams: a new CA rolls the proxy.
+    upstream_ca_sha256: pulumi.Input[str] | None = None
 
 
 def server_host(config: PerimeterConfig, server: McpServer) -> str:
@@ -59,9 +62,16 @@ def tunnel_values(
     config: PerimeterConfig,
     tunnel_id: pulumi.Input[str] | None = None,
     domain: pulumi.Input[str] | None = None,
+    upstream_ca_sha256: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     tunnel = config.tunnel
+    annotations = (
+        {"podAnnotations": {ANNOTATION_UPSTREAM_CA: upstream_ca_sha256}}
+        if upstream_ca_sha256 is not None
+        else {}
+    )
     return {
+        **annotations,
         "commonLabels": {LABEL_ENVIRONMENT: config.environment},
         "replicaCount": tunnel.replicas,
         "tunnel": {
@@ -161,7 +171,7 @@ class McpTunnel(pulumi.ComponentResource):
             name=TUNNEL_RELEASE,
             chart=CHART,
             namespace=config.namespace,
-            values=tunnel_values(config, self.tunnel_id, self.domain),
+            values=tunnel_values(config, self.tunnel_id, self.domain, args.upstream_ca_sha256),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[token, tls]),
         )
         self.register_outputs({"routes": tunnel_routes(config), "domain": self.domain})

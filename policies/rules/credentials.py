@@ -238,13 +238,19 @@ def backend_credential_own_server(
             instance = str(pod_labels(reader).get(names.LABEL_INSTANCE) or "")
             component = str(pod_labels(reader).get(names.LABEL_NAME) or "")
             if component != names.COMPONENT_MCP_SERVER or (owner and instance != owner):
-                yield secret, f"backend credential of {owner or 'no declared server'} is read by {reader.ref}"
+                yield (
+                    secret,
+                    f"backend credential of {owner or 'no declared server'} is read by {reader.ref}",
+                )
             for pod in pod_views(reader):
                 for description, name in _env_secret_refs(pod.spec):
                     if name == secret.object_name:
-                        yield reader, (
-                            f"{where(reader, pod)}{description} reads the backend credential "
-                            f"{secret.ref} into its environment; mount it as a file"
+                        yield (
+                            reader,
+                            (
+                                f"{where(reader, pod)}{description} reads the backend credential "
+                                f"{secret.ref} into its environment; mount it as a file"
+                            ),
                         )
 
 

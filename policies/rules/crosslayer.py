@@ -210,19 +210,28 @@ def upstream_tls_required(inventory: Inventory, settings: Settings) -> Iterator[
         routes = as_map(data.get("routes"))
         for route, upstream in sorted(routes.items()):
             if not str(upstream).startswith("https://"):
-                yield document.resource, (
-                    f"route {route} -> {upstream}: not https, so the platform bearer token "
-                    "crosses the cluster network in clear"
+                yield (
+                    document.resource,
+                    (
+                        f"route {route} -> {upstream}: not https, so the platform bearer token "
+                        "crosses the cluster network in clear"
+                    ),
                 )
         if not routes:
             continue
         tls = as_map(as_map(data.get("upstream")).get("tls"))
         if not tls.get("ca_file"):
-            yield document.resource, "upstream.tls.ca_file is unset: no managed CA vouches for the servers"
+            yield (
+                document.resource,
+                "upstream.tls.ca_file is unset: no managed CA vouches for the servers",
+            )
         if tls.get("include_system_cas") is not False:
-            yield document.resource, (
-                "upstream.tls.include_system_cas is not false: any public CA could vouch for an "
-                "upstream"
+            yield (
+                document.resource,
+                (
+                    "upstream.tls.include_system_cas is not false: any public CA could vouch for an "
+                    "upstream"
+                ),
             )
 
 

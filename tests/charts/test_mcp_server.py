@@ -30,6 +30,8 @@ def realistic() -> list[Manifest]:
 CREDENTIALS_DIR = "/var/run/secrets/agent-perimeter/database"
 TOKEN_DIR = "/var/run/secrets/platform"
 CA_DIR = "/etc/agent-perimeter/database-ca"
+TLS_DIR = "/etc/mcp-server/tls"
+CONFIG_DIR = "/etc/mcp-server/config"
 
 
 def container(objects: list[Manifest]) -> dict[str, Any]:
@@ -50,9 +52,11 @@ def test_service_is_cluster_ip_on_the_server_port() -> None:
     assert not {"externalIPs", "loadBalancerIP", "externalName"} & set(service["spec"])
     (port,) = service["spec"]["ports"]
     assert "nodePort" not in port
-    assert (port["port"], port["targetPort"], port["protocol"]) == (TICKETS.port, "http", "TCP")
+    assert (port["port"], port["targetPort"], port["protocol"]) == (TICKETS.port, "https", "TCP")
     named = {p["name"]: p["containerPort"] for p in container(objects)["ports"]}
-    assert named == {"http": TICKETS.port}
+    assert named == {"https": TICKETS.port}
+    plain = only(render("mcp-server"), "Service")["spec"]["ports"][0]
+    assert (plain["name"], plain["targetPort"]) == ("http", "http"), "without tls.secretName"
 
 
 def test_environment_describes_server_and_database() -> None:
@@ -65,6 +69,9 @@ def test_environment_describes_server_and_database() -> None:
         "DATABASE_PORT": "5432",
         "DATABASE_NAME": "support",
         "DATABASE_SSLMODE": "require",
+        "MCP_TLS_CERT_FILE": f"{TLS_DIR}/tls.crt",
+        "MCP_TLS_KEY_FILE": f"{TLS_DIR}/tls.key",
+        "MCP_CONFIG_DIR": CONFIG_DIR,
         "MCP_DATABASE_CREDENTIALS_DIR": CREDENTIALS_DIR,
         "MCP_BEARER_TOKEN_DIR": TOKEN_DIR,
     }, "no credential may be an environment variable (CKV_K8S_35)"
@@ -152,7 +159,7 @@ def test_replicas_probes_and_disruption_budget_follow_values() -> None:
     assert deployment["spec"]["replicas"] == TICKETS.replicas
     c = container(objects)
     for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
     assert only(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     without = render("mcp-server", {"podDisruptionBudget": {"enabled": False}})
     assert "PodDisruptionBudget" not in {o["kind"] for o in without}

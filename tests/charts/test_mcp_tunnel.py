@@ -37,6 +37,9 @@ def containers(objects: list[Manifest]) -> dict[str, dict[str, Any]]:
     return found
 
 
+UPSTREAM_CA_DIR = "/etc/mcp-proxy/upstream-ca"
+
+
 def proxy_config(objects: list[Manifest]) -> dict[str, Any]:
     config_map = only(objects, "ConfigMap")
     assert config_map["metadata"]["name"] == f"{RELEASE}-config"
@@ -59,7 +62,7 @@ def test_proxy_config_carries_routes_and_allowed_ips_as_given() -> None:
         "upstream": {
             "allowed_ips": values["upstream"]["allowedIps"],
             "disable_ip_validation": False,
-            "tls": {"include_system_cas": True},
+            "tls": {"ca_file": f"{UPSTREAM_CA_DIR}/ca.crt", "include_system_cas": False},
         },
     }
 
@@ -69,6 +72,32 @@ def test_default_config_allows_only_private_ranges_and_validates_ips() -> None:
     assert config["routes"] == {}
     assert config["upstream"]["allowed_ips"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
     assert config["upstream"]["disable_ip_validation"] is False
+    assert config["upstream"]["tls"] == {"include_system_cas": True}
+    assert "upstream-ca" not in {v["name"] for v in pod(render("mcp-tunnel"))["spec"]["volumes"]}
+
+
+def test_the_upstream_ca_is_the_only_ca_the_proxy_trusts() -> None:
+    """Even when includeSystemCas says true: a public CA must not vouch for an MCP server."""
+    values = mcp_tunnel_values()
+    values["upstream"]["tls"] = {"caConfigMap": "team-ca", "includeSystemCas": True}
+    objects = render("mcp-tunnel", values, RELEASE, NAMESPACE)
+    assert proxy_config(objects)["upstream"]["tls"] == {
+        "ca_file": f"{UPSTREAM_CA_DIR}/ca.crt",
+        "include_system_cas": False,
+    }
+    volumes = {v["name"]: v for v in pod(objects)["spec"]["volumes"]}
+    mounts = {n: c.get("volumeMounts") or [] for n, c in containers(objects).items()}
+    (mount,) = [m for m in mounts["proxy"] if m["mountPath"] == UPSTREAM_CA_DIR]
+    assert mount["readOnly"] is True
+    assert volumes[mount["name"]] == {
+        "name": mount["name"],
+        "configMap": {
+            "name": "team-ca",
+            "defaultMode": 0o444,
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        },
+    }
+    assert not [m for m in mounts["cloudflared"] if m["name"] == mount["name"]]
 
 
 def test_config_file_and_tls_pair_land_where_the_proxy_reads_them() -> None:

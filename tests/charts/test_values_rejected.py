@@ -118,8 +118,78 @@ CASES = [
     _case("mcp-server", {"probes": {"path": "healthz"}}, "at '/probes/path'"),
     _case("mcp-server", {"tmp": {"sizeLimit": "lots"}}, "at '/tmp/sizeLimit'"),
     _case("mcp-server", {"service": None}, "missing property 'service'"),
+    _case("mcp-server", {"tls": {"secretName": "Bad_Name"}}, "at '/tls/secretName'"),
+    _case("mcp-server", {"tls": {"certificate": "x"}}, "at '/tls'", "'certificate'"),
+    _case(
+        "mcp-server",
+        {"extraEnv": [{"name": "API", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
+        "at '/extraEnv/0'",
+        "'valueFrom'",
+    ),
+    _case(
+        "mcp-server",
+        {"extraEnv": [{"name": "log-format", "value": "json"}]},
+        "at '/extraEnv/0/name'",
+    ),
+    _case(
+        "mcp-server",
+        {"extraEnv": [{"name": "BILLING_API_TOKEN", "value": "t"}]},
+        "at '/extraEnv/0/name'",
+    ),
+    _case(
+        "mcp-server", {"extraEnv": [{"name": "DB_PASSWORD", "value": "p"}]}, "at '/extraEnv/0/name'"
+    ),
+    _case(
+        "mcp-server",
+        {"extraEnv": [{"name": "MCP_BEARER_TOKEN_DIR", "value": "/tmp"}]},
+        "at '/extraEnv/0/name'",
+    ),
+    _case(
+        "mcp-server",
+        {"extraEnv": [{"name": "BACKEND_X_HOST", "value": "evil"}]},
+        "at '/extraEnv/0/name'",
+    ),
+    _case("mcp-server", {"extraEnv": [{"name": "PORT", "value": 8080}]}, "at '/extraEnv/0/value'"),
+    _case("mcp-server", {"extraArgs": ["--ok", 3]}, "at '/extraArgs/1'"),
+    _case("mcp-server", {"configFiles": {"../etc/passwd": "x"}}, "at '/configFiles'"),
+    _case("mcp-server", {"configFiles": {".hidden": "x"}}, "at '/configFiles'"),
+    _case("mcp-server", {"configFiles": {"a.yaml": {"nested": 1}}}, "at '/configFiles/a.yaml'"),
+    _case(
+        "mcp-server",
+        {"backends": [{"name": "Billing", "host": "b.example.com", "port": 443, "tls": True}]},
+        "at '/backends/0/name'",
+    ),
+    _case(
+        "mcp-server",
+        {"backends": [{"name": "billing", "host": "b.example.com", "port": 443}]},
+        "at '/backends/0'",
+        "tls",
+    ),
+    _case(
+        "mcp-server",
+        {"backends": [{"name": "billing", "host": "", "port": 443, "tls": True}]},
+        "at '/backends/0/host'",
+    ),
+    _case(
+        "mcp-server",
+        {"backends": [{"name": "billing", "host": "b", "port": 70000, "tls": True}]},
+        "at '/backends/0/port'",
+    ),
+    _case(
+        "mcp-server",
+        {"backendCredentials": [{"backend": "billing", "secretName": "s", "value": "x"}]},
+        "at '/backendCredentials/0'",
+        "'value'",
+    ),
+    _case("mcp-server", {"database": {"host": 5}}, "at '/database/host'"),
     # --- mcp-tunnel ---------------------------------------------------------------------
     _case("mcp-tunnel", {"service": {"port": 8443}}, "'service' not allowed"),
+    _case(
+        "mcp-tunnel",
+        {"upstream": {"tls": {"caConfigMap": "Bad CA"}}},
+        "at '/upstream/tls/caConfigMap'",
+    ),
+    _case("mcp-tunnel", {"upstream": {"tls": {"caFile": "/x"}}}, "at '/upstream/tls'", "'caFile'"),
     _case(
         "mcp-tunnel",
         {"routes": {"tickets": "http://mcp-server-tickets.ns.svc:8080/mcp"}},
@@ -254,6 +324,10 @@ def test_bad_values_are_rejected_naming_the_field(index: int) -> None:
     [
         ("mcp-server", {"image": {"tag": "", "digest": GOOD_DIGEST}}),
         ("mcp-server", {"podDisruptionBudget": {"maxUnavailable": "50%"}}),
+        ("mcp-server", {"database": None}),
+        ("mcp-server", {"extraEnv": [{"name": "LOG_FORMAT", "value": "json"}]}),
+        ("mcp-server", {"configFiles": {"settings.yaml": "a: 1\n", "rules_v2.json": "{}"}}),
+        ("mcp-tunnel", {"upstream": {"tls": {"caConfigMap": "mcp-upstream-ca"}}}),
         ("mcp-tunnel", {"routes": {"billing.internal.example.com": "https://10.1.2.3:8443"}}),
         ("mcp-tunnel", {"upstream": {"allowedIps": ["10.96.0.0/12", "fd00::/8"]}}),
         ("sandbox-runner", {"resources": {"limits": {"cpu": "2", "memory": "4Gi"}}}),

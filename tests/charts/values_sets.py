@@ -71,8 +71,8 @@ SANDBOX = SandboxPool.model_validate(
 
 
 def service_url(server: McpServer) -> str:
-    """Where in-cluster clients reach a server's Service (port = container port)."""
-    return f"http://{naming.mcp_release(server)}.{NAMESPACE}.svc.cluster.local:{server.port}"
+    """Where in-cluster clients reach a server's Service (port = container port), over TLS."""
+    return f"https://{naming.mcp_release(server)}.{NAMESPACE}.svc.cluster.local:{server.port}"
 
 
 def mcp_server_values(server: McpServer = TICKETS) -> dict[str, Any]:
@@ -96,6 +96,8 @@ def mcp_server_values(server: McpServer = TICKETS) -> dict[str, Any]:
             for tool in server.tools
         ],
         "platformToken": {"secretName": naming.platform_token_secret_name(server, 0)},
+        "tls": {"secretName": naming.server_tls_secret(server.name)},
+        "configFiles": {"server.yaml": "log_format: json\n"},
         "resources": server.resources.chart_values(),
     }
 
@@ -123,7 +125,10 @@ def mcp_tunnel_values() -> dict[str, Any]:
             "resources": TUNNEL.cloudflared_resources.chart_values(),
         },
         "routes": {s.route_name: service_url(s) for s in (TICKETS, INVENTORY)},
-        "upstream": {"allowedIps": ["10.96.0.0/12"]},
+        "upstream": {
+            "allowedIps": ["10.96.0.0/12"],
+            "tls": {"caConfigMap": naming.UPSTREAM_CA_CONFIG_MAP},
+        },
     }
 
 

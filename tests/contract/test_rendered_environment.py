@@ -113,10 +113,107 @@ def test_tunnel_routes_and_allowed_ips_come_from_the_servers(rendered: tuple) ->
     for server in config.mcp_servers:
         upstream = tunnel_config["routes"][server.route_name]
         assert upstream == (
-            f"http://mcp-server-{server.name}.{config.namespace}.svc.cluster.local:{server.port}"
+            f"https://mcp-server-{server.name}.{config.namespace}.svc.cluster.local:{server.port}"
         )
     assert tunnel_config["upstream"]["allowed_ips"] == config.cluster.service_cidrs
     assert tunnel_config["upstream"]["disable_ip_validation"] is False
+
+
+def _mounts(workload: Manifest, container: str | None = None) -> dict[str, str]:
+    """mount path -> the ConfigMap or Secret behind it, for one container (or all)."""
+    spec = workload["spec"]["template"]["spec"]
+    sources = {}
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            sources[volume["name"]] = f"Secret/{volume['secret']['secretName']}"
+        elif "configMap" in volume:
+            sources[volume["name"]] = f"ConfigMap/{volume['configMap']['name']}"
+    return {
+        mount["mountPath"]: sources.get(mount["name"], "")
+        for c in spec["containers"]
+        if container is None or c["name"] == container
+        for mount in c.get("volumeMounts", [])
+    }
+
+
+def _named(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    return next(m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name)
+
+
+def test_every_route_is_https_under_the_managed_ca_only(rendered: tuple) -> None:
+    """The proxy trusts the program's CA and nothing else; each server serves its own
+    certificate, read by it alone."""
+    config, manifests = rendered
+    tunnel_config = yaml.safe_load(
+        _named(manifests, "ConfigMap", "mcp-tunnel-config")["data"]["config.yaml"]
+    )
+    tls = tunnel_config["upstream"]["tls"]
+    assert tls["include_system_cas"] is False
+    ca_dir = tls["ca_file"].rsplit("/", 1)[0]
+    proxy_mounts = _mounts(_named(manifests, "Deployment", "mcp-tunnel"), "proxy")
+    assert proxy_mounts[ca_dir] == "ConfigMap/mcp-upstream-ca"
+    ca = _named(manifests, "ConfigMap", "mcp-upstream-ca")
+    assert set(ca["data"]) == {tls["ca_file"].rsplit("/", 1)[1]}
+    assert all(u.startswith("https://") for u in tunnel_config["routes"].values())
+    for server in config.mcp_servers:
+        deployment = _named(manifests, "Deployment", f"mcp-server-{server.name}")
+        assert f"Secret/mcp-server-{server.name}-tls" in _mounts(deployment).values()
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+        secret = _named(manifests, "Secret", f"mcp-server-{server.name}-tls")
+        assert secret["type"] == "kubernetes.io/tls"
+    readers = [
+        m["metadata"]["name"]
+        for m in manifests
+        if "template" in m.get("spec", {})
+        for source in _mounts(m).values()
+        if source.endswith("-tls") and source.startswith("Secret/mcp-server-")
+    ]
+    assert sorted(readers) == sorted(f"mcp-server-{s.name}" for s in config.mcp_servers)
+
+
+def test_backends_reach_their_server_as_files_and_nothing_else(rendered: tuple) -> None:
+    config, manifests = rendered
+    for server in config.mcp_servers:
+        deployment = _named(manifests, "Deployment", f"mcp-server-{server.name}")
+        mounts = _mounts(deployment)
+        env = {
+            e["name"]: e
+            for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        }
+        for backend in server.credential_backends:
+            secret = f"Secret/mcp-server-{server.name}-backend-{backend.name}"
+            assert mounts[f"/var/run/secrets/mcp-backends/{backend.name}"] == secret
+            readers = [
+                m["metadata"]["name"]
+                for m in manifests
+                if "template" in m.get("spec", {}) and secret in _mounts(m).values()
+            ]
+            assert readers == [f"mcp-server-{server.name}"]
+        assert not [
+            e
+            for e in env.values()
+            if "secretKeyRef" in e.get("valueFrom", {})
+            and "-backend-" in e["valueFrom"]["secretKeyRef"]["name"]
+        ]
+        for name, value in server.env.items():
+            assert env[name]["value"] == value
+        if server.config_files:
+            assert mounts["/etc/mcp-server/config"] == f"ConfigMap/mcp-server-{server.name}-config"
+            files = _named(manifests, "ConfigMap", f"mcp-server-{server.name}-config")["data"]
+            assert files == server.config_files
+        policy = _named(manifests, "NetworkPolicy", f"mcp-server-{server.name}")
+        allowed = {
+            (peer["ipBlock"]["cidr"], port["port"])
+            for rule in policy["spec"]["egress"]
+            for peer in rule["to"]
+            for port in rule["ports"]
+        }
+        expected = {(c, p) for b in server.backends for c in b.effective_cidrs for p in b.ports}
+        if server.database:
+            database = config.databases[server.database]
+            expected |= {(c, database.port) for c in database.cidrs}
+        assert allowed == expected
 
 
 def test_only_cluster_ip_services_and_only_for_mcp_servers(rendered: tuple) -> None:

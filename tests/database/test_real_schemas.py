@@ -97,7 +97,8 @@ def _on_database(name: str) -> Any:
     def mutate(raw: dict[str, Any]) -> None:
         raw["databases"] = {name: raw["databases"]["support"]}
         for server in raw["mcp_servers"]:
-            server["database"] = name
+            if "database" in server:  # an HTTP-backed server stays without one
+                server["database"] = name
 
     return mutate
 

@@ -58,7 +58,7 @@ def test_agents_carry_name_model_prompt_and_their_allowlist(dev_config: Perimete
     reconciler = agents["invoice-reconciler"]
     assert reconciler["model"] == "claude-opus-5"
     assert reconciler["system"].startswith("You reconcile invoices")
-    assert [s["name"] for s in reconciler["mcp_servers"]] == ["tickets", "inventory"]
+    assert [s["name"] for s in reconciler["mcp_servers"]] == ["tickets", "inventory", "billing"]
     assert reconciler["metadata"]["sandbox_pool"] == "support"
 
 
@@ -125,6 +125,7 @@ def test_disabled_platform_keeps_the_outputs_only_mode(tmp_path: Path) -> None:
     assert urls == {
         "https://tickets.mcp-dev.example.com/mcp",
         "https://inventory.mcp-dev.example.com/mcp",
+        "https://billing.mcp-dev.example.com/mcp",
     }
     assert {c["token"] for c in platform["vault_credentials"]} == {"<redacted>"}
 

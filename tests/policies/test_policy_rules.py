@@ -676,14 +676,18 @@ CASES: list[Case] = [
         tunnel_config(fx.TUNNEL_CONFIG.replace("tickets: https://", "tickets: http://"))
     ),
     bad("upstream-tls-required", "no managed CA file", TUNNEL_CM)(
-        tunnel_config(fx.TUNNEL_CONFIG.replace("    ca_file: /etc/mcp-proxy/upstream-ca/ca.crt\n", ""))
+        tunnel_config(
+            fx.TUNNEL_CONFIG.replace("    ca_file: /etc/mcp-proxy/upstream-ca/ca.crt\n", "")
+        )
     ),
     bad("upstream-tls-required", "public CAs trusted too", TUNNEL_CM)(
-        tunnel_config(fx.TUNNEL_CONFIG.replace("include_system_cas: false", "include_system_cas: true"))
+        tunnel_config(
+            fx.TUNNEL_CONFIG.replace("include_system_cas: false", "include_system_cas: true")
+        )
     ),
-    bad("backend-credential-own-server", "read by a sandbox runner", f"Secret/{NS}/{BACKEND_SECRET}")(
-        read_secret("sandbox-runner", BACKEND_SECRET, "volume")
-    ),
+    bad(
+        "backend-credential-own-server", "read by a sandbox runner", f"Secret/{NS}/{BACKEND_SECRET}"
+    )(read_secret("sandbox-runner", BACKEND_SECRET, "volume")),
     bad("backend-credential-own-server", "read into the environment", DEPLOY)(
         read_secret("mcp-server-tickets", BACKEND_SECRET, "env")
     ),

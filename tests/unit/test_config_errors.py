@@ -81,9 +81,9 @@ BAD_INPUTS = [
     ),
     (
         "undeclared server in the sandbox allowlist",
-        _set("sandboxes.0.direct_mcp_access", ["billing"]),
+        _set("sandboxes.0.direct_mcp_access", ["payroll"]),
         "sandboxes[0].direct_mcp_access[0]",
-        "'billing' is not a declared MCP server",
+        "'payroll' is not a declared MCP server",
     ),
     (
         "duplicate server names",
@@ -255,7 +255,7 @@ def test_every_problem_is_reported_at_once() -> None:
         parse_perimeter(raw, "x")
     fields = [path for path, _ in caught.value.problems]
     assert "sandboxes[0].direct_mcp_access[0]" in fields
-    assert sum("image" in f for f in fields) == 6
+    assert sum("image" in f for f in fields) == len(raw["mcp_servers"]) + 4
 
 
 def test_pinned_prod_config_is_accepted() -> None:
@@ -331,7 +331,7 @@ def test_old_environment_key_secret_says_what_to_change(tmp_path: Path) -> None:
     [
         (_set("agents.0.sandbox", "billing"), "agents[0].sandbox", "is not a sandbox pool"),
         (
-            _set("agents.0.mcp_servers", [{"server": "billing"}]),
+            _set("agents.0.mcp_servers", [{"server": "payroll"}]),
             "agents[0].mcp_servers[0].server",
             "is not a declared MCP server",
         ),

@@ -20,6 +20,9 @@ SECRETS = {
     f"{PROJECT}:platformApiKey": "api-key-plain-value",
     f"{PROJECT}:environmentKeys": json.dumps({"support": "env-key"}),
     f"{PROJECT}:databaseAdminPasswords": json.dumps({"support": "pw"}),
+    f"{PROJECT}:backendCredentials": json.dumps(
+        {"billing": {"billing-api": "billing-token"}, "inventory": {"warehouse-api": "wh-token"}}
+    ),
 }
 
 
@@ -40,6 +43,27 @@ def test_secrets_set_with_secret_are_accepted(stack_config: None) -> None:
     config, secrets = load_pulumi()
     assert config.environment == "dev"
     assert set(secrets.database_admin_passwords) == {"support"}
+    assert set(secrets.backend_credentials) == {
+        ("billing", "billing-api"),
+        ("inventory", "warehouse-api"),
+    }
+
+
+def test_a_missing_backend_credential_is_named(stack_config: None) -> None:
+    """Each backend with `credential: true` needs its own value; the error names which."""
+    _configure(list(SECRETS))
+    values = {
+        f"{PROJECT}:perimeter": json.dumps(raw_settings("dev")),
+        **SECRETS,
+        f"{PROJECT}:backendCredentials": json.dumps({"billing": {"billing-api": "t"}}),
+    }
+    pulumi.runtime.set_all_config(values, list(SECRETS))
+    with pytest.raises(pulumi.RunError) as caught:
+        load_pulumi()
+    assert f"{PROJECT}:backendCredentials: no value for: inventory.warehouse-api" in str(
+        caught.value
+    )
+    assert "billing-token" not in str(caught.value)
 
 
 def test_a_secret_written_in_plain_text_is_refused_without_its_value(stack_config: None) -> None:

@@ -64,7 +64,10 @@ def test_environment_registers_the_expected_objects(
     shipped_config: PerimeterConfig, synthesis: Synthesis
 ) -> None:
     servers = len(shipped_config.mcp_servers)
-    tools = sum(len(s.tools) for s in shipped_config.mcp_servers)
+    # only the tools of database-backed servers hold a role (and its password Secret)
+    tools = sum(len(s.tools) for s in shipped_config.mcp_servers if s.database)
+    backend_credentials = sum(len(s.credential_backends) for s in shipped_config.mcp_servers)
+    with_files = sum(1 for s in shipped_config.mcp_servers if s.config_files)
     databases = len(used_databases(shipped_config))
     pools = len(shipped_config.sandboxes)
     agents = len(shipped_config.agents)
@@ -76,9 +79,9 @@ def test_environment_registers_the_expected_objects(
     assert counts["ResourceQuota"] == 1 and counts["LimitRange"] == 1
     # default deny + DNS + tunnel + one per server + one per pool + one per provisioner
     assert counts["NetworkPolicy"] == 3 + servers + pools + databases
-    # a password per tool, a platform token per server, tunnel token + TLS, a key per pool,
-    # admin + verifiers
-    assert counts["Secret"] == tools + servers + 2 + pools + 2 * databases
+    # a password per tool, a platform token and a serving certificate per server, tunnel
+    # token + TLS, a key per pool, admin + verifiers, one per backend credential
+    assert counts["Secret"] == tools + 2 * servers + 2 + pools + 2 * databases + backend_credentials
     assert counts["Job"] == databases
     assert counts[CHART_TYPE] == servers + 1 + pools
     # a password per tool, two token slots (current, previous) per server
@@ -86,8 +89,10 @@ def test_environment_registers_the_expected_objects(
     cas = sum(
         1 for d in used_databases(shipped_config) if shipped_config.databases[d].ca_certificate
     )
-    # role SQL and the database CA per provisioner, one definition per agent
-    assert counts["ConfigMap"] == databases + cas + agents
+    # role SQL and the database CA per provisioner, one definition per agent, the upstream CA
+    # (config files are rendered by the server's chart)
+    assert with_files
+    assert counts["ConfigMap"] == databases + cas + agents + 1
     platform = {t.rsplit(":", 1)[1]: n for t, n in counts.items() if t.startswith(DYNAMIC)}
     assert platform == {
         "Tunnel": 1,
@@ -97,6 +102,8 @@ def test_environment_registers_the_expected_objects(
         "VaultCredential": servers,
         "Agent": agents,
         "TokenRotation": servers,
+        "CertificateAuthority": 1,
+        "ServingCertificate": servers,
     }
 
 
@@ -170,9 +177,11 @@ def test_mcp_server_admits_tunnel_and_only_allowed_sandboxes(
         ]
         assert callers == expected
         assert rule["ports"] == [{"protocol": "TCP", "port": server.port}]
-        database = shipped_config.databases[server.database]
-        assert [p["ipBlock"]["cidr"] for p in spec["egress"][0]["to"]] == database.cidrs
-        assert len(spec["egress"]) == 1
+        # egress: its database first (when it has one), then each backend, nothing else
+        destinations = [[p["ipBlock"]["cidr"] for p in r["to"]] for r in spec["egress"]]
+        expected_to = [shipped_config.databases[server.database].cidrs] if server.database else []
+        expected_to += [b.effective_cidrs for b in server.backends]
+        assert destinations == expected_to
 
 
 def test_each_sandbox_pool_has_no_ingress_and_no_direct_mcp_path(

@@ -144,3 +144,17 @@ topologySpreadConstraints:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The container port's name: "https" when the server serves its own certificate.
+*/}}
+{{- define "mcp-server.portName" -}}
+{{- if .Values.tls.secretName -}}https{{- else -}}http{{- end -}}
+{{- end }}
+
+{{/*
+A backend's name as it appears in environment variable names: BACKEND_<this>_HOST.
+*/}}
+{{- define "mcp-server.backendEnv" -}}
+{{- . | upper | replace "-" "_" -}}
+{{- end }}

@@ -161,6 +161,26 @@ Where the proxy reads its config and inner-TLS key pair (fixed by the proxy imag
 {{- end }}
 
 {{/*
+Where the upstream CA ConfigMap is mounted into the proxy (a directory, not a subPath,
+so a renewed CA reaches running pods).
+*/}}
+{{- define "mcp-tunnel.upstreamCaDir" -}}
+/etc/mcp-proxy/upstream-ca
+{{- end }}
+
+{{/*
+The proxy's upstream TLS settings: with upstream.tls.caConfigMap, that CA only (the
+system CAs are never trusted alongside it); otherwise the system CAs as configured.
+*/}}
+{{- define "mcp-tunnel.upstreamTls" -}}
+{{- if .Values.upstream.tls.caConfigMap -}}
+{{- toYaml (dict "ca_file" (printf "%s/ca.crt" (include "mcp-tunnel.upstreamCaDir" .)) "include_system_cas" false) -}}
+{{- else -}}
+{{- toYaml (dict "include_system_cas" .Values.upstream.tls.includeSystemCas) -}}
+{{- end -}}
+{{- end }}
+
+{{/*
 The proxy's config.yaml. Built as a map and serialised with toYaml, so no
 value can inject YAML. IP validation is always on.
 */}}
@@ -176,7 +196,7 @@ value can inject YAML. IP validation is always on.
   "upstream" (dict
     "allowed_ips" .Values.upstream.allowedIps
     "disable_ip_validation" false
-    "tls" (dict "include_system_cas" .Values.upstream.tls.includeSystemCas))
+    "tls" (include "mcp-tunnel.upstreamTls" . | fromYaml))
 -}}
 {{- toYaml $config -}}
 {{- end }}

@@ -1,0 +1,122 @@
+"""TLS from the tunnel's proxy to each MCP server: a CA, a serving certificate per server.
+
+The proxy trusts only this CA (a ConfigMap with its public certificate); each server
+serves its own certificate from a `kubernetes.io/tls` Secret that only it reads. The
+CA's key stays in the Pulumi state and never reaches the cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.certificates.authority import CertificateAuthority, CertificateAuthorityArgs
+from infra.certificates.serving import ServingCertificate, ServingCertificateArgs
+from infra.config import as_secret
+from infra.credentials import credential_secret
+from infra.naming import (
+    COMPONENT_SERVING_CERTIFICATE,
+    COMPONENT_UPSTREAM_CA,
+    CREDENTIAL_SERVING_TLS,
+    LABEL_MCP_SERVER,
+    common_labels,
+    mcp_release,
+)
+
+CA_KEY = "ca.crt"
+
+
+@dataclass(frozen=True)
+class UpstreamTlsArgs:
+    namespace: str
+    environment: str
+    # server name -> (Secret name, DNS names its certificate is valid for)
+    servers: dict[str, tuple[str, list[str]]]
+    validity_hours: int
+    renew_within_hours: int
+    ca_config_map: str
+    # The CA lives longer than what it signs, so renewing a server's certificate never needs
+    # a new CA (which every server and the proxy would then have to pick up together).
+    ca_validity_hours: int | None = None
+
+    def __post_init__(self) -> None:
+        shortest = min(self.validity_hours, self.ca_validity_hours or self.validity_hours)
+        if not 0 < self.renew_within_hours < shortest:
+            raise ValueError(
+                f"renew_within_hours ({self.renew_within_hours}) must be between 1 and "
+                f"the shortest validity ({shortest}) - 1"
+            )
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class UpstreamTls(pulumi.ComponentResource):
+    """Renewal is a replacement found by `pulumi up`: see `infra.certificates.base`."""
+
+    ca_cert_pem: pulumi.Output[str]
+    ca_sha256: pulumi.Output[str]
+    cert_sha256: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: UpstreamTlsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("agent-perimeter:index:UpstreamTls", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        hours = {"validity_hours": args.validity_hours}
+        renew = {"renew_within_hours": args.renew_within_hours}
+        ca = CertificateAuthority(
+            f"{name}-ca",
+            CertificateAuthorityArgs(
+                common_name=f"agent-perimeter {args.environment} upstream CA",
+                validity_hours=args.ca_validity_hours or args.validity_hours,
+                **renew,
+            ),
+            opts=child,
+        )
+        self.ca_cert_pem = ca.cert_pem
+        self.ca_sha256 = ca.cert_pem.apply(sha256_hex)
+        ca_key = as_secret(ca.key_pem)
+
+        self.cert_sha256 = {}
+        for server, (secret_name, dns_names) in args.servers.items():
+            cert = ServingCertificate(
+                f"{name}-{server}",
+                ServingCertificateArgs(
+                    ca_cert_pem=ca.cert_pem,
+                    ca_key_pem=ca_key,
+                    dns_names=dns_names,
+                    **hours,
+                    **renew,
+                ),
+                opts=child,
+            )
+            credential_secret(
+                f"{name}-{server}-secret",
+                config=args,
+                name=secret_name,
+                credential=CREDENTIAL_SERVING_TLS,
+                reader=mcp_release(server),
+                data={"tls.crt": cert.cert_pem, "tls.key": cert.key_pem},
+                secret_type="kubernetes.io/tls",
+                component=COMPONENT_SERVING_CERTIFICATE,
+                labels={LABEL_MCP_SERVER: server},
+                opts=child,
+            )
+            self.cert_sha256[server] = cert.cert_pem.apply(sha256_hex)
+
+        k8s.core.v1.ConfigMap(
+            f"{name}-ca-config-map",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.ca_config_map,
+                namespace=args.namespace,
+                labels=common_labels(COMPONENT_UPSTREAM_CA, args.ca_config_map, args.environment),
+            ),
+            data={CA_KEY: ca.cert_pem},
+            opts=child,
+        )
+        self.register_outputs({"ca_cert_pem": self.ca_cert_pem, "cert_sha256": self.cert_sha256})
