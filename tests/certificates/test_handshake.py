@@ -7,12 +7,8 @@ false`) gets its response, and any other CA or a name outside the SANs is refuse
 
 from __future__ import annotations
 
-import http.server
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,19 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .issued import DNS_NAMES, make_ca, make_serving
-
-BODY = b"served over the generated certificate\n"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
+from .probe import BODY, fetch, https_server
 
 
 @pytest.fixture(scope="module")
@@ -43,41 +27,10 @@ def issued() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def https_port(
-    issued: tuple[dict[str, Any], dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[int]:
-    """An HTTPS server on loopback serving the generated certificate; stopped in teardown."""
+def https_port(issued: tuple[dict[str, Any], dict[str, Any]]) -> Iterator[int]:
     _, serving = issued
-    folder: Path = tmp_path_factory.mktemp("serving")
-    (folder / "tls.crt").write_text(serving["cert_pem"])
-    (folder / "tls.key").write_text(serving["key_pem"])
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "tls.crt", folder / "tls.key")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
-
-
-def fetch(port: int, ca_pem: str, hostname: str) -> bytes:
-    """GET / over TLS trusting only `ca_pem`, checking the certificate against `hostname`."""
-    context = ssl.create_default_context(cadata=ca_pem)
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=hostname) as tls,
-    ):
-        tls.sendall(f"GET / HTTP/1.0\r\nHost: {hostname}\r\n\r\n".encode())
-        chunks = []
-        while chunk := tls.recv(4096):
-            chunks.append(chunk)
-    return b"".join(chunks)
+    with https_server(serving["cert_pem"], serving["key_pem"]) as port:
+        yield port
 
 
 @pytest.mark.parametrize("hostname", DNS_NAMES)

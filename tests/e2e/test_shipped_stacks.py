@@ -6,14 +6,28 @@ fixture), as a platform team would run the commands.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
+from infra.naming import (
+    ANNOTATION_SERVING_CERTIFICATE,
+    ANNOTATION_UPSTREAM_CA,
+    UPSTREAM_CA_CONFIG_MAP,
+    server_tls_secret,
+)
+from tests.certificates.issued import make_ca
+from tests.certificates.probe import fetch, https_server
 from tests.e2e.conftest import STACKS
 from tests.e2e.harness.contract import compare_object
 from tests.e2e.harness.perimeter import Perimeter, live_audit
@@ -52,6 +66,10 @@ def deployed(request, workspace, cluster, proxy_tls, platform_api) -> Iterator[P
         # Leave nothing behind even when a test failed before the destroy test ran.
         perimeter.stack.destroy(check=False)
         perimeter.stack.remove()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def available(deployment: dict) -> bool:
@@ -171,6 +189,31 @@ class TestShippedStack:
                     continue
                 problems += compare_object(manifest, live[name])
         assert not problems, "\n".join(problems[:40])
+
+    def test_each_route_reaches_a_certificate_only_the_managed_ca_vouches_for(
+        self, deployed: Perimeter
+    ) -> None:
+        """What the proxy does on every route, with the live CA, certificates and keys: trust
+        the CA it is given, refuse any other; the checksums that roll pods match."""
+        namespace = deployed.namespace
+        live = partial(deployed.kube, "get", "-n", namespace)
+        ca_pem = live("configmap", UPSTREAM_CA_CONFIG_MAP)["data"]["ca.crt"]
+        proxy = yaml.safe_load(live("configmap", "mcp-tunnel-config")["data"]["config.yaml"])
+        assert proxy["upstream"]["tls"]["include_system_cas"] is False
+        tunnel_pods = live("deployment", "mcp-tunnel")["spec"]["template"]["metadata"]
+        assert tunnel_pods["annotations"][ANNOTATION_UPSTREAM_CA] == _sha256(ca_pem)
+        _, other = make_ca("a CA the perimeter never issued")
+        for server in deployed.config.mcp_servers:
+            upstream = urlsplit(proxy["routes"][server.route_name])
+            assert upstream.scheme == "https", server.name
+            data = live("secret", server_tls_secret(server.name))["data"]
+            cert, key = (base64.b64decode(data[k]).decode() for k in ("tls.crt", "tls.key"))
+            pods = live("deployment", f"mcp-server-{server.name}")["spec"]["template"]["metadata"]
+            assert pods["annotations"][ANNOTATION_SERVING_CERTIFICATE] == _sha256(cert)
+            with https_server(cert, key) as port:
+                assert fetch(port, ca_pem, str(upstream.hostname)).startswith(b"HTTP/1.0 200")
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    fetch(port, other["cert_pem"], str(upstream.hostname))
 
     def test_rotation_changes_only_credentials_and_their_readers(self, deployed: Perimeter) -> None:
         deployed.edit_settings(rotation_epoch=deployed.config.rotation_epoch + 1)

@@ -3,14 +3,28 @@
 
 The API server only adds to what was applied (defaults, status, server metadata), so
 "rendered is a subset of live" is exactly "the render is what the engine deployed".
-Secret values are placeholders offline and are not compared.
+Secret values are placeholders offline and are not compared; nor are the certificates the
+engine generates at `up` (the upstream CA and the checksums that roll pods onto a renewed
+certificate), which a test of their own checks against the live certificates.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from infra.naming import (
+    ANNOTATION_SERVING_CERTIFICATE,
+    ANNOTATION_UPSTREAM_CA,
+    UPSTREAM_CA_CONFIG_MAP,
+)
+
 UNCOMPARED = {("Secret", "stringData"), ("Secret", "data")}
+# (kind, name or None for any, path suffix): values the engine generates at `up`.
+GENERATED = (
+    ("ConfigMap", UPSTREAM_CA_CONFIG_MAP, ".data"),
+    ("Deployment", None, f".spec.template.metadata.annotations.{ANNOTATION_SERVING_CERTIFICATE}"),
+    ("Deployment", None, f".spec.template.metadata.annotations.{ANNOTATION_UPSTREAM_CA}"),
+)
 
 
 def differences(rendered: Any, live: Any, path: str = "") -> list[str]:
@@ -39,7 +53,15 @@ def differences(rendered: Any, live: Any, path: str = "") -> list[str]:
     return []
 
 
+def generated(kind: str, name: str, difference: str) -> bool:
+    path = difference.split(":", 1)[0].removeprefix(f"{kind}/{name}")
+    return any(
+        kind == k and (n is None or n == name) and path.startswith(suffix)
+        for k, n, suffix in GENERATED
+    )
+
+
 def compare_object(rendered: dict[str, Any], live: dict[str, Any]) -> list[str]:
-    kind = rendered["kind"]
+    kind, name = rendered["kind"], rendered["metadata"]["name"]
     trimmed = {k: v for k, v in rendered.items() if (kind, k) not in UNCOMPARED}
-    return differences(trimmed, live, f"{kind}/{rendered['metadata']['name']}")
+    return [d for d in differences(trimmed, live, f"{kind}/{name}") if not generated(kind, name, d)]
