@@ -8,6 +8,7 @@ the two sides together.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from infra.config import McpServer, Tool, role_name
@@ -188,6 +189,14 @@ ANNOTATION_UPSTREAM_CA = "checksum/upstream-ca"
 
 
 def server_tls_secret(server_name: str) -> str:
-    """kubernetes.io/tls Secret of one server's serving certificate; a renewal updates it in
-    place (a fixed name, never deleted), and the certificate's checksum rolls the pods."""
+    """Base name of the kubernetes.io/tls Secret of one server's serving certificate (see
+    `issued_name`)."""
     return f"{mcp_release(server_name)}-tls"
+
+
+def issued_name(base: str, certificate_pem: str) -> str:
+    """The name of an object holding a certificate, carrying a digest of that (public)
+    certificate: a renewed one is a new object, created before the old one is deleted, and the
+    pods that mount it roll onto it. Kubernetes would otherwise replace a fixed-name Secret or
+    ConfigMap by deleting it first, leaving starting pods without it."""
+    return f"{base}-{hashlib.sha256(certificate_pem.encode()).hexdigest()[:10]}"

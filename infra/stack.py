@@ -123,6 +123,7 @@ def build(
             config,
             secrets,
             connection,
+            upstream_ca_config_map=certificates.ca_config_map if certificates else None,
             upstream_ca_sha256=certificates.ca_sha256 if certificates else None,
         ),
         pulumi.ResourceOptions(
@@ -174,7 +175,7 @@ def build(
                 credentials[server.name].tool_secrets,
                 credentials[server.name].platform_token_secret,
                 credentials[server.name].backend_secrets,
-                tls_secret=server_tls_secret(server.name) if certificates else None,
+                tls_secret=certificates.server_secrets[server.name] if certificates else None,
                 tls_cert_sha256=certificates.cert_sha256[server.name] if certificates else None,
             ),
             pulumi.ResourceOptions(

@@ -34,7 +34,7 @@ class McpServerArgs:
     backend_secrets: dict[str, str] = field(default_factory=dict)
     # The kubernetes.io/tls Secret the server serves from (None: plain HTTP), and its
     # certificate's digest, so a renewed certificate rolls the pods.
-    tls_secret: str | None = None
+    tls_secret: pulumi.Input[str] | None = None
     tls_cert_sha256: pulumi.Input[str] | None = None
 
 

@@ -21,7 +21,6 @@ from infra.naming import (
     CREDENTIAL_TUNNEL_TOKEN,
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
-    UPSTREAM_CA_CONFIG_MAP,
     mcp_release,
     tunnel_token_secret_name,
 )
@@ -39,7 +38,9 @@ class McpTunnelArgs:
     secrets: PerimeterSecrets
     # The platform API connection; None when the tunnel was made by hand (platform disabled).
     connection: pulumi.Input[dict[str, Any]] | None = None
-    # sha256 of the CA the proxy trusts for its upstreams: a new CA rolls the proxy.
+    # The ConfigMap holding the CA the proxy trusts for its upstreams (None: plain HTTP), and
+    # that CA's sha256, so a new CA rolls the proxy.
+    upstream_ca_config_map: pulumi.Input[str] | None = None
     upstream_ca_sha256: pulumi.Input[str] | None = None
 
 
@@ -63,6 +64,7 @@ def tunnel_values(
     tunnel_id: pulumi.Input[str] | None = None,
     domain: pulumi.Input[str] | None = None,
     upstream_ca_sha256: pulumi.Input[str] | None = None,
+    upstream_ca_config_map: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     tunnel = config.tunnel
     annotations = (
@@ -97,7 +99,7 @@ def tunnel_values(
         # and trusts only the CA the program issued the servers' certificates from.
         "upstream": {
             "allowedIps": list(config.cluster.service_cidrs),
-            "tls": {"caConfigMap": UPSTREAM_CA_CONFIG_MAP if config.upstream_tls.enabled else ""},
+            "tls": {"caConfigMap": upstream_ca_config_map or ""},
         },
     }
 
@@ -171,7 +173,13 @@ class McpTunnel(pulumi.ComponentResource):
             name=TUNNEL_RELEASE,
             chart=CHART,
             namespace=config.namespace,
-            values=tunnel_values(config, self.tunnel_id, self.domain, args.upstream_ca_sha256),
+            values=tunnel_values(
+                config,
+                self.tunnel_id,
+                self.domain,
+                args.upstream_ca_sha256,
+                args.upstream_ca_config_map,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[token, tls]),
         )
         self.register_outputs({"routes": tunnel_routes(config), "domain": self.domain})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -23,6 +24,7 @@ from infra.naming import (
     CREDENTIAL_SERVING_TLS,
     LABEL_MCP_SERVER,
     common_labels,
+    issued_name,
     mcp_release,
 )
 
@@ -33,11 +35,11 @@ CA_KEY = "ca.crt"
 class UpstreamTlsArgs:
     namespace: str
     environment: str
-    # server name -> (Secret name, DNS names its certificate is valid for)
+    # server name -> (Secret base name, DNS names its certificate is valid for)
     servers: dict[str, tuple[str, list[str]]]
     validity_hours: int
     renew_within_hours: int
-    ca_config_map: str
+    ca_config_map: str  # base name of the ConfigMap holding the CA certificate
     # The CA lives longer than what it signs, so renewing a server's certificate never needs
     # a new CA (which every server and the proxy would then have to pick up together).
     ca_validity_hours: int | None = None
@@ -61,6 +63,9 @@ class UpstreamTls(pulumi.ComponentResource):
     ca_cert_pem: pulumi.Output[str]
     ca_sha256: pulumi.Output[str]
     cert_sha256: dict[str, pulumi.Output[str]]
+    # Names carry the certificate's digest (`issued_name`): a renewal is a new object.
+    server_secrets: dict[str, pulumi.Output[str]]
+    ca_config_map: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: UpstreamTlsArgs, opts: pulumi.ResourceOptions | None = None
@@ -83,7 +88,8 @@ class UpstreamTls(pulumi.ComponentResource):
         ca_key = as_secret(ca.key_pem)
 
         self.cert_sha256 = {}
-        for server, (secret_name, dns_names) in args.servers.items():
+        self.server_secrets = {}
+        for server, (secret_base, dns_names) in args.servers.items():
             cert = ServingCertificate(
                 f"{name}-{server}",
                 ServingCertificateArgs(
@@ -95,6 +101,7 @@ class UpstreamTls(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+            secret_name = cert.cert_pem.apply(partial(issued_name, secret_base))
             credential_secret(
                 f"{name}-{server}-secret",
                 config=args,
@@ -108,15 +115,24 @@ class UpstreamTls(pulumi.ComponentResource):
                 opts=child,
             )
             self.cert_sha256[server] = cert.cert_pem.apply(sha256_hex)
+            self.server_secrets[server] = secret_name
 
+        self.ca_config_map = ca.cert_pem.apply(partial(issued_name, args.ca_config_map))
         k8s.core.v1.ConfigMap(
             f"{name}-ca-config-map",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.ca_config_map,
+                name=self.ca_config_map,
                 namespace=args.namespace,
                 labels=common_labels(COMPONENT_UPSTREAM_CA, args.ca_config_map, args.environment),
             ),
             data={CA_KEY: ca.cert_pem},
             opts=child,
         )
-        self.register_outputs({"ca_cert_pem": self.ca_cert_pem, "cert_sha256": self.cert_sha256})
+        self.register_outputs(
+            {
+                "ca_cert_pem": self.ca_cert_pem,
+                "cert_sha256": self.cert_sha256,
+                "server_secrets": self.server_secrets,
+                "ca_config_map": self.ca_config_map,
+            }
+        )

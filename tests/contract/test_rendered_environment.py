@@ -8,6 +8,7 @@ policy shows up here rather than as an open or a dead workload in a cluster.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,16 @@ def _named(manifests: list[Manifest], kind: str, name: str) -> Manifest:
     return next(m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name)
 
 
+def _issued(manifests: list[Manifest], kind: str, base: str) -> Manifest:
+    """The one object holding a certificate, named `<base>-<digest of the certificate>`."""
+    (found,) = [
+        m
+        for m in manifests
+        if m["kind"] == kind and re.fullmatch(rf"{base}-[0-9a-f]{{10}}", m["metadata"]["name"])
+    ]
+    return found
+
+
 def test_every_route_is_https_under_the_managed_ca_only(rendered: tuple) -> None:
     """The proxy trusts the program's CA and nothing else; each server serves its own
     certificate, read by it alone."""
@@ -151,23 +162,23 @@ def test_every_route_is_https_under_the_managed_ca_only(rendered: tuple) -> None
     assert tls["include_system_cas"] is False
     ca_dir = tls["ca_file"].rsplit("/", 1)[0]
     proxy_mounts = _mounts(_named(manifests, "Deployment", "mcp-tunnel"), "proxy")
-    assert proxy_mounts[ca_dir] == "ConfigMap/mcp-upstream-ca"
-    ca = _named(manifests, "ConfigMap", "mcp-upstream-ca")
+    ca = _issued(manifests, "ConfigMap", "mcp-upstream-ca")
+    assert proxy_mounts[ca_dir] == f"ConfigMap/{ca['metadata']['name']}"
     assert set(ca["data"]) == {tls["ca_file"].rsplit("/", 1)[1]}
     assert all(u.startswith("https://") for u in tunnel_config["routes"].values())
     for server in config.mcp_servers:
         deployment = _named(manifests, "Deployment", f"mcp-server-{server.name}")
-        assert f"Secret/mcp-server-{server.name}-tls" in _mounts(deployment).values()
+        secret = _issued(manifests, "Secret", f"mcp-server-{server.name}-tls")
+        assert f"Secret/{secret['metadata']['name']}" in _mounts(deployment).values()
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
-        secret = _named(manifests, "Secret", f"mcp-server-{server.name}-tls")
         assert secret["type"] == "kubernetes.io/tls"
     readers = [
         m["metadata"]["name"]
         for m in manifests
         if "template" in m.get("spec", {})
         for source in _mounts(m).values()
-        if source.endswith("-tls") and source.startswith("Secret/mcp-server-")
+        if re.fullmatch(r"Secret/mcp-server-[a-z0-9-]+-tls-[0-9a-f]{10}", source)
     ]
     assert sorted(readers) == sorted(f"mcp-server-{s.name}" for s in config.mcp_servers)
 

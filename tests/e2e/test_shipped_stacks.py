@@ -7,6 +7,7 @@ fixture), as a platform team would run the commands.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import ssl
@@ -19,17 +20,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography import x509
 
 from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     ANNOTATION_UPSTREAM_CA,
     UPSTREAM_CA_CONFIG_MAP,
+    issued_name,
     server_tls_secret,
 )
 from tests.certificates.issued import make_ca
 from tests.certificates.probe import fetch, https_server
 from tests.e2e.conftest import STACKS
-from tests.e2e.harness.contract import compare_object
+from tests.e2e.harness.contract import compare_object, issued_base
 from tests.e2e.harness.perimeter import Perimeter, live_audit
 from tests.e2e.harness.tools import REPO
 from tests.e2e.harness.watch import SecretPresenceWatch
@@ -70,6 +73,18 @@ def deployed(request, workspace, cluster, proxy_tls, platform_api) -> Iterator[P
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def mounted(template: dict, source: str, base: str) -> str:
+    """The name of the one `source` ("secret" or "configMap") volume named `<base>-<digest>`
+    that a pod template mounts."""
+    key = "secretName" if source == "secret" else "name"
+    (name,) = [
+        v[source][key]
+        for v in template["spec"].get("volumes", [])
+        if source in v and v[source][key].startswith(f"{base}-")
+    ]
+    return str(name)
 
 
 def available(deployment: dict) -> bool:
@@ -182,8 +197,11 @@ class TestShippedStack:
                 item["metadata"]["name"]: item
                 for item in deployed.kube("get", resource, *scope)["items"]
             }
+            # a certificate's object is named after the certificate the engine generated
+            live.update({issued_base(n) or n: item for n, item in list(live.items())})
             for manifest in manifests:
                 name = manifest["metadata"]["name"]
+                name = name if name in live else issued_base(name) or name
                 if name not in live:
                     problems.append(f"{kind}/{name}: rendered offline, absent from the cluster")
                     continue
@@ -197,23 +215,78 @@ class TestShippedStack:
         the CA it is given, refuse any other; the checksums that roll pods match."""
         namespace = deployed.namespace
         live = partial(deployed.kube, "get", "-n", namespace)
-        ca_pem = live("configmap", UPSTREAM_CA_CONFIG_MAP)["data"]["ca.crt"]
         proxy = yaml.safe_load(live("configmap", "mcp-tunnel-config")["data"]["config.yaml"])
         assert proxy["upstream"]["tls"]["include_system_cas"] is False
-        tunnel_pods = live("deployment", "mcp-tunnel")["spec"]["template"]["metadata"]
-        assert tunnel_pods["annotations"][ANNOTATION_UPSTREAM_CA] == _sha256(ca_pem)
+        tunnel_pods = live("deployment", "mcp-tunnel")["spec"]["template"]
+        ca_map = mounted(tunnel_pods, "configMap", UPSTREAM_CA_CONFIG_MAP)
+        ca_pem = live("configmap", ca_map)["data"]["ca.crt"]
+        assert ca_map == issued_name(UPSTREAM_CA_CONFIG_MAP, ca_pem)
+        assert tunnel_pods["metadata"]["annotations"][ANNOTATION_UPSTREAM_CA] == _sha256(ca_pem)
         _, other = make_ca("a CA the perimeter never issued")
         for server in deployed.config.mcp_servers:
             upstream = urlsplit(proxy["routes"][server.route_name])
             assert upstream.scheme == "https", server.name
-            data = live("secret", server_tls_secret(server.name))["data"]
+            pods = live("deployment", f"mcp-server-{server.name}")["spec"]["template"]
+            secret = mounted(pods, "secret", server_tls_secret(server.name))
+            data = live("secret", secret)["data"]
             cert, key = (base64.b64decode(data[k]).decode() for k in ("tls.crt", "tls.key"))
-            pods = live("deployment", f"mcp-server-{server.name}")["spec"]["template"]["metadata"]
-            assert pods["annotations"][ANNOTATION_SERVING_CERTIFICATE] == _sha256(cert)
+            assert secret == issued_name(server_tls_secret(server.name), cert)
+            assert pods["metadata"]["annotations"][ANNOTATION_SERVING_CERTIFICATE] == _sha256(cert)
             with https_server(cert, key) as port:
                 assert fetch(port, ca_pem, str(upstream.hostname)).startswith(b"HTTP/1.0 200")
                 with pytest.raises(ssl.SSLCertVerificationError):
                     fetch(port, other["cert_pem"], str(upstream.hostname))
+
+    def test_a_certificate_in_its_renewal_window_is_renewed_by_the_next_up(
+        self, deployed: Perimeter
+    ) -> None:
+        """As if the clock had moved on: one server's certificate is an hour from its end,
+        inside the window; `up` issues a new one, the pods roll, nothing else is replaced."""
+        state = deployed.stack.export()
+        certificates = [
+            r for r in state["deployment"]["resources"] if r["type"].endswith(":ServingCertificate")
+        ]
+        target = certificates[0]
+        host = target["inputs"]["dns_names"][0]
+        server = next(
+            s for s in deployed.config.mcp_servers if host.startswith(f"mcp-server-{s.name}.")
+        )
+        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        target["outputs"]["not_after"] = soon.isoformat()
+        deployed.stack.import_state(state)
+        live = partial(deployed.kube, "get", "-n", deployed.namespace)
+
+        def serving() -> tuple[str, str, dict]:
+            pods = live("deployment", f"mcp-server-{server.name}")["spec"]["template"]
+            secret = mounted(pods, "secret", server_tls_secret(server.name))
+            cert = base64.b64decode(live("secret", secret)["data"]["tls.crt"]).decode()
+            return secret, cert, pods["metadata"]["annotations"]
+
+        old_secret, old_cert, _ = serving()
+
+        preview = deployed.stack.preview("--json")
+        replaced = {
+            s["urn"]
+            for s in preview.json().get("steps", [])
+            if s.get("op") in ("replace", "create-replacement")
+        }
+        assert replaced == {target["urn"]}, replaced  # the certificate; its Secret is a new one
+
+        with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
+            deployed.stack.up()
+        assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
+        new_secret, new_cert, annotations = serving()
+        assert new_cert != old_cert and new_secret != old_secret
+        assert annotations[ANNOTATION_SERVING_CERTIFICATE] == _sha256(new_cert)
+        gone = deployed.cluster.kubectl(
+            "get", "secret", old_secret, "-n", deployed.namespace, check=False
+        )
+        assert gone.returncode != 0, f"the renewed-away Secret {old_secret} is still there"
+        renewed = x509.load_pem_x509_certificate(new_cert.encode())
+        assert renewed.not_valid_after_utc - soon > datetime.timedelta(
+            hours=deployed.config.upstream_tls.renew_within_hours
+        )
+        deployed.stack.preview("--expect-no-changes")
 
     def test_rotation_changes_only_credentials_and_their_readers(self, deployed: Perimeter) -> None:
         deployed.edit_settings(rotation_epoch=deployed.config.rotation_epoch + 1)

@@ -84,9 +84,14 @@ def test_registers_a_ca_a_certificate_and_a_secret_per_server_under_itself() -> 
 def test_each_server_gets_its_own_tls_secret_read_by_it_alone() -> None:
     mocks, _, _ = _register()
     secrets = {r.inputs["metadata"]["name"]: r for r in _of(mocks, "Secret")}
-    assert set(secrets) == {"mcp-server-tickets-tls", "mcp-server-billing-tls"}
-    for server, (secret_name, dns_names) in SERVERS.items():
-        secret = secrets[secret_name]
+    # named after the certificate it holds: a renewal is a new Secret, created first
+    expected = {
+        naming.issued_name(base, f"<generated: serving certificate of {', '.join(dns)}>"): base
+        for base, dns in SERVERS.values()
+    }
+    assert set(secrets) == set(expected)
+    for server, (secret_base, dns_names) in SERVERS.items():
+        (secret,) = [s for name, s in secrets.items() if expected[name] == secret_base]
         meta = secret.inputs["metadata"]
         assert secret.inputs["type"] == "kubernetes.io/tls"
         assert set(secret.inputs["stringData"]) == {"tls.crt", "tls.key"}
@@ -116,7 +121,9 @@ def test_keys_travel_only_as_pulumi_secrets() -> None:
 def test_the_config_map_holds_the_public_ca_certificate_only() -> None:
     mocks, _, ca_sha = _register()
     (config_map,) = _of(mocks, "ConfigMap")
-    assert config_map.inputs["metadata"]["name"] == naming.UPSTREAM_CA_CONFIG_MAP
+    assert config_map.inputs["metadata"]["name"] == naming.issued_name(
+        naming.UPSTREAM_CA_CONFIG_MAP, "<generated: upstream CA certificate>"
+    )
     assert config_map.inputs["data"] == {"ca.crt": "<generated: upstream CA certificate>"}
     assert ca_sha == hashlib.sha256(b"<generated: upstream CA certificate>").hexdigest()
     texts = str([r.inputs for r in _of(mocks, "ConfigMap") + _of(mocks, "Secret")])

@@ -207,5 +207,9 @@ class PulumiStack:
     def export(self) -> dict[str, Any]:
         return json.loads(self.run("stack", "export", with_config=False).stdout)
 
+    def import_state(self, state: dict[str, Any]) -> PulumiRun:
+        """`stack import` of an edited export: how a test moves the stack's clock on."""
+        return self.run("stack", "import", with_config=False, stdin=json.dumps(state))
+
     def outputs(self) -> dict[str, Any]:
         return json.loads(self.run("stack", "output", "--json", with_config=False).stdout)
