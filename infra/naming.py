@@ -9,6 +9,7 @@ the two sides together.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING
 
 from infra.config import McpServer, Tool, role_name
@@ -200,3 +201,15 @@ def issued_name(base: str, certificate_pem: str) -> str:
     pods that mount it roll onto it. Kubernetes would otherwise replace a fixed-name Secret or
     ConfigMap by deleting it first, leaving starting pods without it."""
     return f"{base}-{hashlib.sha256(certificate_pem.encode()).hexdigest()[:10]}"
+
+
+_ISSUED = re.compile(
+    rf"^({UPSTREAM_CA_CONFIG_MAP}|{mcp_release('[a-z0-9-]+')}-tls)-[0-9a-f]{{10}}$"
+)
+
+
+def issued_base(name: str) -> str | None:
+    """The base of a name `issued_name` made, else None: offline, the digest is of a
+    placeholder; live, of the certificate the engine generated. The base names both."""
+    found = _ISSUED.match(name)
+    return found[1] if found else None

@@ -21,6 +21,7 @@ from infra.audit.network import policy_types
 from infra.audit.policy import PolicyFinding, evaluate_policies
 from infra.audit.report import Namer, code, md_table
 from infra.manifests import LAST_APPLIED, Manifest
+from infra.naming import issued_base
 
 # kind -> (apiVersion, client API class, list method)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -315,6 +316,30 @@ class Drift:
             "violations": [v.to_dict() for v in self.violations],
             "notes": self.notes,
         }
+
+
+def align_issued_names(declared: list[Manifest], live: Iterable[Manifest]) -> list[Manifest]:
+    """The declared objects with each certificate-holding name (`<base>-<digest>`) replaced by
+    the live one of the same base, everywhere it is referred to: offline the digest is of a
+    placeholder, and the certificate itself is the engine's to generate."""
+    live_names = {
+        (m.get("kind"), base): str(m["metadata"]["name"])
+        for m in live
+        if (base := issued_base(str((m.get("metadata") or {}).get("name", ""))))
+    }
+    renames = {
+        name: live_names[(m.get("kind"), base)]
+        for m in declared
+        if (base := issued_base(name := str((m.get("metadata") or {}).get("name", ""))))
+        and (m.get("kind"), base) in live_names
+    }
+    if not renames:
+        return declared
+    text = json.dumps(declared)
+    for old, new in renames.items():
+        text = text.replace(f'"{old}"', f'"{new}"')
+    aligned: list[Manifest] = json.loads(text)
+    return aligned
 
 
 def _in_scope(manifests: Iterable[Manifest], namespace: str) -> dict[tuple[str, str], Manifest]:

@@ -39,7 +39,7 @@ from infra.audit import (
     render_markdown,
 )
 from infra.audit.diagram import diagram_format
-from infra.audit.live import ClusterReader
+from infra.audit.live import ClusterReader, align_issued_names
 from infra.audit.pr import render_pr
 from infra.commands.revision import RevisionError, checkout, render_at, stacks_at
 from infra.commands.source import (
@@ -279,6 +279,7 @@ def _live(args: argparse.Namespace, reader: ClusterReader) -> int:
                 update={"tunnel": config.tunnel.model_copy(update={"domain": domain})}
             )
         source = source_of(args.stack or str(args.config), config)
+        source.manifests = align_issued_names(source.manifests, live.manifests)
     cidrs = None
     if source.config is not None:
         from infra.network import allowed_egress_cidrs

@@ -228,3 +228,30 @@ def test_an_unknown_context_is_a_clear_error(stub_api, monkeypatch) -> None:
     _use(kubeconfig, monkeypatch)
     with pytest.raises(LiveError, match="no-such-context"):
         KubernetesReader(context="no-such-context")
+
+
+def test_certificate_objects_are_matched_by_their_base_name() -> None:
+    """Offline, a certificate's Secret is named after a placeholder; live, after the certificate
+    the engine generated. The audit compares the two as one object, references included."""
+    from infra.audit.live import align_issued_names
+
+    offline = "mcp-server-billing-tls-0123456789"
+    live_name = "mcp-server-billing-tls-abcdefabcd"
+    declared = [
+        {"kind": "Secret", "metadata": {"name": offline}},
+        {"kind": "Secret", "metadata": {"name": "mcp-server-billing-platform-token-r0"}},
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "mcp-server-billing"},
+            "spec": {"template": {"spec": {"volumes": [{"secret": {"secretName": offline}}]}}},
+        },
+    ]
+    live = [{"kind": "Secret", "metadata": {"name": live_name}}]
+    aligned = align_issued_names(declared, live)
+    assert aligned[0]["metadata"]["name"] == live_name
+    assert aligned[1] == declared[1]
+    assert aligned[2]["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"] == live_name
+    # a ConfigMap of the same base is not the Secret's counterpart; nothing live: unchanged
+    assert align_issued_names(
+        declared, [{"kind": "ConfigMap", "metadata": {"name": live_name}}]
+    ) == (declared)

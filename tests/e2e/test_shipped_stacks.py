@@ -26,13 +26,14 @@ from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     ANNOTATION_UPSTREAM_CA,
     UPSTREAM_CA_CONFIG_MAP,
+    issued_base,
     issued_name,
     server_tls_secret,
 )
 from tests.certificates.issued import make_ca
 from tests.certificates.probe import fetch, https_server
 from tests.e2e.conftest import STACKS
-from tests.e2e.harness.contract import compare_object, issued_base
+from tests.e2e.harness.contract import compare_object
 from tests.e2e.harness.perimeter import Perimeter, live_audit
 from tests.e2e.harness.tools import REPO
 from tests.e2e.harness.watch import SecretPresenceWatch
@@ -270,7 +271,12 @@ class TestShippedStack:
             for s in preview.json().get("steps", [])
             if s.get("op") in ("replace", "create-replacement")
         }
-        assert replaced == {target["urn"]}, replaced  # the certificate; its Secret is a new one
+        # the certificate, and its Secret under the new certificate's name (created first)
+        secret_urn = target["urn"].replace(
+            "pulumi-python:dynamic/agent-perimeter:ServingCertificate::",
+            "kubernetes:core/v1:Secret::",
+        )
+        assert replaced == {target["urn"], f"{secret_urn}-secret"}, replaced
 
         with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
             deployed.stack.up()

@@ -10,26 +10,16 @@ certificate), which a test of their own checks against the live certificates.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     ANNOTATION_UPSTREAM_CA,
     UPSTREAM_CA_CONFIG_MAP,
+    issued_base,
 )
 
 UNCOMPARED = {("Secret", "stringData"), ("Secret", "data")}
-# Objects holding a certificate are named `<base>-<digest of the certificate>`: the digest of
-# an offline placeholder names the same object as the live one's digest.
-_ISSUED = re.compile(rf"^({UPSTREAM_CA_CONFIG_MAP}|mcp-server-[a-z0-9-]+-tls)-[0-9a-f]{{10}}$")
-
-
-def issued_base(name: str) -> str | None:
-    found = _ISSUED.match(name)
-    return found[1] if found else None
-
-
 # (kind, name prefix or None for any, path prefix): values the engine generates at `up`.
 GENERATED = (
     ("ConfigMap", UPSTREAM_CA_CONFIG_MAP, ".data"),
