@@ -96,3 +96,24 @@ def test_promotion_from_staging_to_prod_changes_only_environment_values(sources)
         else:
             assert (change.area, change.what) == ("credential", "grants"), change
             assert "platform credential bound to" in change.a, change
+
+
+def test_backends_are_named_in_the_network_matrix_and_their_credentials_listed(
+    sources: dict[str, Source],
+) -> None:
+    """A reviewer sees which backend each MCP server may reach and who holds its credential."""
+    source = sources["dev"]
+    assert source.config is not None
+    text = render_markdown(audit_source(source))
+    for server in source.config.mcp_servers:
+        for backend in server.backends:
+            for cidr in backend.effective_cidrs:
+                assert f"`backend {server.name}/{backend.name} ({cidr})`" in text
+            if backend.credential:
+                row = next(
+                    line
+                    for line in text.splitlines()
+                    if line.startswith(f"| `{naming.backend_secret_name(server, backend.name)}` |")
+                )
+                assert f"credential of backend {backend.name}, as a file" in row
+                assert f"`Deployment/{naming.mcp_release(server)}`" in row
