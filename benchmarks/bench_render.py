@@ -24,7 +24,9 @@ OUT = REPO / "build" / "bench-render"
 AIMS = {20: 2.0, 50: 4.0}
 
 RENDER = """
+import gc
 import sys
+gc.disable()  # as `python -m infra` does
 sys.path.insert(0, {benchmarks!r})
 from bench_check import environment
 from infra.manifests import write_dir

@@ -553,8 +553,7 @@ def _reduces_access(node: dict[str, Any]) -> bool:
     return False
 
 
-@lru_cache(maxsize=64)
-@lru_cache(maxsize=16)  # several rules read the same provisioning scripts in one run
+@lru_cache(maxsize=64)  # several rules read the same provisioning scripts in one run
 def analyse(script: str) -> Analysis:
     reader = _Reader()
     try:
