@@ -9,6 +9,7 @@ the two sides together.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from typing import TYPE_CHECKING
 
@@ -203,13 +204,22 @@ def issued_name(base: str, certificate_pem: str) -> str:
     return f"{base}-{hashlib.sha256(certificate_pem.encode()).hexdigest()[:10]}"
 
 
+def keyed_name(base: str, key: bytes, value: str) -> str:
+    """The name of a Secret holding a configured credential: a digest of the value keyed by
+    a random key from the state, so a changed credential is a new Secret (created first, the
+    pods roll onto it) and the name tells nothing about the value."""
+    return f"{base}-{hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:10]}"
+
+
 _ISSUED = re.compile(
-    rf"^({UPSTREAM_CA_CONFIG_MAP}|{mcp_release('[a-z0-9-]+')}-tls)-[0-9a-f]{{10}}$"
+    rf"^({UPSTREAM_CA_CONFIG_MAP}|{mcp_release('[a-z0-9-]+')}-(?:tls|backend-[a-z0-9-]+))"
+    r"-[0-9a-f]{10}$"
 )
 
 
 def issued_base(name: str) -> str | None:
-    """The base of a name `issued_name` made, else None: offline, the digest is of a
-    placeholder; live, of the certificate the engine generated. The base names both."""
+    """The base of a name `issued_name` or `keyed_name` made, else None: offline, the digest
+    is of a placeholder; live, of what the engine generated or the stack's secret holds. The
+    base names both."""
     found = _ISSUED.match(name)
     return found[1] if found else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import pulumi
 import pulumi_random as random
@@ -23,6 +24,7 @@ from infra.naming import (
     CREDENTIAL_DATABASE_ROLE,
     CREDENTIAL_PLATFORM_TOKEN,
     backend_secret_name,
+    keyed_name,
     mcp_release,
     platform_token_secret_name,
     tool_role,
@@ -59,6 +61,11 @@ def token_data(current: str, previous: str, retiring: int | None) -> dict[str, s
     return data
 
 
+def _keyed_secret_name(base: str, values: list[str]) -> str:
+    key, credential = values
+    return keyed_name(base, base64.b64decode(key), credential)
+
+
 def grants_summary(server: McpServer, tool_name: str) -> str:
     tool = next(t for t in server.tools if t.name == tool_name)
     parts = []
@@ -85,7 +92,7 @@ class McpServerCredentials(pulumi.ComponentResource):
 
     verifiers: dict[str, pulumi.Output[str]]
     tool_secrets: dict[str, str]
-    backend_secrets: dict[str, str]
+    backend_secrets: dict[str, pulumi.Output[str]]
     platform_token: pulumi.Output[str]
     platform_token_secret: pulumi.Output[str]
     vault_credential: pulumi.Output[dict]
@@ -105,19 +112,32 @@ class McpServerCredentials(pulumi.ComponentResource):
         self.verifiers = {}
         self.tool_secrets = {}
         self.backend_secrets = {}
+        # A changed credential is a Secret of a new name, created before the old one is deleted
+        # (the pods roll onto it): the name carries a digest of the value keyed by a random key
+        # kept in the state, so it tells nothing about the credential.
+        name_key = (
+            random.RandomBytes(f"{name}-backend-name-key", length=32, opts=child)
+            if server.credential_backends
+            else None
+        )
         for backend in server.credential_backends:
-            secret_name = backend_secret_name(server, backend.name)
+            assert name_key is not None
+            base = backend_secret_name(server, backend.name)
+            keyed: pulumi.Output[str] = pulumi.Output.all(
+                name_key.base64, args.backend_credentials[backend.name]
+            ).apply(partial(_keyed_secret_name, base))
+            backend_secret = pulumi.Output.unsecret(keyed)
             credential_secret(
                 f"{name}-backend-{backend.name}",
                 config=config,
-                name=secret_name,
+                name=backend_secret,
                 credential=CREDENTIAL_BACKEND,
                 reader=reader,
                 data={"credential": as_secret(args.backend_credentials[backend.name])},
                 annotations={ANNOTATION_BACKEND: backend.name},
                 opts=child,
             )
-            self.backend_secrets[backend.name] = secret_name
+            self.backend_secrets[backend.name] = backend_secret
         for tool in server.tools if server.database is not None else []:
             role = tool_role(server, tool)
             tool_keepers = {**keepers, "role": role}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ class McpServerArgs:
     # `pulumi up` waits for them before the vault credential moves on.
     platform_token_secret: pulumi.Input[str]
     # backend name -> the Secret its credential is mounted from
-    backend_secrets: dict[str, str] = field(default_factory=dict)
+    backend_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # The kubernetes.io/tls Secret the server serves from (None: plain HTTP), and its
     # certificate's digest, so a renewed certificate rolls the pods.
     tls_secret: pulumi.Input[str] | None = None

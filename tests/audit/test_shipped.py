@@ -113,7 +113,7 @@ def test_backends_are_named_in_the_network_matrix_and_their_credentials_listed(
                 row = next(
                     line
                     for line in text.splitlines()
-                    if line.startswith(f"| `{naming.backend_secret_name(server, backend.name)}` |")
+                    if line.startswith(f"| `{naming.backend_secret_name(server, backend.name)}-")
                 )
                 assert f"credential of backend {backend.name}, as a file" in row
                 assert f"`Deployment/{naming.mcp_release(server)}`" in row

@@ -193,7 +193,8 @@ def test_backends_reach_their_server_as_files_and_nothing_else(rendered: tuple) 
             for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
         }
         for backend in server.credential_backends:
-            secret = f"Secret/mcp-server-{server.name}-backend-{backend.name}"
+            base = f"mcp-server-{server.name}-backend-{backend.name}"
+            secret = f"Secret/{_issued(manifests, 'Secret', base)['metadata']['name']}"
             assert mounts[f"/var/run/secrets/mcp-backends/{backend.name}"] == secret
             readers = [
                 m["metadata"]["name"]

@@ -10,6 +10,7 @@ import base64
 import datetime
 import hashlib
 import json
+import secrets
 import ssl
 import subprocess
 import sys
@@ -22,12 +23,15 @@ import pytest
 import yaml
 from cryptography import x509
 
+from infra.config import PROJECT
 from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     ANNOTATION_UPSTREAM_CA,
     UPSTREAM_CA_CONFIG_MAP,
+    backend_secret_name,
     issued_base,
     issued_name,
+    mcp_release,
     server_tls_secret,
 )
 from tests.certificates.issued import make_ca
@@ -292,6 +296,32 @@ class TestShippedStack:
         assert renewed.not_valid_after_utc - soon > datetime.timedelta(
             hours=deployed.config.upstream_tls.renew_within_hours
         )
+        deployed.stack.preview("--expect-no-changes")
+
+    def test_a_changed_backend_credential_is_a_new_secret_created_first(
+        self, deployed: Perimeter
+    ) -> None:
+        server = next(s for s in deployed.config.mcp_servers if s.credential_backends)
+        backend = server.credential_backends[0]
+        base = backend_secret_name(server, backend.name)
+        live = partial(deployed.kube, "get", "-n", deployed.namespace)
+
+        def mounted_now() -> str:
+            return mounted(
+                live("deployment", mcp_release(server))["spec"]["template"], "secret", base
+            )
+
+        old = mounted_now()
+        deployed.stack.set_secret_path(
+            f"{PROJECT}:backendCredentials.{server.name}.{backend.name}", secrets.token_urlsafe(24)
+        )
+        with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
+            deployed.stack.up()
+        assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
+        new = mounted_now()
+        assert new != old and issued_base(new) == base
+        gone = deployed.cluster.kubectl("get", "secret", old, "-n", deployed.namespace, check=False)
+        assert gone.returncode != 0, f"the replaced credential's Secret {old} is still there"
         deployed.stack.preview("--expect-no-changes")
 
     def test_rotation_changes_only_credentials_and_their_readers(self, deployed: Perimeter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,8 @@ from infra.naming import (
     CREDENTIAL_BACKEND,
     LABEL_CREDENTIAL,
     backend_secret_name,
+    issued_base,
+    keyed_name,
     mcp_release,
 )
 from infra.network import mcp_server_policy
@@ -161,9 +164,11 @@ def test_each_backend_credential_is_one_secret_with_one_reader(dev: PerimeterCon
         for s in dev.mcp_servers
         for b in s.credential_backends
     }
-    assert {s["metadata"]["name"] for s in secrets} == set(expected)
-    for secret in secrets:
-        reader, backend = expected[secret["metadata"]["name"]]
+    # named `<base>-<digest of the value, keyed by a random key>`: a new value is a new Secret
+    bases = [issued_base(s["metadata"]["name"]) for s in secrets]
+    assert sorted(b for b in bases if b) == sorted(expected)
+    for secret, base in zip(secrets, bases, strict=True):
+        reader, backend = expected[str(base)]
         annotations = secret["metadata"]["annotations"]
         assert annotations[ANNOTATION_READER] == reader
         assert annotations[ANNOTATION_BACKEND] == backend
@@ -182,3 +187,15 @@ def test_a_server_without_database_gets_no_role_and_no_provisioner_wait(
     ]
     assert not [n for n in names if n.startswith("mcp-server-billing-db-")]
     assert [n for n in names if n.startswith("mcp-server-tickets-db-")]
+
+
+def test_a_backend_secret_name_changes_with_the_value_and_hides_it() -> None:
+    """A new credential is a Secret of a new name (created before the old one is deleted);
+    without the key from the state, the name says nothing about the value."""
+    key = bytes(range(32))
+    first = keyed_name("mcp-server-billing-backend-billing-api", key, "token-1")
+    assert issued_base(first) == "mcp-server-billing-backend-billing-api"
+    assert keyed_name("mcp-server-billing-backend-billing-api", key, "token-2") != first
+    other_key = keyed_name("mcp-server-billing-backend-billing-api", bytes(32), "token-1")
+    assert other_key != first
+    assert hashlib.sha256(b"token-1").hexdigest()[:10] not in first
