@@ -112,32 +112,8 @@ class McpServerCredentials(pulumi.ComponentResource):
         self.verifiers = {}
         self.tool_secrets = {}
         self.backend_secrets = {}
-        # A changed credential is a Secret of a new name, created before the old one is deleted
-        # (the pods roll onto it): the name carries a digest of the value keyed by a random key
-        # kept in the state, so it tells nothing about the credential.
-        name_key = (
-            random.RandomBytes(f"{name}-backend-name-key", length=32, opts=child)
-            if server.credential_backends
-            else None
-        )
-        for backend in server.credential_backends:
-            assert name_key is not None
-            base = backend_secret_name(server, backend.name)
-            keyed: pulumi.Output[str] = pulumi.Output.all(
-                name_key.base64, args.backend_credentials[backend.name]
-            ).apply(partial(_keyed_secret_name, base))
-            backend_secret = pulumi.Output.unsecret(keyed)
-            credential_secret(
-                f"{name}-backend-{backend.name}",
-                config=config,
-                name=backend_secret,
-                credential=CREDENTIAL_BACKEND,
-                reader=reader,
-                data={"credential": as_secret(args.backend_credentials[backend.name])},
-                annotations={ANNOTATION_BACKEND: backend.name},
-                opts=child,
-            )
-            self.backend_secrets[backend.name] = backend_secret
+        if server.credential_backends:
+            self._backend_secrets(name, args, reader, child)
         for tool in server.tools if server.database is not None else []:
             role = tool_role(server, tool)
             tool_keepers = {**keepers, "role": role}
@@ -217,3 +193,29 @@ class McpServerCredentials(pulumi.ComponentResource):
                 "platform_token_secret": self.platform_token_secret,
             }
         )
+
+    def _backend_secrets(
+        self, name: str, args: McpServerCredentialsArgs, reader: str, child: pulumi.ResourceOptions
+    ) -> None:
+        """A changed credential is a Secret of a new name, created before the old one is deleted
+        (the pods roll onto it): the name carries a digest of the value keyed by a random key
+        kept in the state, so it tells nothing about the credential."""
+        server = args.server
+        name_key = random.RandomBytes(f"{name}-backend-name-key", length=32, opts=child)
+        for backend in server.credential_backends:
+            credential = args.backend_credentials[backend.name]
+            keyed: pulumi.Output[str] = pulumi.Output.all(name_key.base64, credential).apply(
+                partial(_keyed_secret_name, backend_secret_name(server, backend.name))
+            )
+            secret_name = pulumi.Output.unsecret(keyed)
+            credential_secret(
+                f"{name}-backend-{backend.name}",
+                config=args.config,
+                name=secret_name,
+                credential=CREDENTIAL_BACKEND,
+                reader=reader,
+                data={"credential": as_secret(credential)},
+                annotations={ANNOTATION_BACKEND: backend.name},
+                opts=child,
+            )
+            self.backend_secrets[backend.name] = secret_name

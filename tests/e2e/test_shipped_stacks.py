@@ -12,8 +12,6 @@ import hashlib
 import json
 import secrets
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -103,16 +101,6 @@ def complete(job: dict) -> bool:
     return any(
         c["type"] == "Complete" and c["status"] == "True"
         for c in job.get("status", {}).get("conditions", [])
-    )
-
-
-def infra_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
 
 

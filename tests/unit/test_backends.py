@@ -22,7 +22,7 @@ from infra.naming import (
 )
 from infra.network import mcp_server_policy
 from infra.offline import synthesize
-from tests.conftest import raw_settings
+from tests.conftest import assert_refused, raw_settings
 
 # dev's servers: 0 tickets (database), 1 inventory (database + warehouse-api), 2 billing (HTTP)
 BILLING = 2
@@ -96,14 +96,7 @@ BAD_BACKENDS = [
     ids=[case[0] for case in BAD_BACKENDS],
 )
 def test_bad_backend_names_the_field(mutate: Callable, field: str, message: str) -> None:
-    raw = raw_settings("dev")
-    mutate(raw)
-    with pytest.raises(ConfigError) as caught:
-        parse_perimeter(raw, "Pulumi.dev.yaml")
-    problems = dict(caught.value.problems)
-    assert field in problems, f"{field} not reported; got {caught.value.problems}"
-    assert message in problems[field]
-    assert "nothing was deployed or written" in str(caught.value)
+    assert_refused(mutate, field, message)
 
 
 def test_an_env_value_never_appears_in_the_error() -> None:

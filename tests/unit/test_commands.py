@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 from infra.config import load
-from tests.conftest import REPO_ROOT
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        check=False,
-    )
+from tests.conftest import REPO_ROOT, run_infra
 
 
 def test_agent_config_prints_both_halves_in_agreement() -> None:
-    proc = _run("agent-config", "--stack", "dev")
+    proc = run_infra("agent-config", "--stack", "dev")
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)
     domain = document["tunnel_domain"]  # a placeholder until the platform assigns it
@@ -42,13 +30,13 @@ def test_agent_config_prints_both_halves_in_agreement() -> None:
 
 
 def test_agent_config_accepts_a_stack_file_path() -> None:
-    by_path = _run("agent-config", "--config", str(REPO_ROOT / "Pulumi.prod.yaml"))
-    by_name = _run("agent-config", "--stack", "prod")
+    by_path = run_infra("agent-config", "--config", str(REPO_ROOT / "Pulumi.prod.yaml"))
+    by_name = run_infra("agent-config", "--stack", "prod")
     assert by_path.returncode == 0 and by_path.stdout == by_name.stdout
 
 
 def test_db_sql_prints_every_role_without_any_password() -> None:
-    proc = _run("db-sql", "--stack", "dev")
+    proc = run_infra("db-sql", "--stack", "dev")
     assert proc.returncode == 0, proc.stderr
     config = load(stack="dev")
     for server in config.mcp_servers:
@@ -65,13 +53,13 @@ def test_db_sql_prints_every_role_without_any_password() -> None:
 
 
 def test_db_sql_rejects_an_unknown_database() -> None:
-    proc = _run("db-sql", "--stack", "dev", "--database", "billing")
+    proc = run_infra("db-sql", "--stack", "dev", "--database", "billing")
     assert proc.returncode == 2
     assert "'billing' is not used by any MCP server" in proc.stdout + proc.stderr
 
 
 def test_missing_stack_is_a_clear_error() -> None:
-    proc = _run("render", "--stack", "qa", "--out", "build/qa")
+    proc = run_infra("render", "--stack", "qa", "--out", "build/qa")
     assert proc.returncode == 2
     assert "Pulumi.qa.yaml does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
