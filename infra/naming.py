@@ -201,7 +201,12 @@ def issued_name(base: str, certificate_pem: str) -> str:
     certificate: a renewed one is a new object, created before the old one is deleted, and the
     pods that mount it roll onto it. Kubernetes would otherwise replace a fixed-name Secret or
     ConfigMap by deleting it first, leaving starting pods without it."""
-    return f"{base}-{hashlib.sha256(certificate_pem.encode()).hexdigest()[:10]}"
+    return f"{base}-{certificate_sha256(certificate_pem)[:10]}"
+
+
+def certificate_sha256(certificate_pem: str) -> str:
+    """The digest pods carry in an annotation and certificate objects in their names."""
+    return hashlib.sha256(certificate_pem.encode()).hexdigest()
 
 
 def keyed_name(base: str, key: bytes, value: str) -> str:

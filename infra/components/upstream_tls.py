@@ -7,7 +7,6 @@ CA's key stays in the Pulumi state and never reaches the cluster.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import partial
 
@@ -23,6 +22,7 @@ from infra.naming import (
     COMPONENT_UPSTREAM_CA,
     CREDENTIAL_SERVING_TLS,
     LABEL_MCP_SERVER,
+    certificate_sha256,
     common_labels,
     issued_name,
     mcp_release,
@@ -53,10 +53,6 @@ class UpstreamTlsArgs:
             )
 
 
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 class UpstreamTls(pulumi.ComponentResource):
     """Renewal is a replacement found by `pulumi up`: see `infra.certificates.base`."""
 
@@ -84,7 +80,7 @@ class UpstreamTls(pulumi.ComponentResource):
             opts=child,
         )
         self.ca_cert_pem = ca.cert_pem
-        self.ca_sha256 = ca.cert_pem.apply(sha256_hex)
+        self.ca_sha256 = ca.cert_pem.apply(certificate_sha256)
         ca_key = as_secret(ca.key_pem)
 
         self.cert_sha256 = {}
@@ -114,7 +110,7 @@ class UpstreamTls(pulumi.ComponentResource):
                 labels={LABEL_MCP_SERVER: server},
                 opts=child,
             )
-            self.cert_sha256[server] = cert.cert_pem.apply(sha256_hex)
+            self.cert_sha256[server] = cert.cert_pem.apply(certificate_sha256)
             self.server_secrets[server] = secret_name
 
         self.ca_config_map = ca.cert_pem.apply(partial(issued_name, args.ca_config_map))
