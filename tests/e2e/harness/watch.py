@@ -70,10 +70,35 @@ class SecretPresenceWatch:
             }
             self.seen_secrets |= present
             for pod in pods:
-                finished = pod.status is not None and pod.status.phase in ("Succeeded", "Failed")
-                if pod.metadata.deletion_timestamp is not None or finished:
+                if not _running(pod):
                     continue
                 for name in secrets_read_by(pod) - present:
-                    self.missing.append((time.time(), pod.metadata.name, name))
+                    if self._still_needed(pod.metadata.name, name):
+                        self.missing.append((time.time(), pod.metadata.name, name))
             self.polls += 1
             self._stop.wait(self.interval)
+
+    def _still_needed(self, pod_name: str, secret: str) -> bool:
+        """Pods and Secrets are two lists read one after the other: a pod listed before its
+        rollout replaced it may be gone, or terminating, by the time its old Secret is found
+        absent. Read again, after the Secret list: a running pod without its Secret counts."""
+        try:
+            pod = self._core.read_namespaced_pod(pod_name, self.namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        if not _running(pod):
+            return False
+        try:
+            self._core.read_namespaced_secret(secret, self.namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+
+def _running(pod: Any) -> bool:
+    finished = pod.status is not None and pod.status.phase in ("Succeeded", "Failed")
+    return pod.metadata.deletion_timestamp is None and not finished
