@@ -35,6 +35,6 @@ else:
     # A command runs for seconds and keeps what it builds until it exits: the cycle collector
     # would only walk that heap again and again (a third of a 20-server render).
     gc.disable()
-    from infra.cli import main
+    from infra.cli import exit_now, main
 
-    sys.exit(main())
+    exit_now(main())

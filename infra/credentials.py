@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import ANNOTATION_READER, LABEL_CREDENTIAL, common_labels
 
 
@@ -39,21 +39,25 @@ def credential_secret(
     component: str = "credential",
     labels: Mapping[str, str] | None = None,
     opts: pulumi.ResourceOptions,
-) -> k8s.core.v1.Secret:
+) -> KubernetesObject:
     """A Secret naming what it grants (`credential`) and the one workload that reads it."""
-    return k8s.core.v1.Secret(
+    return KubernetesObject(
         resource_name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=name,
-            namespace=config.namespace,
-            labels={
-                **common_labels(component, reader, config.environment),
-                **(labels or {}),
-                LABEL_CREDENTIAL: credential,
-            },
-            annotations={**(annotations or {}), ANNOTATION_READER: reader},
-        ),
-        type=secret_type,
-        string_data=data if isinstance(data, pulumi.Output) else dict(data),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": object_meta(
+                name,
+                config.namespace,
+                labels={
+                    **common_labels(component, reader, config.environment),
+                    **(labels or {}),
+                    LABEL_CREDENTIAL: credential,
+                },
+                annotations={**(annotations or {}), ANNOTATION_READER: reader},
+            ),
+            "type": secret_type,
+            "stringData": data if isinstance(data, pulumi.Output) else dict(data),
+        },
         opts=opts,
     )

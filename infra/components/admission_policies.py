@@ -9,18 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig
+from infra.kubernetes_object import KubernetesObject
 from infra.naming import common_labels
 from infra.network import allowed_egress_cidrs
 from policies.rules import RULES_BY_ID
 from policies.rules.admission import admission_manifests
-
-KIND_TYPES = {
-    "ValidatingAdmissionPolicy": k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
-    "ValidatingAdmissionPolicyBinding": k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding,
-}
 
 
 @dataclass(frozen=True)
@@ -49,10 +44,9 @@ class AdmissionPolicies(pulumi.ComponentResource):
         for manifest in manifests:
             kind, meta = manifest["kind"], manifest["metadata"]
             depends = [policies[meta["name"]]] if kind.endswith("Binding") else []
-            resource = KIND_TYPES[kind](
+            resource = KubernetesObject(
                 f"{name}-{meta['name']}{'-binding' if depends else ''}",
-                metadata=meta,
-                spec=manifest["spec"],
+                manifest,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
             )
             if not depends:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.agent import agent_definition, agent_spec
 from infra.config import AgentSpec, PerimeterConfig
+from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import LABEL_AGENT_DEFINITION, common_labels
 from infra.platform_api.agent import Agent, AgentArgs
 
@@ -47,18 +47,24 @@ class AgentDefinition(pulumi.ComponentResource):
         domain = pulumi.Output.from_input(args.domain)
         self.definition = domain.apply(lambda d: agent_definition(config, agent, d))
         instance = configmap_name(agent)
-        k8s.core.v1.ConfigMap(
+        KubernetesObject(
             f"{name}-configmap",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=instance,
-                namespace=config.namespace,
-                labels={
-                    **common_labels("agent-definition", instance, config.environment),
-                    LABEL_AGENT_DEFINITION: "true",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": object_meta(
+                    instance,
+                    config.namespace,
+                    {
+                        **common_labels("agent-definition", instance, config.environment),
+                        LABEL_AGENT_DEFINITION: "true",
+                    },
+                ),
+                "data": {
+                    DATA_KEY: self.definition.apply(
+                        lambda d: json.dumps(d, indent=2, sort_keys=True)
+                    )
                 },
-            ),
-            data={
-                DATA_KEY: self.definition.apply(lambda d: json.dumps(d, indent=2, sort_keys=True))
             },
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -3,8 +3,9 @@ the platform bearer token."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -14,7 +15,7 @@ import pulumi_random as random
 from infra.agent import vault_credential
 from infra.config import McpServer, PerimeterConfig, as_secret
 from infra.credentials import credential_secret
-from infra.database.scram import scram_sha256_verifier
+from infra.database.scram import derived_salt, scram_sha256_verifier
 from infra.naming import (
     ANNOTATION_BACKEND,
     ANNOTATION_DATABASE_ROLE,
@@ -66,6 +67,15 @@ def _keyed_secret_name(base: str, values: list[str]) -> str:
     return keyed_name(base, base64.b64decode(key), credential)
 
 
+def _verifier(role: str, password: str, salt_key: str) -> str:
+    return scram_sha256_verifier(password, derived_salt(base64.b64decode(salt_key), role, password))
+
+
+def _verifier_off_thread(role: str, values: list[str]) -> Awaitable[str]:
+    password, salt_key = values
+    return asyncio.get_running_loop().run_in_executor(None, _verifier, role, password, salt_key)
+
+
 def grants_summary(server: McpServer, tool_name: str) -> str:
     tool = next(t for t in server.tools if t.name == tool_name)
     parts = []
@@ -114,39 +124,8 @@ class McpServerCredentials(pulumi.ComponentResource):
         self.backend_secrets = {}
         if server.credential_backends:
             self._backend_secrets(name, args, reader, child)
-        for tool in server.tools if server.database is not None else []:
-            role = tool_role(server, tool)
-            tool_keepers = {**keepers, "role": role}
-            password = random.RandomPassword(
-                f"{name}-{tool.name}-password",
-                length=40,
-                special=False,
-                keepers=tool_keepers,
-                opts=child,
-            )
-            salt = random.RandomBytes(
-                f"{name}-{tool.name}-salt", length=16, keepers=tool_keepers, opts=child
-            )
-            secret_name = tool_secret_name(server, tool, config.rotation_epoch)
-            credential_secret(
-                f"{name}-{tool.name}-secret",
-                config=config,
-                name=secret_name,
-                credential=CREDENTIAL_DATABASE_ROLE,
-                reader=reader,
-                data={"username": role, "password": as_secret(password.result)},
-                annotations={
-                    ANNOTATION_DATABASE_ROLE: role,
-                    ANNOTATION_GRANTS: grants_summary(server, tool.name),
-                },
-                opts=child,
-            )
-            self.tool_secrets[tool.name] = secret_name
-            self.verifiers[role] = as_secret(
-                pulumi.Output.all(password.result, salt.base64).apply(
-                    lambda values: scram_sha256_verifier(values[0], base64.b64decode(values[1]))
-                )
-            )
+        if server.database is not None:
+            self._tool_secrets(name, args, reader, keepers, child)
 
         epoch = server.token_epoch
         rotation = TokenRotation(f"{name}-token-rotation", server.name, epoch, child)
@@ -193,6 +172,49 @@ class McpServerCredentials(pulumi.ComponentResource):
                 "platform_token_secret": self.platform_token_secret,
             }
         )
+
+    def _tool_secrets(
+        self,
+        name: str,
+        args: McpServerCredentialsArgs,
+        reader: str,
+        keepers: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """A generated password per tool, in a Secret its server alone reads, and the SCRAM
+        verifier the role provisioner sets. The verifiers' PBKDF2 runs on worker threads (it
+        releases the GIL): at 4096 iterations it would otherwise be a sixth of the run."""
+        config, server = args.config, args.server
+        salt_key = random.RandomBytes(f"{name}-salt-key", length=32, opts=child)
+        for tool in server.tools:
+            role = tool_role(server, tool)
+            password = random.RandomPassword(
+                f"{name}-{tool.name}-password",
+                length=40,
+                special=False,
+                keepers={**keepers, "role": role},
+                opts=child,
+            )
+            secret_name = tool_secret_name(server, tool, config.rotation_epoch)
+            credential_secret(
+                f"{name}-{tool.name}-secret",
+                config=config,
+                name=secret_name,
+                credential=CREDENTIAL_DATABASE_ROLE,
+                reader=reader,
+                data={"username": role, "password": as_secret(password.result)},
+                annotations={
+                    ANNOTATION_DATABASE_ROLE: role,
+                    ANNOTATION_GRANTS: grants_summary(server, tool.name),
+                },
+                opts=child,
+            )
+            self.tool_secrets[tool.name] = secret_name
+            self.verifiers[role] = as_secret(
+                pulumi.Output.all(password.result, salt_key.base64).apply(
+                    partial(_verifier_off_thread, role)
+                )
+            )
 
     def _backend_secrets(
         self, name: str, args: McpServerCredentialsArgs, reader: str, child: pulumi.ResourceOptions

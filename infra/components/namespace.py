@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig
+from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import common_labels
 
 PSA_VERSION = "latest"
@@ -35,47 +35,55 @@ class PerimeterNamespace(pulumi.ComponentResource):
             for mode in ("enforce", "audit", "warn")
             for suffix, value in (("", "restricted"), ("-version", PSA_VERSION))
         }
-        namespace = k8s.core.v1.Namespace(
+        namespace = KubernetesObject(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=config.namespace, labels={**labels, **psa}),
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": object_meta(config.namespace, labels={**labels, **psa}),
+            },
             opts=child,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         quota = config.quota
-        k8s.core.v1.ResourceQuota(
+        KubernetesObject(
             f"{name}-quota",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="perimeter-quota", namespace=config.namespace, labels=labels
-            ),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                hard={
-                    "pods": str(quota.pods),
-                    "requests.cpu": quota.requests_cpu,
-                    "requests.memory": quota.requests_memory,
-                    "limits.cpu": quota.limits_cpu,
-                    "limits.memory": quota.limits_memory,
-                    "services.nodeports": "0",
-                    "services.loadbalancers": "0",
-                }
-            ),
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": object_meta("perimeter-quota", config.namespace, labels),
+                "spec": {
+                    "hard": {
+                        "pods": str(quota.pods),
+                        "requests.cpu": quota.requests_cpu,
+                        "requests.memory": quota.requests_memory,
+                        "limits.cpu": quota.limits_cpu,
+                        "limits.memory": quota.limits_memory,
+                        "services.nodeports": "0",
+                        "services.loadbalancers": "0",
+                    }
+                },
+            },
             opts=in_namespace,
         )
-        k8s.core.v1.LimitRange(
+        KubernetesObject(
             f"{name}-limits",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="perimeter-limits", namespace=config.namespace, labels=labels
-            ),
-            spec=k8s.core.v1.LimitRangeSpecArgs(
-                limits=[
-                    k8s.core.v1.LimitRangeItemArgs(
-                        type="Container",
-                        default={"cpu": "500m", "memory": "256Mi"},
-                        default_request={"cpu": "50m", "memory": "64Mi"},
-                        max={"cpu": "4", "memory": "8Gi"},
-                    )
-                ]
-            ),
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": object_meta("perimeter-limits", config.namespace, labels),
+                "spec": {
+                    "limits": [
+                        {
+                            "type": "Container",
+                            "default": {"cpu": "500m", "memory": "256Mi"},
+                            "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+                            "max": {"cpu": "4", "memory": "8Gi"},
+                        }
+                    ]
+                },
+            },
             opts=in_namespace,
         )
-        self.name = namespace.metadata.name
+        self.name: pulumi.Output[str] = namespace.metadata["name"]
         self.register_outputs({"name": self.name})

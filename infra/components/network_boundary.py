@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.boundary_repair import PATCH_FORCE, RESTORED
 from infra.config import PerimeterConfig
+from infra.kubernetes_object import KubernetesObject
 from infra.network import network_policies
 
 
@@ -31,7 +31,7 @@ class NetworkBoundary(pulumi.ComponentResource):
     ) -> None:
         super().__init__("agent-perimeter:index:NetworkBoundary", name, None, opts)
         manifests = network_policies(args.config)
-        self.policies: list[k8s.networking.v1.NetworkPolicy] = []
+        self.policies: list[KubernetesObject] = []
         for manifest in manifests:
             meta: Any = dict(manifest["metadata"])
             token = args.restore_tokens.get(meta["name"])
@@ -41,10 +41,9 @@ class NetworkBoundary(pulumi.ComponentResource):
                 **({RESTORED: token} if token else {}),
             }
             self.policies.append(
-                k8s.networking.v1.NetworkPolicy(
+                KubernetesObject(
                     f"{name}-{meta['name']}",
-                    metadata=meta,
-                    spec=manifest["spec"],
+                    {**manifest, "metadata": meta},
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )

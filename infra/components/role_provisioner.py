@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.config import PerimeterConfig
 from infra.credentials import credential_secret
@@ -24,6 +23,7 @@ from infra.database.job import (
     job_command,
 )
 from infra.database.sql import role_sql, roles_for
+from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import (
     COMPONENT_PROVISIONER,
     CREDENTIAL_DATABASE_ADMIN,
@@ -89,38 +89,44 @@ class RoleProvisioner(pulumi.ComponentResource):
             data={spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)},
             opts=child,
         )
-        sql_map = k8s.core.v1.ConfigMap(
+        sql_map = KubernetesObject(
             f"{name}-sql",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{base}-sql-{digest}",
-                namespace=config.namespace,
-                labels={**labels, LABEL_ROLE_SQL: "true"},
-            ),
-            immutable=True,
-            data={SQL_FILE_KEY: self.sql},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": object_meta(
+                    f"{base}-sql-{digest}", config.namespace, {**labels, LABEL_ROLE_SQL: "true"}
+                ),
+                "immutable": True,
+                "data": {SQL_FILE_KEY: self.sql},
+            },
             opts=child,
         )
         dependencies: list[pulumi.Resource] = [admin, verifiers, sql_map]
         if endpoint.ca_certificate is not None:
             # Not secret: the CA the Job and this database's MCP servers verify the server with.
             dependencies.append(
-                k8s.core.v1.ConfigMap(
+                KubernetesObject(
                     f"{name}-ca",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=database_ca_config_map(database),
-                        namespace=config.namespace,
-                        labels=labels,
-                    ),
-                    data={CA_FILE_KEY: endpoint.ca_certificate},
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": object_meta(
+                            database_ca_config_map(database), config.namespace, labels
+                        ),
+                        "data": {CA_FILE_KEY: endpoint.ca_certificate},
+                    },
                     opts=child,
                 )
             )
-        account = k8s.core.v1.ServiceAccount(
+        account = KubernetesObject(
             f"{name}-serviceaccount",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=base, namespace=config.namespace, labels=labels
-            ),
-            automount_service_account_token=False,
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": object_meta(base, config.namespace, labels),
+                "automountServiceAccountToken": False,
+            },
             opts=child,
         )
         pod_labels = {
@@ -161,15 +167,13 @@ class RoleProvisioner(pulumi.ComponentResource):
                 }
             )
         resources = config.provisioner.resources
-        job = k8s.batch.v1.Job(
+        job = KubernetesObject(
             f"{name}-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{base}-{digest}", namespace=config.namespace, labels=labels
-            ),
-            # Manifest-shaped (camelCase) like every other object we build; passed through as is.
-            spec=cast(
-                Any,
-                {
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": object_meta(f"{base}-{digest}", config.namespace, labels),
+                "spec": {
                     "backoffLimit": config.provisioner.backoff_limit,
                     "activeDeadlineSeconds": 600,
                     "template": {
@@ -199,8 +203,8 @@ class RoleProvisioner(pulumi.ComponentResource):
                         },
                     },
                 },
-            ),
+            },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*dependencies, account]),
         )
-        self.job_name = job.metadata.name
+        self.job_name: pulumi.Output[str] = job.metadata["name"]
         self.register_outputs({"job_name": self.job_name})

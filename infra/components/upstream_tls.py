@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from functools import partial
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.certificates.authority import CertificateAuthority, CertificateAuthorityArgs
 from infra.certificates.serving import ServingCertificate, ServingCertificateArgs
 from infra.config import as_secret
 from infra.credentials import credential_secret
+from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import (
     COMPONENT_SERVING_CERTIFICATE,
     COMPONENT_UPSTREAM_CA,
@@ -114,14 +114,18 @@ class UpstreamTls(pulumi.ComponentResource):
             self.server_secrets[server] = secret_name
 
         self.ca_config_map = ca.cert_pem.apply(partial(issued_name, args.ca_config_map))
-        k8s.core.v1.ConfigMap(
+        KubernetesObject(
             f"{name}-ca-config-map",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=self.ca_config_map,
-                namespace=args.namespace,
-                labels=common_labels(COMPONENT_UPSTREAM_CA, args.ca_config_map, args.environment),
-            ),
-            data={CA_KEY: ca.cert_pem},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": object_meta(
+                    self.ca_config_map,
+                    args.namespace,
+                    common_labels(COMPONENT_UPSTREAM_CA, args.ca_config_map, args.environment),
+                ),
+                "data": {CA_KEY: ca.cert_pem},
+            },
             opts=child,
         )
         self.register_outputs(

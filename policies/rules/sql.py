@@ -214,15 +214,26 @@ def _parse(text: str) -> list[dict[str, Any]]:
     from pglast import parser  # a C extension: imported where SQL is actually read
 
     try:
-        tree = json.loads(parser.parse_sql_json(text))
+        raw_json = parser.parse_sql_json(text)
     except parser.ParseError as exc:
         raise SqlUnreadable(str(exc)) from None
+    tree = json.loads(raw_json)
+    # A function is named in the tree by its identifier as the parser decoded it (quotes and
+    # U&"" escapes resolved), which JSON writes verbatim: when no name of a SQL runner occurs
+    # as a JSON string, no call to one can be in these statements and their trees need no walk.
+    calls_runner = any(f'"{name}"' in raw_json for name in _SQL_RUNNERS)
     found = []
     for raw in tree.get("stmts", []):
         stmt = raw.get("stmt", {})
         start = raw.get("stmt_location", 0)
         length = raw.get("stmt_len") or len(text) - start
-        found.append({"node": stmt, "text": " ".join(text[start : start + length].split())})
+        found.append(
+            {
+                "node": stmt,
+                "text": " ".join(text[start : start + length].split()),
+                "calls_runner": calls_runner,
+            }
+        )
     return found
 
 
@@ -333,13 +344,13 @@ class _Reader:
         for chunk in chunks:
             statements = _parse(chunk.text)
             for statement in statements:
-                self.statement(statement["node"], statement["text"])
+                self.statement(statement["node"], statement["text"], statement["calls_runner"])
                 if chunk.gexec:
                     self.gexec(statement["node"], statement["text"])
 
     def sql(self, text: str) -> None:
         for statement in _parse(text):
-            self.statement(statement["node"], statement["text"])
+            self.statement(statement["node"], statement["text"], statement["calls_runner"])
 
     def gexec(self, node: dict[str, Any], text: str) -> None:
         """`\\gexec` runs every value the query returns as a statement."""
@@ -363,12 +374,12 @@ class _Reader:
         for value in constant:
             self.sql(value)
 
-    def statement(self, node: dict[str, Any], text: str) -> None:
+    def statement(self, node: dict[str, Any], text: str, calls_runner: bool = True) -> None:
         for kind, body in node.items():
             handler = getattr(self, f"on_{kind}", None)
             if handler is not None:
                 handler(body, text)
-        for kind, body in _walk(node):
+        for kind, body in _walk(node) if calls_runner else ():
             name = (_strings(body.get("funcname")) or [""])[-1] if kind == "FuncCall" else ""
             if name in _SQL_RUNNERS:
                 self.problem(f"dynamic SQL: {name}() runs SQL text")

@@ -109,7 +109,7 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
         {
             f"{K8S}Secret": 3,
             "random:index/randomPassword:RandomPassword": 4,
-            "random:index/randomBytes:RandomBytes": 2,
+            "random:index/randomBytes:RandomBytes": 1,  # the server's salt key, not one per tool
             f"{DYNAMIC}TokenRotation": 1,
         },
     ),
