@@ -17,10 +17,7 @@ from typing import Any
 
 from infra.audit.live import objects_of, policy_view
 from infra.manifests import Manifest
-
-RESTORED = "agent-perimeter.io/boundary-restored"
-# Server-side apply takes the fields back from whichever manager edited them by hand.
-PATCH_FORCE = "pulumi.com/patchForce"
+from infra.naming import ANNOTATION_BOUNDARY_RESTORED as RESTORED
 
 
 def drifted(declared: Sequence[Manifest], live: Sequence[Manifest]) -> list[str]:

@@ -91,16 +91,17 @@ def write_dir(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.render-", dir=target.parent))
     try:
-        names: list[str] = []
+        files: dict[str, Manifest] = {}
         for manifest in manifests:
             name = file_name(manifest)
-            path = staging / name
-            if path.exists():
+            if name in files:
                 raise ManifestError(f"two objects would be written to {name}: {ref(manifest)}")
-            path.write_text(
+            files[name] = manifest
+        names = list(files)
+        for name, manifest in files.items():
+            (staging / name).write_text(
                 yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False)
             )
-            names.append(name)
         for name, text in (extra or {}).items():
             if name in names:
                 raise ManifestError(f"two files would be written to {name}")
@@ -134,7 +135,9 @@ def _previous_render(target: Path) -> list[str] | None:
         return None
     if target.is_symlink() or not target.is_dir():
         raise ManifestError(f"{target} exists and is not a folder; refusing to replace it")
-    entries = sorted(os.listdir(target))
+    with os.scandir(target) as scan:  # the directory's own file types: no stat per file
+        found = {entry.name: entry.is_file(follow_symlinks=False) for entry in scan}
+    entries = sorted(found)
     if not entries:
         return []
     refusal = (
@@ -142,7 +145,7 @@ def _previous_render(target: Path) -> list[str] | None:
         "(give a new or empty folder, or one render wrote before)"
     )
     marker = target / RENDER_MARKER
-    if RENDER_MARKER not in entries or marker.is_symlink() or not marker.is_file():
+    if not found.get(RENDER_MARKER):
         raise ManifestError(refusal)
     try:
         files = json.loads(marker.read_text())["files"]
@@ -150,11 +153,11 @@ def _previous_render(target: Path) -> list[str] | None:
             raise ValueError("files is not a list of names")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise ManifestError(f"{marker} is not a render marker; {refusal}") from None
+    listed = set(files)
     foreign = [
         name
         for name in entries
-        if name != RENDER_MARKER
-        and (name not in files or (target / name).is_symlink() or not (target / name).is_file())
+        if name != RENDER_MARKER and (name not in listed or not found[name])
     ]
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")

@@ -35,6 +35,10 @@ ANNOTATION_GRANTS = "agent-perimeter.io/grants"
 ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
 ANNOTATION_READER = "agent-perimeter.io/reader"
 ANNOTATION_BACKEND = "agent-perimeter.io/backend"
+# Changed when a NetworkPolicy's live rules drifted, so the provider re-applies it (boundary_repair).
+ANNOTATION_BOUNDARY_RESTORED = "agent-perimeter.io/boundary-restored"
+# Server-side apply takes the fields back from whichever manager edited them by hand.
+ANNOTATION_PATCH_FORCE = "pulumi.com/patchForce"
 
 # Values of LABEL_CREDENTIAL: what a Secret grants.
 CREDENTIAL_DATABASE_ROLE = "database-role"

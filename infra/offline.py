@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PENDING_TUNNEL_DOMAIN, PROJECT, PerimeterConfig, offline_secrets
 from infra.manifests import Manifest, _Loader, redact
-from infra.tools import REPO_ROOT, RenderError, helm_env, renderer_binary
+from infra.tools import REPO_ROOT, RenderError, ToolMissing, helm_env, renderer_binary
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 PLATFORM_TYPE_PREFIX = "pulumi-python:dynamic/agent-perimeter:"
@@ -106,10 +107,12 @@ def _fake(name: str, length: int) -> bytes:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Stands in for the engine and remembers every resource the program registers."""
+    """Stands in for the engine and remembers every resource the program registers; with a
+    `renderer`, each chart is sent to it the moment it is registered."""
 
-    def __init__(self) -> None:
+    def __init__(self, renderer: ChartRenderer | None = None) -> None:
         self.resources: list[RecordedResource] = []
+        self.renderer = renderer
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = plain(args.inputs)
@@ -125,7 +128,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.update(certificate_placeholders(args.typ, inputs))
         elif args.typ.startswith(PLATFORM_TYPE_PREFIX):
             resource_id, state = self.platform_state(args.typ, args.name, inputs, state)
-        self.resources.append(RecordedResource(args.typ, args.name, inputs, args.inputs))
+        recorded = RecordedResource(args.typ, args.name, inputs, args.inputs)
+        self.resources.append(recorded)
+        if self.renderer is not None and args.typ == CHART_TYPE:
+            self.renderer.submit(chart_release(recorded))
         return resource_id, state
 
     @staticmethod
@@ -156,13 +162,22 @@ class Synthesis:
     resources: list[RecordedResource]
     urns: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Rendering the charts as they were registered (synthesize(render_charts=True)).
+    charts: ChartRenderer | None = None
 
 
-def synthesize(config: PerimeterConfig, mocks: RecordingMocks | None = None) -> Synthesis:
-    """Run `build` under mocks, as a test would, and collect what it registered."""
+def synthesize(
+    config: PerimeterConfig, mocks: RecordingMocks | None = None, *, render_charts: bool = False
+) -> Synthesis:
+    """Run `build` under mocks, as a test would, and collect what it registered.
+
+    `render_charts`: helm renders each chart on the other cores while the program runs on
+    this one (`manifests_of` then only collects the results)."""
     from infra.stack import build
 
     mocks = mocks or RecordingMocks()
+    if render_charts:
+        mocks.renderer = ChartRenderer()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=config.environment, preview=False)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
@@ -189,12 +204,16 @@ def synthesize(config: PerimeterConfig, mocks: RecordingMocks | None = None) -> 
     resource_runtime._get_stack_trace = source_pb2.StackTrace
     try:
         _sync_await(run_pulumi_func(program))
+    except BaseException:
+        if mocks.renderer is not None:
+            mocks.renderer.close()
+        raise
     finally:
         resource_runtime._get_stack_trace = tracing
         if collecting:
             gc.enable()
     urns = list(getattr(SETTINGS.monitor, "resources", {}))
-    return Synthesis(mocks.resources, urns, outputs)
+    return Synthesis(mocks.resources, urns, outputs, mocks.renderer)
 
 
 @dataclass(frozen=True)
@@ -208,45 +227,99 @@ class Release:
     set_args: tuple[str, ...] = ()  # `--set` pairs; the program never uses them, tests do
 
 
+class ChartRenderer:
+    """One renderer process (scripts/renderer, helm's own packages) for a whole run.
+
+    Each release is sent when it is known and rendered right away, on another core than
+    the program's; `results` waits for them all. One helm process per release cost ~0.2 s.
+    """
+
+    def __init__(self) -> None:
+        self.releases: list[Release] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._missing: ToolMissing | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, release: Release) -> None:
+        # The SDK registers resources from its worker threads: one at a time here.
+        with self._lock:
+            self._submit(release)
+
+    def _submit(self, release: Release) -> None:
+        self.releases.append(release)
+        if self._missing is not None:
+            return
+        try:
+            if self._proc is None:
+                self._proc = subprocess.Popen(
+                    [renderer_binary()],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=helm_env(),
+                )
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps(_request(release)) + "\n")
+            self._proc.stdin.flush()
+        except ToolMissing as exc:
+            self._missing = exc
+        except BrokenPipeError:
+            pass  # the renderer stopped: `results` reports why
+
+    def results(self) -> list[str | RenderError]:
+        """For each release, `helm template <name> <chart> --namespace <ns> -f values.json`'s
+        stdout byte for byte, or the error helm would print."""
+        if self._missing is not None:
+            raise self._missing
+        if self._proc is None:
+            return []
+        try:
+            stdout, stderr = self._proc.communicate()
+        except BrokenPipeError:
+            stdout, stderr = "", "the renderer closed its input early"
+        if self._proc.returncode != 0:
+            raise RenderError(f"the chart renderer failed:\n{stderr.strip()}")
+        return [
+            RenderError(f"helm template {r.name} ({r.chart}) failed:\n{out['error'].strip()}")
+            if "error" in out
+            else out["manifest"]
+            for r, out in zip(self.releases, json.loads(stdout), strict=True)
+        ]
+
+    def close(self) -> None:
+        """Stop the renderer without its results (the run they were for failed)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+
+def _request(release: Release) -> dict[str, Any]:
+    return {
+        "release": release.name,
+        "chart": str((REPO_ROOT / release.chart).resolve()),
+        "namespace": release.namespace,
+        "values": release.values,
+        "set": list(release.set_args),
+    }
+
+
 def render_texts(releases: Sequence[Release]) -> list[str | RenderError]:
-    """For each release, `helm template <name> <chart> --namespace <ns> -f values.json`'s
-    stdout byte for byte, or the error helm would print. One process renders them all
-    with helm's own packages (scripts/renderer): one helm process each cost ~0.2 s."""
-    if not releases:
-        return []
-    requests = [
-        {
-            "release": r.name,
-            "chart": str((REPO_ROOT / r.chart).resolve()),
-            "namespace": r.namespace,
-            "values": r.values,
-            "set": list(r.set_args),
-        }
-        for r in releases
-    ]
-    proc = subprocess.run(
-        [renderer_binary()],
-        input=json.dumps(requests),
-        capture_output=True,
-        text=True,
-        env=helm_env(),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RenderError(f"the chart renderer failed:\n{proc.stderr.strip()}")
-    return [
-        RenderError(f"helm template {r.name} ({r.chart}) failed:\n{out['error'].strip()}")
-        if "error" in out
-        else out["manifest"]
-        for r, out in zip(releases, json.loads(proc.stdout), strict=True)
-    ]
+    """`ChartRenderer.results` for releases known up front."""
+    renderer = ChartRenderer()
+    for release in releases:
+        renderer.submit(release)
+    return renderer.results()
 
 
-def render_releases(releases: Sequence[Release]) -> list[list[Manifest]]:
+def render_releases(
+    releases: Sequence[Release], texts: Sequence[str | RenderError] | None = None
+) -> list[list[Manifest]]:
     """The objects of each release, as `helm template` renders them, namespaced like the
     engine's Chart does: a namespaced kind without one gets the release's."""
     expanded: list[list[Manifest]] = []
-    for release, text in zip(releases, render_texts(releases), strict=True):
+    texts = render_texts(releases) if texts is None else texts
+    for release, text in zip(releases, texts, strict=True):
         if isinstance(text, RenderError):
             raise text
         manifests = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]
@@ -274,16 +347,28 @@ def chart_release(resource: RecordedResource) -> Release:
     )
 
 
+def _streamed_texts(
+    renderer: ChartRenderer, releases: list[Release]
+) -> list[str | RenderError] | None:
+    """The streamed renders in `releases`' order (the SDK's threads may have registered the
+    charts in another order than the resources were recorded); None if they are not the same
+    releases."""
+    rendered = renderer.results()
+    by_release = {(r.namespace, r.name): i for i, r in enumerate(renderer.releases)}
+    order = [by_release.get((r.namespace, r.name)) for r in releases]
+    if len(by_release) != len(releases) or any(
+        i is None or renderer.releases[i] != r for i, r in zip(order, releases, strict=True)
+    ):
+        return None
+    return [rendered[i] for i in order if i is not None]
+
+
 def manifests_of(synthesis: Synthesis) -> list[Manifest]:
     """Kubernetes objects in registration order, charts expanded (in one batch), secrets redacted."""
     charts = [r for r in synthesis.resources if r.type == CHART_TYPE]
-    expanded = dict(
-        zip(
-            (id(c) for c in charts),
-            render_releases([chart_release(c) for c in charts]),
-            strict=True,
-        )
-    )
+    releases = [chart_release(c) for c in charts]
+    texts = _streamed_texts(synthesis.charts, releases) if synthesis.charts else None
+    expanded = dict(zip((id(c) for c in charts), render_releases(releases, texts), strict=True))
     manifests: list[Manifest] = []
     for resource in synthesis.resources:
         if resource.type == CHART_TYPE:
@@ -295,7 +380,7 @@ def manifests_of(synthesis: Synthesis) -> list[Manifest]:
 
 def render_environment(config: PerimeterConfig) -> list[Manifest]:
     """Every Kubernetes object of one environment, as `pulumi up` would create it."""
-    return manifests_of(synthesize(config))
+    return manifests_of(synthesize(config, render_charts=True))
 
 
 _HIDDEN_INPUTS = {"connection", "__provider", "retiring_epoch"}

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     out = Path(args.out)
     check_render_target(out)
-    synthesis = synthesize(config)
+    synthesis = synthesize(config, render_charts=True)
     manifests = manifests_of(synthesis)
     platform = platform_objects(config, synthesis)
     platform_text = json.dumps(platform, indent=2, sort_keys=True) + "\n"

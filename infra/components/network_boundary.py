@@ -8,9 +8,9 @@ from typing import Any
 
 import pulumi
 
-from infra.boundary_repair import PATCH_FORCE, RESTORED
 from infra.config import PerimeterConfig
 from infra.kubernetes_object import KubernetesObject
+from infra.naming import ANNOTATION_BOUNDARY_RESTORED, ANNOTATION_PATCH_FORCE
 from infra.network import network_policies
 
 
@@ -37,8 +37,8 @@ class NetworkBoundary(pulumi.ComponentResource):
             token = args.restore_tokens.get(meta["name"])
             meta["annotations"] = {
                 **meta.get("annotations", {}),
-                PATCH_FORCE: "true",
-                **({RESTORED: token} if token else {}),
+                ANNOTATION_PATCH_FORCE: "true",
+                **({ANNOTATION_BOUNDARY_RESTORED: token} if token else {}),
             }
             self.policies.append(
                 KubernetesObject(

@@ -6,11 +6,13 @@
 // same code path as `helm template` (action.Install in client-only dry-run mode,
 // values read the way `-f` reads them, schema validation included) for a whole batch.
 //
-// stdin:  a JSON list of {"release", "chart", "namespace", "values", "set"}
-// stdout: a JSON list, in request order, of {"manifest"} (helm template's stdout) or {"error"}
+// stdin: JSON objects {"release", "chart", "namespace", "values", "set"}, one after another
+// (or all of them in one JSON list). stdout: at the end of stdin, a JSON list in request order
+// of {"manifest"} (helm template's stdout) or {"error"}.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -119,37 +121,83 @@ func render(c *charts, req request) (string, error) {
 	return out.String(), nil
 }
 
+// listed tells whether the input starts with a JSON list, without consuming it.
+func listed(input *bufio.Reader) bool {
+	for {
+		b, err := input.Peek(1)
+		if err != nil {
+			return false
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			_, _ = input.ReadByte()
+		default:
+			return b[0] == '['
+		}
+	}
+}
+
 func main() {
-	input, err := io.ReadAll(os.Stdin)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "Error: reading requests: %v\n", err)
-		os.Exit(2)
-	}
-	var requests []request
-	if err := json.Unmarshal(input, &requests); err != nil {
-		fmt.Fprintf(os.Stderr, "Error: requests are not a JSON list of releases: %v\n", err)
-		os.Exit(2)
-	}
+	// Requests are rendered as they arrive: the offline commands send each Chart resource the
+	// moment the program registers it, so rendering overlaps the rest of the program.
+	input := bufio.NewReader(os.Stdin)
+	decoder := json.NewDecoder(input)
 	c := &charts{loaded: map[string]*chart.Chart{}}
-	results := make([]result, len(requests))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
+	var (
+		mu       sync.Mutex
+		requests []request
+		results  []*result
+		wg       sync.WaitGroup
+	)
+	jobs := make(chan int, 4096)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				manifest, err := render(c, requests[i])
+				mu.Lock()
+				req, out := requests[i], results[i]
+				mu.Unlock()
+				manifest, err := render(c, req)
 				if err != nil {
-					results[i].Error = "Error: " + err.Error()
+					out.Error = "Error: " + err.Error()
 				} else {
-					results[i].Manifest = &manifest
+					out.Manifest = &manifest
 				}
 			}
 		}()
 	}
-	for i := range requests {
+	queue := func(req request) {
+		mu.Lock()
+		requests = append(requests, req)
+		results = append(results, &result{})
+		i := len(requests) - 1
+		mu.Unlock()
 		jobs <- i
+	}
+	if listed(input) {
+		// One JSON list, as earlier revisions send it (`audit --diff <rev>` runs their code).
+		var all []request
+		if err := decoder.Decode(&all); err != nil {
+			fmt.Fprintf(os.Stderr, "Error: requests are not a JSON list of releases: %v\n", err)
+			os.Exit(2)
+		}
+		for _, req := range all {
+			queue(req)
+		}
+	} else {
+		for {
+			var req request
+			err := decoder.Decode(&req)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "Error: requests are not a stream of JSON releases: %v\n", err)
+				os.Exit(2)
+			}
+			queue(req)
+		}
 	}
 	close(jobs)
 	wg.Wait()

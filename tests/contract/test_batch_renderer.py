@@ -83,3 +83,30 @@ def test_a_failing_release_names_itself_and_stops_the_render() -> None:
     bad = Release("broken", "charts/mcp-server", "ns", {"replicas": 2})
     with pytest.raises(RenderError, match=r"helm template broken \(charts/mcp-server\) failed"):
         render_releases([good, bad])
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_charts_rendered_while_the_program_runs_are_the_same_objects(stack: str) -> None:
+    """The commands stream each chart to the renderer as the program registers it (from the
+    SDK's worker threads): every release must come back, each with its own objects."""
+    from infra.config import load
+    from infra.offline import manifests_of
+
+    config = load(stack=stack)
+    streamed = synthesize(config, render_charts=True)
+    assert streamed.charts is not None
+    assert len(streamed.charts.releases) == sum(r.type == CHART_TYPE for r in streamed.resources)
+    batch = synthesize(config)
+    key = lambda m: (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"])  # noqa: E731
+    assert sorted(manifests_of(streamed), key=key) == sorted(manifests_of(batch), key=key)
+
+
+def test_a_failed_run_stops_its_renderer() -> None:
+    from infra.offline import ChartRenderer
+
+    renderer = ChartRenderer()
+    renderer.submit(Release("demo", "charts/mcp-tunnel", "agent-perimeter-dev", {}))
+    process = renderer._proc
+    assert process is not None and process.poll() is None
+    renderer.close()
+    assert process.returncode is not None
