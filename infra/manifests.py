@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import multiprocessing
@@ -9,8 +10,8 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ Manifest = dict[str, Any]
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 PARALLEL_FROM = 200  # files; below this, starting workers costs more than it saves
+LOAD_SLICES_PER_WORKER = 4  # small enough that the first slices come back early
 
 
 class ManifestError(Exception):
@@ -244,6 +246,10 @@ def _refuse_tool_inputs(files: list[Path], folder: Path) -> None:
             )
 
 
+# (objects of a slice, the workers' submit or None): see load_dir.
+OnLoaded = Callable[[list[Manifest], Callable[..., Future[Any]] | None], None]
+
+
 def _read_files(paths: list[Path]) -> list[list[Manifest]]:
     return [_read_file(path) for path in paths]
 
@@ -252,10 +258,13 @@ def _read_files(paths: list[Path]) -> list[list[Manifest]]:
 PLATFORM_FILE = "platform.json"
 
 
-def load_dir(folder: Path) -> list[Manifest]:
+def load_dir(folder: Path, on_loaded: OnLoaded | None = None) -> list[Manifest]:
     """Every object in every *.yaml / *.yml / *.json file under a folder (multi-document aware).
 
-    Parsing dominates on big environments, so large folders are read on every core.
+    Parsing dominates on big environments, so large folders are read on every core, in
+    slices: `on_loaded` gets each slice's objects as it comes back, and the workers' `submit`
+    (None when there are none), so this process can start on them (the check reads role SQL)
+    while the rest is still being parsed.
     """
     if not folder.exists():
         raise ManifestError(f"{folder} does not exist")
@@ -273,14 +282,30 @@ def load_dir(folder: Path) -> list[Manifest]:
     # fork is only safe before any thread exists (the CLI reading a folder, not a Pulumi run)
     if len(files) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
         per_file = _read_files(files)
+        if on_loaded is not None:
+            on_loaded([manifest for manifests in per_file for manifest in manifests], None)
     else:
-        chunks = [files[i::workers] for i in range(workers)]
+        # Largest first, the largest alone: the biggest file (a role script) comes back first.
+        sizes = {path: path.stat().st_size for path in files}
+        by_size = sorted(files, key=sizes.__getitem__, reverse=True)
+        count = workers * LOAD_SLICES_PER_WORKER
+        slices = [by_size[:1], *(by_size[1 + i :: count] for i in range(count))]
         context = multiprocessing.get_context("fork")
+        loaded: dict[Path, list[Manifest]] = {}
+        todo = collections.deque(part for part in slices if part)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_read_files, chunks))
-        order = {path: i for i, path in enumerate(files)}
-        per_file = [[] for _ in files]
-        for chunk, result in zip(chunks, results, strict=True):
-            for path, manifests in zip(chunk, result, strict=True):
-                per_file[order[path]] = manifests
+            pending: dict[Future[list[list[Manifest]]], list[Path]] = {}
+            while todo or pending:
+                # Only as many slices as workers are queued, so work `on_loaded` submits starts
+                # next instead of after every slice.
+                while todo and len(pending) < workers:
+                    part = todo.popleft()
+                    pending[pool.submit(_read_files, part)] = part
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for done in finished:
+                    result = done.result()
+                    loaded.update(zip(pending.pop(done), result, strict=True))
+                    if on_loaded is not None:
+                        on_loaded([m for manifests in result for m in manifests], pool.submit)
+        per_file = [loaded[path] for path in files]
     return [manifest for manifests in per_file for manifest in manifests]

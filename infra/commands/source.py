@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from infra.errors import ConfigError
-from infra.manifests import Manifest, ManifestError, load_dir
+from infra.manifests import Manifest, ManifestError, OnLoaded, load_dir
 
 if TYPE_CHECKING:
     from infra.config import PerimeterConfig
@@ -56,12 +56,14 @@ def load_stack_source(stack: str) -> Source:
     return Source(stack, _render(config), config, config.tier.value)
 
 
-def load_source(args: argparse.Namespace) -> Source:
+def load_source(args: argparse.Namespace, on_loaded: OnLoaded | None = None) -> Source:
+    """`on_loaded`: see `load_dir` (a folder only)."""
     path = getattr(args, "path", None)
     if path is not None:
         if args.stack or args.config:
             raise ManifestError("give either a manifest folder or --stack/--config, not both")
-        return Source(str(path), load_dir(Path(path)), None, getattr(args, "tier", None) or "dev")
+        manifests = load_dir(Path(path), on_loaded)
+        return Source(str(path), manifests, None, getattr(args, "tier", None) or "dev")
     return source_of(args.stack or str(args.config), load_config(args))
 
 

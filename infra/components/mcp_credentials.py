@@ -15,7 +15,8 @@ import pulumi_random as random
 from infra.agent import vault_credential
 from infra.config import McpServer, PerimeterConfig, as_secret
 from infra.credentials import credential_secret
-from infra.database.scram import derived_salt, scram_sha256_verifier
+from infra.database.derived import KEY_LENGTH, scram_salt, tool_password
+from infra.database.scram import scram_sha256_verifier
 from infra.naming import (
     ANNOTATION_BACKEND,
     ANNOTATION_DATABASE_ROLE,
@@ -67,13 +68,17 @@ def _keyed_secret_name(base: str, values: list[str]) -> str:
     return keyed_name(base, base64.b64decode(key), credential)
 
 
-def _verifier(role: str, password: str, salt_key: str) -> str:
-    return scram_sha256_verifier(password, derived_salt(base64.b64decode(salt_key), role, password))
+def _password(role: str, rotation_epoch: int, key: str) -> str:
+    return tool_password(base64.b64decode(key), role, rotation_epoch)
+
+
+def _verifier(role: str, password: str, key: str) -> str:
+    return scram_sha256_verifier(password, scram_salt(base64.b64decode(key), role, password))
 
 
 def _verifier_off_thread(role: str, values: list[str]) -> Awaitable[str]:
-    password, salt_key = values
-    return asyncio.get_running_loop().run_in_executor(None, _verifier, role, password, salt_key)
+    password, key = values
+    return asyncio.get_running_loop().run_in_executor(None, _verifier, role, password, key)
 
 
 def grants_summary(server: McpServer, tool_name: str) -> str:
@@ -117,7 +122,6 @@ class McpServerCredentials(pulumi.ComponentResource):
         config, server = args.config, args.server
         child = pulumi.ResourceOptions(parent=self)
         reader = mcp_release(server)
-        keepers = {"rotation_epoch": str(config.rotation_epoch)}
 
         self.verifiers = {}
         self.tool_secrets = {}
@@ -125,7 +129,7 @@ class McpServerCredentials(pulumi.ComponentResource):
         if server.credential_backends:
             self._backend_secrets(name, args, reader, child)
         if server.database is not None:
-            self._tool_secrets(name, args, reader, keepers, child)
+            self._tool_secrets(name, args, reader, child)
 
         epoch = server.token_epoch
         rotation = TokenRotation(f"{name}-token-rotation", server.name, epoch, child)
@@ -178,23 +182,17 @@ class McpServerCredentials(pulumi.ComponentResource):
         name: str,
         args: McpServerCredentialsArgs,
         reader: str,
-        keepers: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> None:
-        """A generated password per tool, in a Secret its server alone reads, and the SCRAM
-        verifier the role provisioner sets. The verifiers' PBKDF2 runs on worker threads (it
-        releases the GIL): at 4096 iterations it would otherwise be a sixth of the run."""
+        """A password per tool, in a Secret its server alone reads, and the SCRAM verifier the
+        role provisioner sets. Each password is derived from the server's one random key, its
+        role and `rotation_epoch` (infra/database/derived.py). The verifiers' PBKDF2 runs on
+        worker threads (it releases the GIL): at 4096 iterations it was a sixth of a render."""
         config, server = args.config, args.server
-        salt_key = random.RandomBytes(f"{name}-salt-key", length=32, opts=child)
+        key = random.RandomBytes(f"{name}-tool-key", length=KEY_LENGTH, opts=child)
         for tool in server.tools:
             role = tool_role(server, tool)
-            password = random.RandomPassword(
-                f"{name}-{tool.name}-password",
-                length=40,
-                special=False,
-                keepers={**keepers, "role": role},
-                opts=child,
-            )
+            password = key.base64.apply(partial(_password, role, config.rotation_epoch))
             secret_name = tool_secret_name(server, tool, config.rotation_epoch)
             credential_secret(
                 f"{name}-{tool.name}-secret",
@@ -202,7 +200,7 @@ class McpServerCredentials(pulumi.ComponentResource):
                 name=secret_name,
                 credential=CREDENTIAL_DATABASE_ROLE,
                 reader=reader,
-                data={"username": role, "password": as_secret(password.result)},
+                data={"username": role, "password": as_secret(password)},
                 annotations={
                     ANNOTATION_DATABASE_ROLE: role,
                     ANNOTATION_GRANTS: grants_summary(server, tool.name),
@@ -211,9 +209,7 @@ class McpServerCredentials(pulumi.ComponentResource):
             )
             self.tool_secrets[tool.name] = secret_name
             self.verifiers[role] = as_secret(
-                pulumi.Output.all(password.result, salt_key.base64).apply(
-                    partial(_verifier_off_thread, role)
-                )
+                pulumi.Output.all(password, key.base64).apply(partial(_verifier_off_thread, role))
             )
 
     def _backend_secrets(

@@ -3,7 +3,7 @@
 The provisioning Job sets each role's password as a verifier, so the database
 (and its statement log) never sees a tool's clear-text password. The verifier
 is a pure function of (password, salt, iterations): with a salt derived from a key kept
-in state, Pulumi sees no diff on every run.
+in state (infra/database/derived.py), Pulumi sees no diff on every run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import unicodedata
 
 DEFAULT_ITERATIONS = 4096  # PostgreSQL's scram_iterations default
 _KEY_LENGTH = 32
-SALT_LENGTH = 16  # what PostgreSQL itself generates
 
 
 def scram_sha256_verifier(password: str, salt: bytes, iterations: int = DEFAULT_ITERATIONS) -> str:
@@ -36,14 +35,6 @@ def scram_sha256_verifier(password: str, salt: bytes, iterations: int = DEFAULT_
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.digest(salted, b"Server Key", "sha256")
     return f"SCRAM-SHA-256${iterations}:{_b64(salt)}${_b64(stored_key)}:{_b64(server_key)}"
-
-
-def derived_salt(key: bytes, role: str, password: str) -> bytes:
-    """A role's salt from one random key per MCP server: unique per role and per password (a
-    rotation changes it), stable across runs, and one state entry per server instead of one
-    per tool."""
-    message = b"\0".join((b"agent-perimeter scram salt", role.encode(), password.encode()))
-    return hmac.digest(key, message, "sha256")[:SALT_LENGTH]
 
 
 def _b64(data: bytes) -> str:

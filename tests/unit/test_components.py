@@ -108,8 +108,8 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
         "McpServerCredentials",
         {
             f"{K8S}Secret": 3,
-            "random:index/randomPassword:RandomPassword": 4,
-            "random:index/randomBytes:RandomBytes": 1,  # the server's salt key, not one per tool
+            "random:index/randomPassword:RandomPassword": 2,  # the token slots
+            "random:index/randomBytes:RandomBytes": 1,  # the key the tools' passwords come from
             f"{DYNAMIC}TokenRotation": 1,
         },
     ),

@@ -13,6 +13,7 @@ import pytest
 
 from infra.config import PROJECT, PerimeterConfig, offline_secrets
 from infra.naming import (
+    ANNOTATION_DATABASE_ROLE,
     ANNOTATION_MCP_SERVER_URL,
     LABEL_CREDENTIAL,
     mcp_server_selector,
@@ -84,8 +85,12 @@ def test_environment_registers_the_expected_objects(
     assert counts["Secret"] == tools + 2 * servers + 2 + pools + 2 * databases + backend_credentials
     assert counts["Job"] == databases
     assert counts[CHART_TYPE] == servers + 1 + pools
-    # a password per tool, two token slots (current, previous) per server
-    assert counts["random:index/randomPassword:RandomPassword"] == tools + 2 * servers
+    # two token slots (current, previous) per server; tools' passwords come from a key
+    assert counts["random:index/randomPassword:RandomPassword"] == 2 * servers
+    # one key per server with a database (its tools' passwords), one per server with backend
+    # credentials (their Secrets' names)
+    keys = sum(bool(s.database) + bool(s.credential_backends) for s in shipped_config.mcp_servers)
+    assert counts["random:index/randomBytes:RandomBytes"] == keys
     cas = sum(
         1 for d in used_databases(shipped_config) if shipped_config.databases[d].ca_certificate
     )
@@ -294,12 +299,27 @@ def test_rotation_epoch_regenerates_every_database_password(dev_config: Perimete
     """`rotation_epoch` is for database passwords; platform tokens rotate per server."""
     rotated = dev_config.model_copy(update={"rotation_epoch": 7})
     rotated._prompts.update(dev_config._prompts)
-    for resource in synthesize(rotated).resources:
-        keepers = resource.inputs.get("keepers") or {}
-        if resource.type.startswith("random:") and "role" in keepers:
-            assert keepers["rotation_epoch"] == "7"
-        elif resource.type.startswith("random:"):
-            assert "rotation_epoch" not in keepers
+
+    def passwords(synthesis: Synthesis) -> dict[str, dict[str, str]]:
+        return {
+            s["metadata"]["annotations"].get(ANNOTATION_DATABASE_ROLE)
+            or s["metadata"]["labels"][LABEL_CREDENTIAL] + s["metadata"]["name"].split("-r")[0]: s[
+                "stringData"
+            ]
+            for s in _kind(synthesis, "Secret")
+            if s["metadata"]["labels"][LABEL_CREDENTIAL] in ("database-role", "platform-token")
+        }
+
+    before, after = passwords(synthesize(dev_config)), passwords(synthesize(rotated))
+    assert before.keys() == after.keys()
+    roles = [k for k in before if before[k].get("username") == k]
+    assert roles, "the shipped dev stack has database tools"
+    for role in roles:
+        assert before[role]["password"] != after[role]["password"], role
+        assert len(before[role]["password"]) == 64
+    tokens = [k for k in before if k not in roles]
+    assert tokens and all(before[k] == after[k] for k in tokens)
+    assert len({before[role]["password"] for role in roles}) == len(roles), "one per role"
 
 
 def test_rotation_renames_rotated_secrets_and_leaves_other_workloads_alone(
