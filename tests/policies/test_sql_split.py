@@ -22,7 +22,8 @@ from policies.rules import sql
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as workers:
+    # spawn: this test process may have threads, which fork must not copy
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as workers:
         yield workers
 
 

@@ -3,15 +3,15 @@ and every object handed to `on_loaded` exactly once, as its slice of files is pa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from infra import manifests as manifests_module
-from infra.manifests import Manifest, load_dir
+from infra.tools import REPO_ROOT
 
 
 def _folder(tmp_path: Path, count: int) -> Path:
@@ -26,25 +26,40 @@ def _folder(tmp_path: Path, count: int) -> Path:
     return tmp_path
 
 
+# Run in a fresh interpreter: the folder is read on several processes only by one that has
+# no threads yet (a test session has some), exactly as the CLI reads it.
+READ = """
+import json, sys
+from pathlib import Path
+from infra import manifests
+manifests.PARALLEL_FROM = int(sys.argv[2])
+seen, submits = [], []
+def on_loaded(objects, submit):
+    seen.extend(o["metadata"]["name"] for o in objects)
+    submits.append(submit is not None)
+loaded = manifests.load_dir(Path(sys.argv[1]), on_loaded)
+print(json.dumps({"loaded": [m["metadata"]["name"] for m in loaded], "seen": seen,
+                  "submits": submits}))
+"""
+
+
 @pytest.mark.parametrize("parallel", [False, True], ids=["one-core", "workers"])
 def test_objects_come_back_in_file_order_and_each_once_to_on_loaded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+    tmp_path: Path, parallel: bool
 ) -> None:
     folder = _folder(tmp_path, 260)
-    monkeypatch.setattr(manifests_module, "PARALLEL_FROM", 200 if parallel else 10_000)
-    seen: list[str] = []
-    submits: list[Callable[..., Any] | None] = []
-
-    def on_loaded(objects: list[Manifest], submit: Callable[..., Any] | None) -> None:
-        seen.extend(o["metadata"]["name"] for o in objects)
-        submits.append(submit)
-
-    loaded = load_dir(folder, on_loaded)
-    expected = [
-        f"cm-{i}-{j}" for i in range(260) for j in range(1 + i % 3)
-    ]  # sorted file names, documents in order
-    assert [m["metadata"]["name"] for m in loaded] == expected
-    assert sorted(seen) == sorted(expected)
-    assert all(s is not None for s in submits) if parallel else submits == [None]
+    proc = subprocess.run(
+        [sys.executable, "-c", READ, str(folder), "200" if parallel else "10000"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    result = json.loads(proc.stdout)
+    expected = [f"cm-{i}-{j}" for i in range(260) for j in range(1 + i % 3)]
+    assert result["loaded"] == expected  # sorted file names, documents in order
+    assert sorted(result["seen"]) == sorted(expected)
     if parallel:
-        assert len(submits) > 2, "slices come back one by one"
+        assert len(result["submits"]) > 2 and all(result["submits"]), "slices, one by one"
+    else:
+        assert result["submits"] == [False]
