@@ -19,7 +19,6 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
-import yaml
 from pulumi.runtime import resource as resource_runtime
 from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import SETTINGS
@@ -27,7 +26,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PENDING_TUNNEL_DOMAIN, PROJECT, PerimeterConfig, offline_secrets
-from infra.manifests import Manifest, _Loader, redact
+from infra.manifests import Manifest, redact
 from infra.tools import REPO_ROOT, RenderError, ToolMissing, helm_env, renderer_binary
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -227,6 +226,15 @@ class Release:
     set_args: tuple[str, ...] = ()  # `--set` pairs; the program never uses them, tests do
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """One release: helm template's output, and its documents as the Kubernetes libraries
+    read YAML (the renderer converts them, as the provider that deploys them does)."""
+
+    text: str
+    objects: list[Any]
+
+
 class ChartRenderer:
     """One renderer process (scripts/renderer, helm's own packages) for a whole run.
 
@@ -267,9 +275,9 @@ class ChartRenderer:
         except BrokenPipeError:
             pass  # the renderer stopped: `results` reports why
 
-    def results(self) -> list[str | RenderError]:
+    def results(self) -> list[Rendered | RenderError]:
         """For each release, `helm template <name> <chart> --namespace <ns> -f values.json`'s
-        stdout byte for byte, or the error helm would print."""
+        stdout byte for byte and its objects, or the error helm would print."""
         if self._missing is not None:
             raise self._missing
         if self._proc is None:
@@ -283,7 +291,7 @@ class ChartRenderer:
         return [
             RenderError(f"helm template {r.name} ({r.chart}) failed:\n{out['error'].strip()}")
             if "error" in out
-            else out["manifest"]
+            else Rendered(out["manifest"], out.get("objects") or [])
             for r, out in zip(self.releases, json.loads(stdout), strict=True)
         ]
 
@@ -304,7 +312,7 @@ def _request(release: Release) -> dict[str, Any]:
     }
 
 
-def render_texts(releases: Sequence[Release]) -> list[str | RenderError]:
+def render_all(releases: Sequence[Release]) -> list[Rendered | RenderError]:
     """`ChartRenderer.results` for releases known up front."""
     renderer = ChartRenderer()
     for release in releases:
@@ -312,17 +320,22 @@ def render_texts(releases: Sequence[Release]) -> list[str | RenderError]:
     return renderer.results()
 
 
+def render_texts(releases: Sequence[Release]) -> list[str | RenderError]:
+    """What `helm template` prints for each release (or its error)."""
+    return [r if isinstance(r, RenderError) else r.text for r in render_all(releases)]
+
+
 def render_releases(
-    releases: Sequence[Release], texts: Sequence[str | RenderError] | None = None
+    releases: Sequence[Release], rendered: Sequence[Rendered | RenderError] | None = None
 ) -> list[list[Manifest]]:
     """The objects of each release, as `helm template` renders them, namespaced like the
     engine's Chart does: a namespaced kind without one gets the release's."""
     expanded: list[list[Manifest]] = []
-    texts = render_texts(releases) if texts is None else texts
-    for release, text in zip(releases, texts, strict=True):
-        if isinstance(text, RenderError):
-            raise text
-        manifests = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]
+    rendered = render_all(releases) if rendered is None else rendered
+    for release, result in zip(releases, rendered, strict=True):
+        if isinstance(result, RenderError):
+            raise result
+        manifests = [d for d in result.objects if isinstance(d, dict)]
         for manifest in manifests:
             meta = manifest.setdefault("metadata", {})
             if manifest.get("kind") not in CLUSTER_SCOPED:
@@ -347,9 +360,9 @@ def chart_release(resource: RecordedResource) -> Release:
     )
 
 
-def _streamed_texts(
+def _streamed(
     renderer: ChartRenderer, releases: list[Release]
-) -> list[str | RenderError] | None:
+) -> list[Rendered | RenderError] | None:
     """The streamed renders in `releases`' order (the SDK's threads may have registered the
     charts in another order than the resources were recorded); None if they are not the same
     releases."""
@@ -367,8 +380,8 @@ def manifests_of(synthesis: Synthesis) -> list[Manifest]:
     """Kubernetes objects in registration order, charts expanded (in one batch), secrets redacted."""
     charts = [r for r in synthesis.resources if r.type == CHART_TYPE]
     releases = [chart_release(c) for c in charts]
-    texts = _streamed_texts(synthesis.charts, releases) if synthesis.charts else None
-    expanded = dict(zip((id(c) for c in charts), render_releases(releases, texts), strict=True))
+    rendered = _streamed(synthesis.charts, releases) if synthesis.charts else None
+    expanded = dict(zip((id(c) for c in charts), render_releases(releases, rendered), strict=True))
     manifests: list[Manifest] = []
     for resource in synthesis.resources:
         if resource.type == CHART_TYPE:

@@ -8,7 +8,7 @@
 //
 // stdin: JSON objects {"release", "chart", "namespace", "values", "set"}, one after another
 // (or all of them in one JSON list). stdout: at the end of stdin, a JSON list in request order
-// of {"manifest"} (helm template's stdout) or {"error"}.
+// of {"manifest", "objects"} (helm template's stdout, and its documents as JSON) or {"error"}.
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/strvals"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -40,7 +41,32 @@ type request struct {
 
 type result struct {
 	Manifest *string `json:"manifest,omitempty"`
-	Error    string  `json:"error,omitempty"`
+	// The manifest's documents as JSON, read the way the Kubernetes libraries read YAML (and
+	// so the pulumi-kubernetes provider, which deploys them): the caller need not parse YAML.
+	Objects []json.RawMessage `json:"objects,omitempty"`
+	Error   string            `json:"error,omitempty"`
+}
+
+// objects splits a rendered manifest into its documents, each as JSON; empty ones are left out.
+func objects(manifest string) ([]json.RawMessage, error) {
+	reader := k8syaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifest)))
+	var found []json.RawMessage
+	for {
+		document, err := reader.Read()
+		if err == io.EOF {
+			return found, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		converted, err := yaml.YAMLToJSON(document)
+		if err != nil {
+			return nil, err
+		}
+		if trimmed := bytes.TrimSpace(converted); len(trimmed) > 0 && !bytes.Equal(trimmed, []byte("null")) {
+			found = append(found, converted)
+		}
+	}
 }
 
 // charts loads each chart directory once; a chart without dependencies is not changed by
@@ -159,6 +185,9 @@ func main() {
 				req, out := requests[i], results[i]
 				mu.Unlock()
 				manifest, err := render(c, req)
+				if err == nil {
+					out.Objects, err = objects(manifest)
+				}
 				if err != nil {
 					out.Error = "Error: " + err.Error()
 				} else {

@@ -110,3 +110,22 @@ def test_a_failed_run_stops_its_renderer() -> None:
     assert process is not None and process.poll() is None
     renderer.close()
     assert process.returncode is not None
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_the_objects_it_returns_are_its_text_read_as_yaml(stack: str) -> None:
+    """The renderer hands back each release's documents already read (as the Kubernetes
+    libraries read YAML, which the provider uses): on every shipped release they are what
+    reading its text with PyYAML (the check's reader) gives."""
+    import yaml
+
+    from infra.config import load
+    from infra.offline import Rendered, render_all
+
+    synthesis = synthesize(load(stack=stack))
+    releases = [chart_release(r) for r in synthesis.resources if r.type == CHART_TYPE]
+    for release, rendered in zip(releases, render_all(releases), strict=True):
+        assert isinstance(rendered, Rendered), release.name
+        documents = [d for d in yaml.safe_load_all(rendered.text) if isinstance(d, dict)]
+        assert documents, release.name
+        assert rendered.objects == documents, release.name
