@@ -66,11 +66,18 @@ def file_name(manifest: Manifest) -> str:
     return f"{str(manifest.get('kind', 'object')).lower()}-{slug}.yaml"
 
 
+def _first(mapping: Manifest, head: tuple[str, ...]) -> Manifest:
+    ordered = {k: mapping[k] for k in head if k in mapping}
+    ordered.update({k: v for k, v in mapping.items() if k not in head})
+    return ordered
+
+
 def conventional_order(manifest: Manifest) -> Manifest:
-    """apiVersion, kind, metadata first, the way people read and diff manifests."""
-    head = ("apiVersion", "kind", "metadata")
-    ordered = {k: manifest[k] for k in head if k in manifest}
-    ordered.update({k: v for k, v in manifest.items() if k not in head})
+    """apiVersion, kind, metadata first, and the name and namespace first in metadata, the
+    way people read and diff manifests (the engine's round trip does not keep key order)."""
+    ordered = _first(manifest, ("apiVersion", "kind", "metadata"))
+    if isinstance(ordered.get("metadata"), dict):
+        ordered["metadata"] = _first(ordered["metadata"], ("name", "namespace"))
     return ordered
 
 

@@ -134,3 +134,23 @@ def test_a_failed_render_leaves_the_previous_one_untouched(tmp_path: Path) -> No
         write_dir([_object("ConfigMap", "b"), _object("ConfigMap", "b")], out)
     assert _tree(out) == before
     assert sorted(os.listdir(tmp_path)) == ["out"], "the temporary folder was not cleaned up"
+
+
+def test_each_file_reads_kind_name_and_namespace_first(tmp_path: Path) -> None:
+    """Whatever order the engine's round trip left the keys in, a reader sees what the object
+    is at the top of its file."""
+    manifest = {
+        "spec": {"replicas": 1},
+        "metadata": {"labels": {"a": "b"}, "namespace": "ns", "name": "web"},
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+    }
+    (written,) = write_dir([manifest], tmp_path / "out")
+    lines = written.read_text().splitlines()
+    assert lines[:5] == [
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        "metadata:",
+        "  name: web",
+        "  namespace: ns",
+    ]
