@@ -109,9 +109,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Stands in for the engine and remembers every resource the program registers; with a
     `renderer`, each chart is sent to it the moment it is registered."""
 
-    def __init__(self, renderer: ChartRenderer | None = None) -> None:
+    def __init__(self) -> None:
         self.resources: list[RecordedResource] = []
-        self.renderer = renderer
+        self.renderer: ChartRenderer | None = None
+        # The SDK registers from its worker threads: a chart is recorded and sent in one step,
+        # so the renderer's releases are in the order of the recorded charts.
+        self._lock = threading.Lock()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = plain(args.inputs)
@@ -128,9 +131,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ.startswith(PLATFORM_TYPE_PREFIX):
             resource_id, state = self.platform_state(args.typ, args.name, inputs, state)
         recorded = RecordedResource(args.typ, args.name, inputs, args.inputs)
-        self.resources.append(recorded)
-        if self.renderer is not None and args.typ == CHART_TYPE:
-            self.renderer.submit(chart_release(recorded))
+        with self._lock:
+            self.resources.append(recorded)
+            if self.renderer is not None and args.typ == CHART_TYPE:
+                self.renderer.submit(chart_release(recorded))
         return resource_id, state
 
     @staticmethod
@@ -246,14 +250,8 @@ class ChartRenderer:
         self.releases: list[Release] = []
         self._proc: subprocess.Popen[str] | None = None
         self._missing: ToolMissing | None = None
-        self._lock = threading.Lock()
 
     def submit(self, release: Release) -> None:
-        # The SDK registers resources from its worker threads: one at a time here.
-        with self._lock:
-            self._submit(release)
-
-    def _submit(self, release: Release) -> None:
         self.releases.append(release)
         if self._missing is not None:
             return
@@ -360,27 +358,11 @@ def chart_release(resource: RecordedResource) -> Release:
     )
 
 
-def _streamed(
-    renderer: ChartRenderer, releases: list[Release]
-) -> list[Rendered | RenderError] | None:
-    """The streamed renders in `releases`' order (the SDK's threads may have registered the
-    charts in another order than the resources were recorded); None if they are not the same
-    releases."""
-    rendered = renderer.results()
-    by_release = {(r.namespace, r.name): i for i, r in enumerate(renderer.releases)}
-    order = [by_release.get((r.namespace, r.name)) for r in releases]
-    if len(by_release) != len(releases) or any(
-        i is None or renderer.releases[i] != r for i, r in zip(order, releases, strict=True)
-    ):
-        return None
-    return [rendered[i] for i in order if i is not None]
-
-
 def manifests_of(synthesis: Synthesis) -> list[Manifest]:
     """Kubernetes objects in registration order, charts expanded (in one batch), secrets redacted."""
     charts = [r for r in synthesis.resources if r.type == CHART_TYPE]
     releases = [chart_release(c) for c in charts]
-    rendered = _streamed(synthesis.charts, releases) if synthesis.charts else None
+    rendered = synthesis.charts.results() if synthesis.charts else None
     expanded = dict(zip((id(c) for c in charts), render_releases(releases, rendered), strict=True))
     manifests: list[Manifest] = []
     for resource in synthesis.resources:

@@ -169,40 +169,36 @@ func main() {
 	input := bufio.NewReader(os.Stdin)
 	decoder := json.NewDecoder(input)
 	c := &charts{loaded: map[string]*chart.Chart{}}
+	type job struct {
+		req request
+		out *result
+	}
 	var (
-		mu       sync.Mutex
-		requests []request
-		results  []*result
-		wg       sync.WaitGroup
+		results []*result // only this goroutine appends; each worker fills the one it is given
+		wg      sync.WaitGroup
 	)
-	jobs := make(chan int, 4096)
+	jobs := make(chan job, 4096)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range jobs {
-				mu.Lock()
-				req, out := requests[i], results[i]
-				mu.Unlock()
-				manifest, err := render(c, req)
+			for j := range jobs {
+				manifest, err := render(c, j.req)
 				if err == nil {
-					out.Objects, err = objects(manifest)
+					j.out.Objects, err = objects(manifest)
 				}
 				if err != nil {
-					out.Error = "Error: " + err.Error()
+					j.out.Error = "Error: " + err.Error()
 				} else {
-					out.Manifest = &manifest
+					j.out.Manifest = &manifest
 				}
 			}
 		}()
 	}
 	queue := func(req request) {
-		mu.Lock()
-		requests = append(requests, req)
-		results = append(results, &result{})
-		i := len(requests) - 1
-		mu.Unlock()
-		jobs <- i
+		out := &result{}
+		results = append(results, out)
+		jobs <- job{req, out}
 	}
 	if listed(input) {
 		// One JSON list, as earlier revisions send it (`audit --diff <rev>` runs their code).
