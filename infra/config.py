@@ -48,7 +48,6 @@ def _invalid(kind: str, message: str) -> PydanticCustomError:
 
 PROJECT = "agent-perimeter"
 PERIMETER_KEY = f"{PROJECT}:perimeter"
-METADATA_ADDRESS = ipaddress.ip_address("169.254.169.254")
 MAX_MCP_SERVERS = 20
 # Namespaces the cluster itself uses: a perimeter there would share them with system workloads.
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

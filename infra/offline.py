@@ -28,6 +28,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.config import PENDING_TUNNEL_DOMAIN, PROJECT, PerimeterConfig, offline_secrets
 from infra.manifests import Manifest, redact
 from infra.tools import REPO_ROOT, RenderError, ToolMissing, helm_env, renderer_binary
+from policies.rules.model import CLUSTER_SCOPED  # the one list of kinds outside namespaces
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 PLATFORM_TYPE_PREFIX = "pulumi-python:dynamic/agent-perimeter:"
@@ -42,21 +43,6 @@ _PENDING_ID_PREFIX = {
     "Agent": "agent_",
 }
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
-# Kinds that live outside any namespace; everything else a chart renders gets the release's.
-CLUSTER_SCOPED = {
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "RuntimeClass",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration",
-}
 
 
 @dataclass(frozen=True)

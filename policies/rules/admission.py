@@ -20,6 +20,8 @@ from .network import (
     GATEWAY_KINDS,
     INGRESS_KINDS_BY_GROUP,
     KNATIVE_VISIBILITY_LABELS,
+    METADATA_ADDRESSES,
+    METADATA_FORMS,
 )
 
 if TYPE_CHECKING:
@@ -46,7 +48,11 @@ _CONTAINERS = (
     " + (has(variables.spec.initContainers) ? variables.spec.initContainers : [])"
     " + (has(variables.spec.ephemeralContainers) ? variables.spec.ephemeralContainers : [])"
 )
-METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
+# The metadata rule's own address list, in every spelling CEL's ip() accepts: it refuses
+# IPv4-mapped IPv6, so an ipBlock written that way fails to evaluate and is denied.
+CEL_METADATA_ADDRESSES = tuple(
+    str(a) for a in METADATA_FORMS if getattr(a, "ipv4_mapped", None) is None
+)
 PRIVILEGED_CLUSTER_ROLES = ("cluster-admin", "admin", "edit")
 
 
@@ -95,10 +101,14 @@ def admission_rules(allowed_egress_cidrs: Sequence[str]) -> tuple[AdmissionRule,
         f"{_cel_list(allowed_egress_cidrs)}.exists(a, cidr(a).ip().family() == cidr(t.ipBlock.cidr).ip().family()"
         " && cidr(a).containsCIDR(cidr(t.ipBlock.cidr)))"
     )
+    # An address counts when the block holds it and no `except` of the block takes it out,
+    # exactly as the offline rule (network.reachable_metadata) judges it.
     metadata_inside = " || ".join(
         f"(cidr(t.ipBlock.cidr).ip().family() == ip({_q(a)}).family()"
-        f" && cidr(t.ipBlock.cidr).containsIP(ip({_q(a)})))"
-        for a in METADATA_ADDRESSES
+        f" && cidr(t.ipBlock.cidr).containsIP(ip({_q(a)}))"
+        f" && !(has(t.ipBlock.except) && t.ipBlock.except.exists(e,"
+        f" cidr(e).ip().family() == ip({_q(a)}).family() && cidr(e).containsIP(ip({_q(a)})))))"
+        for a in CEL_METADATA_ADDRESSES
     )
     egress_rules = "(has(object.spec.egress) ? object.spec.egress : [])"
     ingress_rules = "(has(object.spec.ingress) ? object.spec.ingress : [])"
@@ -219,7 +229,8 @@ def admission_rules(allowed_egress_cidrs: Sequence[str]) -> tuple[AdmissionRule,
                 Validation(
                     f"{egress_rules}.all(r, !has(r.to) || r.to.all(t, !has(t.ipBlock) || "
                     f"!({metadata_inside})))",
-                    f"no egress to the cloud metadata endpoint ({', '.join(METADATA_ADDRESSES)})",
+                    "no egress to a cloud metadata or credential endpoint "
+                    f"({', '.join(str(a) for a in METADATA_ADDRESSES)}, in any spelling)",
                 ),
             ),
         ),

@@ -2,13 +2,23 @@
 # Builds the real Pulumi engine (CLI, Python language host, kubernetes and random
 # providers) and a Kubernetes control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, kwok) from Go modules plus
-# the public source archives the module proxy refuses. Each tool lands in
-# $AP_CACHE/<tool>-<version>/bin, built in a temp dir and moved into place only
-# when complete, so an interrupted build is never mistaken for a finished one.
-# A tool already in the cache is reused; a `pulumi` on PATH skips the engine.
+# the public source archives the module proxy refuses.
 #
-# Usage: build-tools.sh [engine|control-plane|all]   (default: all)
-# Prints, on stdout, one line per tool set: "<name> <bin dir>" (progress goes to stderr).
+# Each tool lands in $AP_CACHE/<tool>-<version>-<recipe digest>/bin. The digest covers
+# everything that shapes the output (the version, the Go toolchain and flags, the build
+# functions' own text, the variables they read, the vendored archives' checksums), so an
+# edit to this script rebuilds exactly the tools it touches and a stale entry is never
+# found. Built in a temp dir and moved into place only when complete, so an interrupted
+# build is never mistaken for a finished one. A `pulumi` on PATH skips the engine.
+#
+# Usage: build-tools.sh [engine|control-plane|kwok-stages|all]   (default: all)
+#          prints on stdout one line per tool: "<name> <bin dir> <version>"
+#          (progress goes to stderr)
+#        build-tools.sh --verify [part]
+#          builds nothing: checks that every tool of the part is cached under the recipe
+#          this script gives it; names each missing or stale tool and exits 1 if any is
+#        build-tools.sh --digests [part]
+#          prints "<name> <version> <recipe digest>" per tool (CI cache keys)
 set -euo pipefail
 
 PULUMI_VERSION=v3.274.1
@@ -18,6 +28,12 @@ RANDOM_PROVIDER_VERSION=4.21.4
 KUBERNETES_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
+# kwok's `fast` stages: a pod is Running and Ready as soon as it is scheduled (the
+# `general` set's pod-ready waits for an Initialized condition only its pod-create sets),
+# a Job's pod Succeeds at once, and a deleted pod goes at once instead of after a jitter
+# up to its grace period (a sandbox runner's is run timeout + drain).
+KWOK_STAGES="node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease
+pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete"
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -30,11 +46,45 @@ mkdir -p "$AP_CACHE"
 
 say() { printf '[e2e-tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# build_once NAME VERSION FUNCTION: runs FUNCTION in a scratch dir with $out as
-# the target bin dir, unless $AP_CACHE/NAME-VERSION/bin/.complete exists.
+# Per tool: "<version>|<build function>|<vendored archives>|<variables it reads>".
+tool_spec() {
+  case $1 in
+    pulumi) echo "$PULUMI_VERSION|build_pulumi_cli|pulumi-language-python.tar.gz|PULUMI_VERSION" ;;
+    pulumi-resource-kubernetes) echo "$K8S_PROVIDER_VERSION|build_kubernetes_provider|pulumi-kubernetes.tar.gz|K8S_PROVIDER_VERSION K8S_PROVIDER_SCHEMA_MODULE" ;;
+    pulumi-resource-random) echo "$RANDOM_PROVIDER_VERSION|build_random_provider build_bridged_provider|pulumi-random.tar.gz|RANDOM_PROVIDER_VERSION" ;;
+    kubernetes) echo "$KUBERNETES_VERSION|build_kubernetes||KUBERNETES_VERSION" ;;
+    etcd) echo "$ETCD_VERSION|build_etcd||ETCD_VERSION" ;;
+    kwok) echo "$KWOK_VERSION|build_kwok||KWOK_VERSION" ;;
+    kwok-stages) echo "$KWOK_VERSION|build_kwok_stages||KWOK_VERSION KWOK_STAGES" ;;
+    *) echo "unknown tool $1" >&2; return 2 ;;
+  esac
+}
+HELPERS="build_once source_dir extract minify_json"
+
+# The text a tool's digest is taken of; kept in its cache entry so --verify can say what
+# changed.
+recipe() {
+  local name=$1 version fns sources vars item
+  IFS='|' read -r version fns sources vars <<<"$(tool_spec "$name")"
+  echo "tool $name"
+  echo "version $version"
+  echo "go $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH) CGO_ENABLED=$CGO_ENABLED GOFLAGS=$GOFLAGS"
+  for item in $vars; do echo "var $item=${!item}"; done
+  for item in $sources; do echo "source $item $(sha256sum <"$SOURCES/$item" | cut -d' ' -f1)"; done
+  for item in $HELPERS $fns; do declare -f "$item"; done
+}
+digest() { recipe "$1" | sha256sum | cut -c1-16; }
+version_of() { local spec; spec=$(tool_spec "$1"); echo "${spec%%|*}"; }
+entry() { echo "$AP_CACHE/$1-$(version_of "$1")-$(digest "$1")"; }
+
+# build_once NAME: runs NAME's build function in a scratch dir with $out as the target
+# bin dir, unless its entry for the current recipe is complete. Other entries of NAME
+# (older recipes) are removed once the new one is in place.
 build_once() {
-  local name=$1 version=$2 fn=$3
-  local dest="$AP_CACHE/$name-$version"
+  local name=$1 version fn dest
+  version=$(version_of "$name")
+  fn=$(tool_spec "$name" | cut -d'|' -f2 | cut -d' ' -f1)
+  dest=$(entry "$name")
   if [ -f "$dest/.complete" ]; then
     say "$name $version: cached at $dest"
     return 0
@@ -55,10 +105,19 @@ build_once() {
     return "$rc"
   fi
   echo "$(( $(date +%s) - start ))" > "$work/out/.build-seconds"
+  recipe "$name" > "$work/out/.recipe"
   touch "$work/out/.complete"
   rm -rf "$dest"
   mv "$work/out" "$dest"
   rm -rf "$work"
+  local other
+  for other in "$AP_CACHE"/*/.recipe; do
+    [ -f "$other" ] && [ "$(dirname "$other")" != "$dest" ] || continue
+    if [ "$(head -n 1 "$other")" = "tool $name" ]; then
+      say "$name: removing the entry of an older recipe, $(dirname "$other")"
+      rm -rf "$(dirname "$other")"
+    fi
+  done
   say "$name $version: built in $(( $(date +%s) - start )) s -> $dest"
 }
 
@@ -206,47 +265,74 @@ import _ "sigs.k8s.io/kwok/cmd/kwok"
 GO
   go mod tidy >/dev/null 2>&1
   go build -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok
-  local src
+}
+
+# The Stage files, and the kwok config the control plane runs with: all of them, in order.
+build_kwok_stages() {
+  local src stage sep=""
   src=$(source_dir "sigs.k8s.io/kwok@$KWOK_VERSION")
-  # The stages that make Deployments Available and Job pods Succeed without a kubelet.
-  mkdir -p "$out/../stages"
-  local stage
-  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-      pod/general/pod-ready pod/general/pod-complete pod/general/pod-delete; do
-    cp "$src/kustomize/stage/$stage.yaml" "$out/../stages/"
+  for stage in $KWOK_STAGES; do
+    cp "$src/kustomize/stage/$stage.yaml" "$out/"
+    { printf '%s' "$sep"; cat "$src/kustomize/stage/$stage.yaml"; } >>"$out/kwok.yaml"
+    sep=$'---\n'
   done
 }
 
 # --- entry -------------------------------------------------------------------
 
-emit() { echo "$1 $2"; }
+ENGINE_TOOLS="pulumi pulumi-resource-kubernetes pulumi-resource-random"
+CONTROL_PLANE_TOOLS="kubernetes etcd kwok kwok-stages"
 
-engine() {
-  if command -v pulumi >/dev/null 2>&1 && [ -z "${E2E_BUILD_ENGINE:-}" ]; then
-    say "pulumi on PATH ($(command -v pulumi)): using it and its plugins"
-    emit pulumi "$(dirname "$(command -v pulumi)")"
-    return 0
-  fi
-  build_once pulumi "$PULUMI_VERSION" build_pulumi_cli
-  emit pulumi "$AP_CACHE/pulumi-$PULUMI_VERSION/bin"
-  build_once pulumi-resource-kubernetes "$K8S_PROVIDER_VERSION" build_kubernetes_provider
-  emit pulumi-resource-kubernetes "$AP_CACHE/pulumi-resource-kubernetes-$K8S_PROVIDER_VERSION/bin"
-  build_once pulumi-resource-random "$RANDOM_PROVIDER_VERSION" build_random_provider
-  emit pulumi-resource-random "$AP_CACHE/pulumi-resource-random-$RANDOM_PROVIDER_VERSION/bin"
+user_pulumi() { command -v pulumi >/dev/null 2>&1 && [ -z "${E2E_BUILD_ENGINE:-}" ]; }
+
+tools_of() {
+  case $1 in
+    engine) if user_pulumi; then echo ""; else echo "$ENGINE_TOOLS"; fi ;;
+    control-plane) echo "$CONTROL_PLANE_TOOLS" ;;
+    kwok-stages) echo "kwok-stages" ;;
+    all) echo "$CONTROL_PLANE_TOOLS $(tools_of engine)" ;;
+    *) echo "usage: $0 [--verify|--digests] [engine|control-plane|kwok-stages|all]" >&2; return 2 ;;
+  esac
 }
 
-control_plane() {
-  build_once kubernetes "$KUBERNETES_VERSION" build_kubernetes
-  emit kubernetes "$AP_CACHE/kubernetes-$KUBERNETES_VERSION/bin"
-  build_once etcd "$ETCD_VERSION" build_etcd
-  emit etcd "$AP_CACHE/etcd-$ETCD_VERSION/bin"
-  build_once kwok "$KWOK_VERSION" build_kwok
-  emit kwok "$AP_CACHE/kwok-$KWOK_VERSION/bin"
+build() {
+  local part=$1 name tools
+  tools=$(tools_of "$part")
+  if [ "$part" != control-plane ] && [ "$part" != kwok-stages ] && user_pulumi; then
+    say "pulumi on PATH ($(command -v pulumi)): using it and its plugins"
+    echo "pulumi $(dirname "$(command -v pulumi)") user"
+  fi
+  for name in $tools; do
+    build_once "$name"
+    echo "$name $(entry "$name")/bin $(version_of "$name")"
+  done
+}
+
+verify() {
+  local part=$1 name dest bad=0 other found
+  for name in $(tools_of "$part"); do
+    dest=$(entry "$name")
+    if [ -f "$dest/.complete" ] && [ -f "$dest/.recipe" ] && cmp -s "$dest/.recipe" <(recipe "$name"); then
+      echo "ok      $name $(version_of "$name") ($dest)"
+      continue
+    fi
+    bad=1
+    found=""
+    for other in "$AP_CACHE"/*/.recipe; do
+      [ -f "$other" ] && [ "$(head -n 1 "$other")" = "tool $name" ] && found=$other && break
+    done
+    if [ -n "$found" ]; then
+      echo "STALE   $name: cached at $(dirname "$found") from another recipe; the script's differs in:"
+      diff <(cat "$found") <(recipe "$name") | sed -n 's/^[<>] /    /p' | head -n 20 || true
+    else
+      echo "MISSING $name $(version_of "$name"): not built (expected at $dest)"
+    fi
+  done
+  return "$bad"
 }
 
 case "${1:-all}" in
-  engine) engine ;;
-  control-plane) control_plane ;;
-  all) control_plane; engine ;;
-  *) echo "usage: $0 [engine|control-plane|all]" >&2; exit 2 ;;
+  --verify) verify "${2:-all}" ;;
+  --digests) for n in $(tools_of "${2:-all}"); do echo "$n $(version_of "$n") $(digest "$n")"; done ;;
+  *) tools_of "${1:-all}" >/dev/null && build "${1:-all}" ;;
 esac

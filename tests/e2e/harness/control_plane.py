@@ -8,6 +8,7 @@ and the dir removed on `stop()`, which the session fixture calls even when a tes
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -23,6 +24,8 @@ from tests.e2e.harness.tools import Tools
 
 SERVICE_CIDR = "10.96.0.0/12"
 NODE_NAME = "kwok-node-0"
+CANARY = "e2e-canary"
+CANARY_SECONDS = 30.0
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -226,9 +229,7 @@ class ControlPlane:
                 "--secure-port=0",
             ],
         )
-        stages = self.tools.kwok_stages
-        kwok_config = self.root / "kwok.yaml"
-        kwok_config.write_text("\n---\n".join(p.read_text() for p in sorted(stages.glob("*.yaml"))))
+        kwok_config = self.tools.kwok_config
         sup.start(
             "kwok",
             [
@@ -249,8 +250,59 @@ class ControlPlane:
         self.kubectl("apply", "-f", "-", stdin=json.dumps(_fake_node()))
         wait_for("the kwok node to be Ready", self._node_ready, 90, sup.check_alive)
         wait_for("the default ServiceAccount", self._default_sa, 60, sup.check_alive)
+        self.prove_pods_run()
         self.started_in = time.monotonic() - begin
         return self
+
+    def prove_pods_run(self, bound: float = CANARY_SECONDS) -> None:
+        """A canary pod must reach Running and Ready and a canary Job must complete, or the
+        run stops here: kwok's stages are what make pods "run", and stages that never fire
+        would otherwise show up as a readiness timeout in every test."""
+        self.kubectl(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": _canaries()}),
+        )
+        deadline = time.monotonic() + bound
+        pod: dict = {}
+        job: dict = {}
+        try:
+            while time.monotonic() < deadline:
+                if self.supervisor is not None:
+                    self.supervisor.check_alive()
+                pod = self._get("pod", CANARY)
+                job = self._get("job", CANARY)
+                if _pod_running_and_ready(pod) and _job_complete(job):
+                    return
+                time.sleep(0.25)
+            stages = [
+                m.group(1)
+                for m in re.finditer(r"(?m)^  name: (\S+)$", self.tools.kwok_config.read_text())
+            ]
+            raise RuntimeError(
+                f"kwok's stages did not make pods run: within {bound:.0f} s the canary pod "
+                f"was {_pod_summary(pod)} and the canary Job {_job_summary(job)} (wanted: pod "
+                f"Running and Ready, Job Complete). Stage files in "
+                f"{self.tools.kwok_config}: {', '.join(stages) or 'none'}. The kwok-stages "
+                "entry of scripts/e2e/build-tools.sh (KWOK_STAGES) decides them."
+            )
+        finally:
+            for kind in ("job", "pod"):
+                self.kubectl(
+                    "delete",
+                    kind,
+                    CANARY,
+                    "-n",
+                    "default",
+                    "--ignore-not-found",
+                    "--wait=false",
+                    check=False,
+                )
+
+    def _get(self, kind: str, name: str) -> dict:
+        out = self.kubectl("get", kind, name, "-n", "default", "-o", "json", check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else {}
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True
@@ -305,6 +357,63 @@ def _fake_node() -> dict:
             "capacity": {"cpu": "64", "memory": "256Gi", "pods": "220"},
         },
     }
+
+
+def _canary_pod_spec(restart: str) -> dict:
+    return {
+        "restartPolicy": restart,
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 600,  # a pod-delete stage that waits would show
+        "containers": [{"name": "canary", "image": "registry.k8s.io/pause:3.10"}],
+    }
+
+
+def _canaries() -> list[dict]:
+    meta = {"name": CANARY, "namespace": "default", "labels": {"app": CANARY}}
+    return [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": _canary_pod_spec("Always")},
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta,
+            "spec": {
+                "backoffLimit": 0,
+                "template": {"spec": _canary_pod_spec("Never")},
+            },
+        },
+    ]
+
+
+def _pod_running_and_ready(pod: dict) -> bool:
+    status = pod.get("status", {})
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
+    )
+    return status.get("phase") == "Running" and ready
+
+
+def _job_complete(job: dict) -> bool:
+    return any(
+        c.get("type") == "Complete" and c.get("status") == "True"
+        for c in job.get("status", {}).get("conditions", [])
+    )
+
+
+def _pod_summary(pod: dict) -> str:
+    if not pod:
+        return "absent"
+    status = pod.get("status", {})
+    conditions = [f"{c.get('type')}={c.get('status')}" for c in status.get("conditions", [])]
+    return f"{status.get('phase', 'without a phase')} ({', '.join(conditions) or 'no conditions'})"
+
+
+def _job_summary(job: dict) -> str:
+    if not job:
+        return "absent"
+    conditions = [
+        f"{c.get('type')}={c.get('status')}" for c in job.get("status", {}).get("conditions", [])
+    ]
+    return f"with {', '.join(conditions) or 'no conditions'}"
 
 
 @dataclass

@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from infra.config import (
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
 from tests.e2e.harness.pulumi_cli import PulumiRun, PulumiStack, PulumiWorkspace
 from tests.e2e.harness.tools import REPO
+
+NAMESPACE_GONE_SECONDS = 60.0
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Perimeter:
         stack = workspace.stack(name, stack_file)
         stack.init()
         perimeter = cls(workspace, cluster, stack, load_stack_file(stack.config_file))
+        perimeter.await_namespace_absent()
         if perimeter.config.platform.enabled:
             settings = perimeter.config.platform.model_dump(exclude_none=True)
             perimeter.edit_settings(platform={**settings, "base_url": platform.base_url})
@@ -73,6 +77,22 @@ class Perimeter:
             self.stack.set_secret_path(
                 f"{PROJECT}:backendCredentials.{key}", secrets.token_urlsafe(24)
             )
+
+    def await_namespace_absent(self, bound: float = NAMESPACE_GONE_SECONDS) -> None:
+        """An earlier fixture's failed teardown must not become this test's state: the
+        stack starts only once its namespace is gone, or the test fails naming what is left."""
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            if self.cluster.kubectl("get", "namespace", self.namespace, check=False).returncode:
+                return
+            time.sleep(0.5)
+        left = self.cluster.kubectl(
+            "get", "all,secrets,configmaps", "-n", self.namespace, "-o", "name", check=False
+        ).stdout.split()
+        raise AssertionError(
+            f"namespace {self.namespace} is still there {bound:.0f} s after an earlier test "
+            f"tore its stack down; left in it: {', '.join(left) or 'nothing listed'}"
+        )
 
     def required_runtime_classes(self) -> list[str]:
         from infra.preflight import required_runtime_classes

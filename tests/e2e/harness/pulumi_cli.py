@@ -18,9 +18,13 @@ from typing import Any
 
 import yaml
 
+from tests.e2e.harness.pending import pending_objects
 from tests.e2e.harness.tools import REPO, Tools
 
 PASSPHRASE = "agent-perimeter-e2e"
+# The wall-clock bound of one `up` or `destroy`: shipped stacks take well under a minute on
+# 2 cores. Past it the test fails naming what the engine still waited for.
+UP_DESTROY_SECONDS = float(os.environ.get("E2E_UP_DESTROY_SECONDS", "300"))
 
 
 def stop_group(process: subprocess.Popen[str]) -> None:
@@ -195,14 +199,25 @@ class PulumiStack:
             "stack", "rm", "--yes", "--force", "--preserve-config", check=False, with_config=False
         )
 
+    def bounded(self, *args: str, check: bool) -> PulumiRun:
+        try:
+            return self.run(*args, check=check, timeout=UP_DESTROY_SECONDS)
+        except subprocess.TimeoutExpired:
+            pending = pending_objects(self.workspace.tools.kubectl, self.workspace.kubeconfig)
+            raise AssertionError(
+                f"pulumi {args[0]} --stack {self.name} did not finish within "
+                f"{UP_DESTROY_SECONDS:.0f} s (E2E_UP_DESTROY_SECONDS); still pending:\n  "
+                + ("\n  ".join(pending) or "no object the cluster reports as pending")
+            ) from None
+
     def up(self, *extra: str, check: bool = True) -> PulumiRun:
-        return self.run("up", "--yes", "--skip-preview", *extra, check=check)
+        return self.bounded("up", "--yes", "--skip-preview", *extra, check=check)
 
     def preview(self, *extra: str, check: bool = True) -> PulumiRun:
         return self.run("preview", *extra, check=check)
 
     def destroy(self, check: bool = True) -> PulumiRun:
-        return self.run("destroy", "--yes", "--skip-preview", check=check)
+        return self.bounded("destroy", "--yes", "--skip-preview", check=check)
 
     def export(self) -> dict[str, Any]:
         return json.loads(self.run("stack", "export", with_config=False).stdout)

@@ -13,10 +13,20 @@ REPO = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO / "scripts" / "e2e" / "build-tools.sh"
 
 
-def ensure(part: str) -> dict[str, Path]:
-    """Run the build script for one part; it prints "<tool set> <bin dir>" per line."""
+@dataclass(frozen=True)
+class Built:
+    directory: Path
+    version: str  # "user" for the user's own `pulumi`
+
+
+def ensure(part: str, env: dict[str, str] | None = None) -> dict[str, Built]:
+    """Run the build script for one part; it prints "<tool> <bin dir> <version>" per line."""
     done = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), part], stdout=subprocess.PIPE, text=True, check=False
+        ["bash", str(BUILD_SCRIPT), part],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(
@@ -25,15 +35,15 @@ def ensure(part: str) -> dict[str, Path]:
         )
     found = {}
     for line in done.stdout.splitlines():
-        name, _, directory = line.partition(" ")
-        found[name] = Path(directory)
+        name, directory, version = line.split(" ")
+        found[name] = Built(Path(directory), version)
     return found
 
 
 @dataclass(frozen=True)
 class Tools:
     control_plane: dict[str, Path]
-    kwok_stages: Path
+    kwok_config: Path  # every Stage file of the recipe, in order (the stage files beside it)
     engine_path: list[Path]  # directories to put first on PATH: `pulumi` and its language host
     kubectl: Path
     built_engine: bool  # False when the user's own `pulumi` (with its plugin cache) is used
@@ -56,22 +66,20 @@ class Tools:
 def ensure_tools() -> Tools:
     cp = ensure("control-plane")
     engine = ensure("engine")
+    stages = cp.pop("kwok-stages")
     bins: dict[str, Path] = {}
-    for directory in cp.values():
-        for binary in directory.iterdir():
+    for built in cp.values():
+        for binary in built.directory.iterdir():
             bins[binary.name] = binary
     return Tools(
         control_plane=bins,
-        kwok_stages=cp["kwok"].parent / "stages",
-        engine_path=[engine["pulumi"]],
+        kwok_config=stages.directory / "kwok.yaml",
+        engine_path=[engine["pulumi"].directory],
         kubectl=bins["kubectl"],
         built_engine="pulumi-resource-kubernetes" in engine,
         providers={
-            name.removeprefix("pulumi-resource-"): (
-                directory.parent.name.rsplit("-", 1)[1],
-                directory / name,
-            )
-            for name, directory in engine.items()
+            name.removeprefix("pulumi-resource-"): (built.version, built.directory / name)
+            for name, built in engine.items()
             if name.startswith("pulumi-resource-")
         },
     )
