@@ -13,7 +13,8 @@ render: setup
 	@$(PY) -m infra render --stack $(STACK) --out build/$(STACK)
 
 # Every tier. The e2e tier needs the real engine and control plane: built once from Go
-# modules into ~/.cache/agent-perimeter (a cold build takes ~45 min on 2 cores), then reused.
+# modules into ~/.cache/agent-perimeter (cold: ~26 min on 2 cores, ~9 with a `pulumi` on PATH),
+# keyed by each tool's recipe digest, then reused.
 test: setup e2e-tools
 	@$(PY) -m pytest
 
