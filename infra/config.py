@@ -831,7 +831,8 @@ class SandboxPool(_Section):
     min_replicas: int = Field(default=1, ge=1, le=100)
     max_replicas: int = Field(default=4, ge=1, le=100)
     runtime_class_name: DnsLabel | None = None
-    run_timeout_seconds: int = Field(default=1800, le=86400)
+    # From 10 s up: a deadline shorter than the SDK's per-call bound is the team's call (warned).
+    run_timeout_seconds: int = Field(default=1800, ge=10, le=86400)
     max_tool_calls: int = Field(default=200, ge=1, le=10000)
     # Reserved after the run timeout for winding a session down: the tool call in flight is
     # cancelled, bash torn down, the force-stop sent, the workspace emptied.
@@ -845,18 +846,18 @@ class SandboxPool(_Section):
     workspace_size: Quantity = "2Gi"
     resources: Resources = _resources("250m", "512Mi", "1", "1Gi")
 
-    @field_validator("run_timeout_seconds")
-    @classmethod
-    def _longer_than_one_tool_call(cls, value: int) -> int:
-        floor = cls.SDK_TOOL_CALL_TIMEOUT_SECONDS
-        if value < floor:
-            raise _invalid(
-                "run_timeout",
-                f"{value} is shorter than one tool call may take: the SDK lets a single call "
-                f"run {floor}s, so a run timeout below {floor} would cut off calls that are "
-                "within their own limit; use a small max_tool_calls to bound short sessions",
-            )
-        return value
+    @property
+    def warnings(self) -> list[str]:
+        """What the team should know but may choose: a run timeout under the SDK's per-call
+        bound cuts off a call the SDK would still allow (the agent gets a tool error)."""
+        floor = self.SDK_TOOL_CALL_TIMEOUT_SECONDS
+        if self.run_timeout_seconds >= floor:
+            return []
+        return [
+            f"sandboxes.{self.name}.run_timeout_seconds: {self.run_timeout_seconds}s is shorter "
+            f"than the {floor}s the SDK allows one tool call; a call still running at the "
+            "deadline is cancelled, the agent gets a tool error and the session ends"
+        ]
 
     @model_validator(mode="after")
     def _replica_range(self) -> SandboxPool:
@@ -1156,6 +1157,11 @@ class PerimeterConfig(_Section):
         found += [(f"sandboxes[{i}].image", p.image) for i, p in enumerate(self.sandboxes)]
         found += [(f"mcp_servers[{i}].image", s.image) for i, s in enumerate(self.mcp_servers)]
         return found
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every warning the render and `pulumi preview`/`up` print, in one list."""
+        return [w for pool in self.sandboxes for w in pool.warnings]
 
     def server(self, name: str) -> McpServer:
         return next(s for s in self.mcp_servers if s.name == name)

@@ -11,7 +11,9 @@ import base64
 import gc
 import hashlib
 import json
+import logging
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +45,21 @@ _PENDING_ID_PREFIX = {
     "Agent": "agent_",
 }
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _program_log() -> logging.Logger:
+    """The program's `pulumi.log` lines on stderr, spelled as the engine prints them."""
+    log = logging.getLogger("agent-perimeter.program")
+    if not log.handlers:
+        log.addHandler(_EngineStyle())
+        log.propagate = False
+    return log
+
+
+class _EngineStyle(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        # The stderr of the moment (a test may have replaced it since the first render).
+        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -167,7 +184,9 @@ def synthesize(
     mocks = mocks or RecordingMocks()
     if render_charts:
         mocks.renderer = ChartRenderer()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=config.environment, preview=False)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=config.environment, preview=False, logger=_program_log()
+    )
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
     outputs: dict[str, Any] = {}

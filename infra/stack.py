@@ -107,6 +107,8 @@ def build(
     MCP server URL derives from the tunnel's domain; a vault credential changes
     only after its server rolled out with the token it will hold.
     """
+    for warning in config.warnings:
+        pulumi.log.warn(warning)
     connection = platform_connection(config, secrets)
     namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(config))
     after_namespace = pulumi.ResourceOptions(depends_on=[namespace])

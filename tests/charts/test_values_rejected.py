@@ -275,9 +275,7 @@ CASES = [
     _case("sandbox-runner", {"workspace": {"sizeLimit": "2GB"}}, "at '/workspace/sizeLimit'"),
     _case("sandbox-runner", {"probes": {"command": ["true"]}}, "'probes' not allowed"),
     _case("sandbox-runner", {"worker": {"command": []}}, "at '/worker/command'"),
-    _case(
-        "sandbox-runner", {"worker": {"runTimeoutSeconds": 60}}, "at '/worker/runTimeoutSeconds'"
-    ),
+    _case("sandbox-runner", {"worker": {"runTimeoutSeconds": 5}}, "at '/worker/runTimeoutSeconds'"),
     _case("sandbox-runner", {"health": {"port": 80}}, "at '/health/port'"),
     _case(
         "sandbox-runner",

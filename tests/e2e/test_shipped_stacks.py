@@ -108,6 +108,8 @@ class TestShippedStack:
     def test_up_succeeds(self, deployed: Perimeter) -> None:
         up = deployed.runs["up"]
         assert up.returncode == 0, up.output[-6000:]
+        for warning in deployed.config.warnings:  # dev's 60-second pool, as the render warns
+            assert warning in " ".join(up.output.split()), f"up did not warn: {warning}"
         resources = deployed.stack.export()["deployment"]["resources"]
         assert len(resources) > 20
         namespace = deployed.kube("get", "namespace", deployed.namespace)

@@ -105,7 +105,8 @@ def test_disabled_platform_keeps_the_outputs_only_mode(tmp_path: Path) -> None:
     raw = raw_settings("dev")
     raw["platform"] = {"enabled": False}
     raw["tunnel"].update(id="tnl_01JDEVexample7Q", domain="mcp-dev.example.com")
-    raw["sandboxes"][0]["environment_id"] = "env_01JDEVsandbox9X"
+    for i, pool in enumerate(raw["sandboxes"]):
+        pool["environment_id"] = f"env_01JDEVsandbox{i}X"
     document = {"config": {"agent-perimeter:perimeter": raw}}
     stack = tmp_path / "Pulumi.handmade.yaml"
     stack.write_text(yaml.safe_dump(document))

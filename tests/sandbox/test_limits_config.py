@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from infra.components.sandbox_pool import sandbox_values
 from infra.config import SandboxPool, load
+from tests.conftest import run_infra
 
 
 def pool(**fields: Any) -> SandboxPool:
@@ -29,16 +30,23 @@ def problems(**fields: Any) -> dict[str, str]:
     return {".".join(map(str, e["loc"])) or "(pool)": e["msg"] for e in caught.value.errors()}
 
 
-def test_the_floor_is_the_sdks_own_per_call_timeout() -> None:
+def test_the_warning_threshold_is_the_sdks_own_per_call_timeout() -> None:
     assert SandboxPool.SDK_TOOL_CALL_TIMEOUT_SECONDS == TOOL_TIMEOUT
 
 
-def test_a_run_timeout_shorter_than_one_tool_call_is_refused() -> None:
-    found = problems(run_timeout_seconds=60)
-    assert "run_timeout_seconds" in found
-    assert "60 is shorter than one tool call may take" in found["run_timeout_seconds"]
-    assert "150s" in found["run_timeout_seconds"]
-    assert pool(run_timeout_seconds=150).run_timeout_seconds == 150
+def test_a_run_timeout_from_ten_seconds_is_accepted_and_below_it_refused() -> None:
+    assert pool(run_timeout_seconds=60).run_timeout_seconds == 60
+    assert pool(run_timeout_seconds=10).run_timeout_seconds == 10
+    found = problems(run_timeout_seconds=5)
+    assert list(found) == ["run_timeout_seconds"]
+    assert "greater than or equal to 10" in found["run_timeout_seconds"]
+
+
+def test_a_run_timeout_under_one_tool_call_is_warned_about_once() -> None:
+    (warning,) = pool(run_timeout_seconds=60).warnings
+    assert warning.startswith("sandboxes.support.run_timeout_seconds: 60s is shorter than")
+    assert "150s" in warning and "tool error" in warning
+    assert pool(run_timeout_seconds=150).warnings == []
 
 
 def test_a_grace_period_shorter_than_a_run_plus_the_drain_is_refused() -> None:
@@ -70,3 +78,14 @@ def test_the_chart_gets_every_limit_of_the_stack(stack: str) -> None:
             "drainSeconds": sandbox.drain_seconds,
         }
         assert values["terminationGracePeriodSeconds"] == sandbox.grace_period_seconds
+
+
+def test_dev_ships_the_walkthroughs_sixty_second_pool_and_the_render_warns(tmp_path: Any) -> None:
+    config = load("dev")
+    agent = next(a for a in config.agents if a.name == "export-ticket-agent")
+    walkthrough = config.pool(agent.sandbox)
+    assert (walkthrough.run_timeout_seconds, walkthrough.max_tool_calls) == (60, 8)
+    rendered = run_infra("render", "--stack", "dev", "--out", str(tmp_path / "dev"))
+    assert rendered.returncode == 0, rendered.stderr
+    warnings = [line for line in rendered.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {walkthrough.warnings[0]}"]

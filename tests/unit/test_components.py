@@ -101,7 +101,7 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
         "PerimeterNamespace",
         {f"{K8S}Namespace": 1, f"{K8S}ResourceQuota": 1, f"{K8S}LimitRange": 1},
     ),
-    ("network", _network, "NetworkBoundary", {"kubernetes:networking.k8s.io/v1:NetworkPolicy": 8}),
+    ("network", _network, "NetworkBoundary", {"kubernetes:networking.k8s.io/v1:NetworkPolicy": 9}),
     (
         "credentials",
         _credentials,

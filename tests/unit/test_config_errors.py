@@ -248,7 +248,8 @@ def test_every_problem_is_reported_at_once() -> None:
         parse_perimeter(raw, "x")
     fields = [path for path, _ in caught.value.problems]
     assert "sandboxes[0].direct_mcp_access[0]" in fields
-    assert sum("image" in f for f in fields) == len(raw["mcp_servers"]) + 4
+    # every server and pool, the proxy, cloudflared and the provisioner
+    assert sum("image" in f for f in fields) == len(raw["mcp_servers"]) + len(raw["sandboxes"]) + 3
 
 
 def test_pinned_prod_config_is_accepted() -> None:
@@ -258,7 +259,8 @@ def test_pinned_prod_config_is_accepted() -> None:
         server["image"] += PINNED
     for path in ("proxy_image", "cloudflared_image"):
         raw["tunnel"][path] += PINNED
-    raw["sandboxes"][0]["image"] += PINNED
+    for pool in raw["sandboxes"]:
+        pool["image"] += PINNED
     raw["provisioner"]["image"] += PINNED
     config = parse_perimeter(raw, "x")
     assert all(image.pinned for _, image in config.images())

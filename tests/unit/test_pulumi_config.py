@@ -18,7 +18,7 @@ SECRETS = {
     f"{PROJECT}:tunnelTlsKey": "key",
     f"{PROJECT}:tunnelCaCert": "ca",
     f"{PROJECT}:platformApiKey": "api-key-plain-value",
-    f"{PROJECT}:environmentKeys": json.dumps({"support": "env-key"}),
+    f"{PROJECT}:environmentKeys": json.dumps({"support": "env-key", "export-tickets": "env-key-2"}),
     f"{PROJECT}:databaseAdminPasswords": json.dumps({"support": "pw"}),
     f"{PROJECT}:backendCredentials": json.dumps(
         {"billing": {"billing-api": "billing-token"}, "inventory": {"warehouse-api": "wh-token"}}
