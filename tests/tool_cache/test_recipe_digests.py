@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from tests.tool_cache.recipes import GENERAL_STAGES, SCRIPT, digests, run, script_with_stages
 
 CONTROL_PLANE = {"kubernetes", "etcd", "kwok", "kwok-stages"}
@@ -46,8 +48,8 @@ def test_stage_files_build_from_scratch_and_verify(tmp_path: Path) -> None:
     name, directory, _version = built.stdout.split()
     assert name == "kwok-stages"
     config = Path(directory) / "kwok.yaml"
-    documents = config.read_text().split("\n---\n")
-    assert [d.split("name: ", 1)[1].split()[0] for d in documents] == [
+    documents = list(yaml.safe_load_all(config.read_text()))
+    assert [d["metadata"]["name"] for d in documents] == [
         "node-initialize",
         "node-heartbeat-with-lease",
         "pod-ready",

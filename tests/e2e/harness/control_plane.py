@@ -8,7 +8,6 @@ and the dir removed on `stop()`, which the session fixture calls even when a tes
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import ssl
 import subprocess
@@ -18,6 +17,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from tests.e2e.harness.processes import Supervisor, free_port, wait_for
 from tests.e2e.harness.tools import Tools
@@ -277,8 +278,9 @@ class ControlPlane:
                     return
                 time.sleep(0.25)
             stages = [
-                m.group(1)
-                for m in re.finditer(r"(?m)^  name: (\S+)$", self.tools.kwok_config.read_text())
+                d["metadata"]["name"]
+                for d in yaml.safe_load_all(self.tools.kwok_config.read_text())
+                if d
             ]
             raise RuntimeError(
                 f"kwok's stages did not make pods run: within {bound:.0f} s the canary pod "
