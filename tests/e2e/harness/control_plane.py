@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.e2e.harness.pending import conditions
 from tests.e2e.harness.processes import Supervisor, free_port, wait_for
 from tests.e2e.harness.tools import Tools
 
@@ -265,18 +266,16 @@ class ControlPlane:
             "-",
             stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": _canaries()}),
         )
-        deadline = time.monotonic() + bound
-        pod: dict = {}
-        job: dict = {}
+        seen: dict[str, dict] = {}
+
+        def running() -> bool:
+            seen.update(pod=self._get("pod", CANARY), job=self._get("job", CANARY))
+            return _pod_running_and_ready(seen["pod"]) and _job_complete(seen["job"])
+
         try:
-            while time.monotonic() < deadline:
-                if self.supervisor is not None:
-                    self.supervisor.check_alive()
-                pod = self._get("pod", CANARY)
-                job = self._get("job", CANARY)
-                if _pod_running_and_ready(pod) and _job_complete(job):
-                    return
-                time.sleep(0.25)
+            alive = self.supervisor.check_alive if self.supervisor else None
+            wait_for("a canary pod and Job", running, bound, alive)
+        except TimeoutError:
             stages = [
                 d["metadata"]["name"]
                 for d in yaml.safe_load_all(self.tools.kwok_config.read_text())
@@ -284,11 +283,11 @@ class ControlPlane:
             ]
             raise RuntimeError(
                 f"kwok's stages did not make pods run: within {bound:.0f} s the canary pod "
-                f"was {_pod_summary(pod)} and the canary Job {_job_summary(job)} (wanted: pod "
-                f"Running and Ready, Job Complete). Stage files in "
+                f"was {_status(seen['pod'])} and the canary Job {_status(seen['job'])} (wanted: "
+                f"pod Running and Ready, Job Complete). Stage files in "
                 f"{self.tools.kwok_config}: {', '.join(stages) or 'none'}. The kwok-stages "
                 "entry of scripts/e2e/build-tools.sh (KWOK_STAGES) decides them."
-            )
+            ) from None
         finally:
             for kind in ("job", "pod"):
                 self.kubectl(
@@ -387,35 +386,20 @@ def _canaries() -> list[dict]:
 
 
 def _pod_running_and_ready(pod: dict) -> bool:
-    status = pod.get("status", {})
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
+    return (
+        pod.get("status", {}).get("phase") == "Running" and conditions(pod).get("Ready") == "True"
     )
-    return status.get("phase") == "Running" and ready
 
 
 def _job_complete(job: dict) -> bool:
-    return any(
-        c.get("type") == "Complete" and c.get("status") == "True"
-        for c in job.get("status", {}).get("conditions", [])
-    )
+    return conditions(job).get("Complete") == "True"
 
 
-def _pod_summary(pod: dict) -> str:
-    if not pod:
+def _status(obj: dict) -> str:
+    if not obj:
         return "absent"
-    status = pod.get("status", {})
-    conditions = [f"{c.get('type')}={c.get('status')}" for c in status.get("conditions", [])]
-    return f"{status.get('phase', 'without a phase')} ({', '.join(conditions) or 'no conditions'})"
-
-
-def _job_summary(job: dict) -> str:
-    if not job:
-        return "absent"
-    conditions = [
-        f"{c.get('type')}={c.get('status')}" for c in job.get("status", {}).get("conditions", [])
-    ]
-    return f"with {', '.join(conditions) or 'no conditions'}"
+    listed = ", ".join(f"{kind}={state}" for kind, state in conditions(obj).items())
+    return f"{obj.get('status', {}).get('phase', 'without a phase')} ({listed or 'no conditions'})"
 
 
 @dataclass

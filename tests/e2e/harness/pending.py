@@ -20,7 +20,8 @@ def _items(kubectl: Path, kubeconfig: Path, kinds: str) -> list[dict[str, Any]]:
     return json.loads(done.stdout).get("items", []) if done.returncode == 0 else []
 
 
-def _conditions(obj: dict[str, Any]) -> dict[str, str]:
+def conditions(obj: dict[str, Any]) -> dict[str, str]:
+    """A status's conditions as type -> status."""
     return {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
 
 
@@ -32,11 +33,11 @@ def _why(obj: dict[str, Any]) -> str | None:
         return None
     if kind == "Pod" and status.get("phase") not in ("Running", "Succeeded"):
         return f"phase {status.get('phase', 'unset')}"
-    if kind == "Deployment" and _conditions(obj).get("Available") != "True":
+    if kind == "Deployment" and conditions(obj).get("Available") != "True":
         return "not Available"
     if kind == "Job" and "True" not in (
-        _conditions(obj).get("Complete"),
-        _conditions(obj).get("Failed"),
+        conditions(obj).get("Complete"),
+        conditions(obj).get("Failed"),
     ):
         return "not finished"
     return None

@@ -7,7 +7,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from infra.config import (
     load_stack_file,
 )
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
+from tests.e2e.harness.processes import wait_for
 from tests.e2e.harness.pulumi_cli import PulumiRun, PulumiStack, PulumiWorkspace
 from tests.e2e.harness.tools import REPO
 
@@ -81,18 +81,19 @@ class Perimeter:
     def await_namespace_absent(self, bound: float = NAMESPACE_GONE_SECONDS) -> None:
         """An earlier fixture's failed teardown must not become this test's state: the
         stack starts only once its namespace is gone, or the test fails naming what is left."""
-        deadline = time.monotonic() + bound
-        while time.monotonic() < deadline:
-            if self.cluster.kubectl("get", "namespace", self.namespace, check=False).returncode:
-                return
-            time.sleep(0.5)
-        left = self.cluster.kubectl(
-            "get", "all,secrets,configmaps", "-n", self.namespace, "-o", "name", check=False
-        ).stdout.split()
-        raise AssertionError(
-            f"namespace {self.namespace} is still there {bound:.0f} s after an earlier test "
-            f"tore its stack down; left in it: {', '.join(left) or 'nothing listed'}"
-        )
+        try:
+            wait_for(f"namespace {self.namespace} to be gone", self._namespace_absent, bound)
+        except TimeoutError:
+            left = self.cluster.kubectl(
+                "get", "all,secrets,configmaps", "-n", self.namespace, "-o", "name", check=False
+            ).stdout.split()
+            raise AssertionError(
+                f"namespace {self.namespace} is still there {bound:.0f} s after an earlier test "
+                f"tore its stack down; left in it: {', '.join(left) or 'nothing listed'}"
+            ) from None
+
+    def _namespace_absent(self) -> bool:
+        return self.cluster.kubectl("get", "namespace", self.namespace, check=False).returncode != 0
 
     def required_runtime_classes(self) -> list[str]:
         from infra.preflight import required_runtime_classes
