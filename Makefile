@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PY := .venv/bin/python
 STACK ?= dev
 
-.PHONY: setup render test test-offline e2e e2e-tools lint check audit bench clean
+.PHONY: setup setup-live render test test-offline e2e e2e-tools live live-tools lint check audit bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,20 +12,33 @@ setup:
 render: setup
 	@$(PY) -m infra render --stack $(STACK) --out build/$(STACK)
 
-# Every tier. The e2e tier needs the real engine and control plane: built once from Go
-# modules into ~/.cache/agent-perimeter (cold: ~26 min on 2 cores, ~9 with a `pulumi` on PATH),
-# keyed by each tool's recipe digest, then reused.
-test: setup e2e-tools
+# Every tier. The e2e tier needs the real engine and control plane, the live tier a real
+# node and its images: built once from Go modules and Debian packages into
+# ~/.cache/agent-perimeter (cold: ~26 min on 2 cores, ~9 with a `pulumi` on PATH, plus
+# ~8 for the node), keyed by each tool's recipe digest, then reused.
+test: setup e2e-tools live-tools
 	@$(PY) -m pytest
 
 test-offline: setup
-	@$(PY) -m pytest --ignore=tests/e2e
+	@$(PY) -m pytest --ignore=tests/e2e --ignore=tests/live
 
 e2e: setup e2e-tools
 	@$(PY) -m pytest tests/e2e
 
 e2e-tools:
 	@bash scripts/e2e/build-tools.sh all >/dev/null
+
+# A real node on this host (root; tests/live): containerd, kubelet, kube-proxy, CoreDNS and
+# kube-network-policies, pods from images built here, contained so nothing leaves the machine.
+live: setup live-tools
+	@$(PY) -m pytest tests/live
+
+setup-live:
+	@bash scripts/setup.sh --live
+
+live-tools: setup-live
+	@bash scripts/e2e/build-tools.sh control-plane >/dev/null
+	@bash scripts/e2e/build-tools.sh live >/dev/null
 
 lint: setup
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy

@@ -7,7 +7,19 @@ cd "$(dirname "$0")/.."
 HELM_VERSION="v3.21.4"
 TOOLS_BIN="$PWD/.tools/bin"
 
+# --live: also what the live node needs (tests/live): a container runtime, CNI plugins,
+# netfilter tools and the image tools, all from Debian.
+LIVE_PACKAGES="containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins
+iptables:iptables nft:nftables umoci:umoci skopeo:skopeo gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev"
+
 need_apt=()
+if [ "${1:-}" = --live ]; then
+  for pair in $LIVE_PACKAGES; do
+    what=${pair%%:*}
+    if [ "${what#/}" != "$what" ]; then [ -e "$what" ] || need_apt+=("${pair#*:}")
+    else command -v "$what" >/dev/null 2>&1 || need_apt+=("${pair#*:}"); fi
+  done
+fi
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || need_apt+=(postgresql)
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)

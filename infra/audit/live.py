@@ -68,24 +68,32 @@ class ClusterReader(Protocol):
     def namespace(self, name: str) -> Mapping[str, Any] | None: ...
 
 
+def kube_client(context: str | None = None, kubeconfig: str | None = None) -> Any:
+    """The `kubernetes` client module, configured: the kubeconfig file given, else KUBECONFIG
+    as it is now (the client reads it only once, when first imported), else in-cluster."""
+    from kubernetes import client, config
+
+    try:
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"), context=context
+        )
+    except Exception as exc:  # the loader raises several unrelated types
+        if context is not None or kubeconfig is not None:
+            where = f"context {context!r}" if context else f"file {kubeconfig}"
+            raise LiveError(f"cannot load kubeconfig {where}: {exc}") from None
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            raise LiveError(f"no kubeconfig and not inside a cluster: {exc}") from None
+    return client
+
+
 class KubernetesReader:
     """The `kubernetes` client, asked for raw JSON so nothing is lost in model round trips."""
 
-    def __init__(self, context: str | None = None):
-        from kubernetes import client, config
-
-        try:
-            # KUBECONFIG as it is now: the client reads it only once, when first imported.
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), context=context)
-        except Exception as exc:  # the loader raises several unrelated types
-            if context is not None:
-                raise LiveError(f"cannot load kubeconfig context {context!r}: {exc}") from None
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                raise LiveError(f"no kubeconfig and not inside a cluster: {exc}") from None
-        self._client = client
-        self._api = client.ApiClient()
+    def __init__(self, context: str | None = None, kubeconfig: str | None = None):
+        self._client = kube_client(context, kubeconfig)
+        self._api = self._client.ApiClient()
 
     def _call(self, what: str, call: Any, missing_ok: bool = False) -> Any:
         """Raw JSON of one read; forbidden/absent is None when the caller can do without."""

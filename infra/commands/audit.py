@@ -6,12 +6,16 @@
                                                       revision (the PR's base), per environment
   audit --live --stack <env> | --namespace <ns>       drift of a cluster against the program
                                                       (--namespace alone: the stack deploying it)
+  audit --probe --stack <env> --probe-image <ref>     the network matrix tried by traffic: probe
+                                                      pods stand in for each workload
 
 Markdown by default (a pull-request comment), --format json for machines,
 --diagram <file.svg|file.png> for a picture. Exit 0 with a report, 1 when live
-mode finds drift, 2 when the input or the cluster cannot be read. Live mode
-only lists and gets; it never changes the cluster, and reads Secrets as
-metadata only.
+mode finds drift or the probe a disagreement, 2 when the input or the cluster
+cannot be read. Live mode only lists and gets; it never changes the cluster,
+and reads Secrets as metadata only. Probe mode creates and deletes only its own
+probe pods (RBAC: pods create/get/list/delete and pods/log get in the
+namespace; get services and endpointslices in default and the DNS namespace).
 """
 
 from __future__ import annotations
@@ -39,8 +43,20 @@ from infra.audit import (
     render_markdown,
 )
 from infra.audit.diagram import diagram_format
+from infra.audit.inventory import object_ref
 from infra.audit.live import ClusterReader, align_issued_names
 from infra.audit.pr import render_pr
+from infra.audit.probe import (
+    DEFAULT_FORBIDDEN,
+    Cluster,
+    ProbeError,
+    Target,
+    config_targets,
+    plan,
+    probe_audit,
+    render_table,
+    run_probe,
+)
 from infra.commands.revision import RevisionError, checkout, render_at, stacks_at
 from infra.commands.source import (
     Source,
@@ -92,23 +108,48 @@ def register(subparsers: Any) -> None:
         "(or --stack's) at that revision with the working tree",
     )
     mode.add_argument("--live", action="store_true", help="compare a cluster with the program")
-    parser.add_argument("--context", help="kubeconfig context (--live)")
-    parser.add_argument("--namespace", help="namespace to read (--live; default: the stack's)")
+    mode.add_argument("--probe", action="store_true", help="try the network matrix with probe pods")
+    parser.add_argument("--context", help="kubeconfig context (--live, --probe)")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (--live, --probe)")
+    parser.add_argument(
+        "--namespace", help="namespace to read or probe (--live, --probe; default: the stack's)"
+    )
+    parser.add_argument(
+        "--probe-image",
+        metavar="REF",
+        help="image of the probe tool (images/probe: a static binary, `probe listen|check`)",
+    )
+    parser.add_argument(
+        "--forbidden",
+        action="append",
+        metavar="ADDR:PORT[/PROTO]",
+        help=f"a destination no workload should reach, probed from each (repeatable; "
+        f"default {', '.join(DEFAULT_FORBIDDEN)})",
+    )
+    parser.add_argument(
+        "--udp-echo",
+        action="store_true",
+        help="the outside UDP endpoints echo a datagram back: probe UDP flows to them too",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if (args.context or args.namespace) and not args.live:
-            raise UsageError("--context and --namespace only apply with --live")
+        if (args.context or args.namespace or args.kubeconfig) and not (args.live or args.probe):
+            raise UsageError("--context, --kubeconfig and --namespace apply with --live or --probe")
+        if (args.probe_image or args.forbidden or args.udp_echo) and not args.probe:
+            raise UsageError("--probe-image, --forbidden and --udp-echo apply with --probe")
         if args.diagram:
             diagram_format(args.diagram)  # fail before any work, not after the report
         if args.diff:
             return _diff(args)
         if args.live:
-            return _live(args, KubernetesReader(args.context))
+            return _live(args, KubernetesReader(args.context, args.kubeconfig))
+        if args.probe:
+            return _probe(args)
         return _report(args)
-    except (UsageError, LiveError, DiagramError) as exc:
+    except (UsageError, LiveError, DiagramError, ProbeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -297,3 +338,52 @@ def _live(args: argparse.Namespace, reader: ClusterReader) -> int:
         cluster = audit_manifests(live.manifests, label=f"cluster {namespace}", policies=False)
         _diagram(args, cluster)
     return 0 if drift.clean else 1
+
+
+def _probe(args: argparse.Namespace) -> int:
+    if not (args.stack or args.config):
+        raise UsageError("--probe needs --stack <env> or --config <file>: it probes a stack")
+    if not args.probe_image:
+        raise UsageError(
+            "--probe needs --probe-image: an image of images/probe your cluster can pull"
+        )
+    if args.format not in ("md", "json"):
+        raise UsageError("--probe prints md or json")
+    try:
+        forbidden = [Target.parse(t) for t in (args.forbidden or DEFAULT_FORBIDDEN)]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = load_config(args)
+    namespace = args.namespace or config.namespace
+    if namespace != config.namespace:
+        config = config.model_copy(update={"namespace": namespace})
+    source = source_of(args.stack or str(args.config), config)
+    cluster = Cluster(args.kubeconfig, args.context)
+    the_plan = plan(
+        probe_audit(source.manifests, config),
+        source.manifests,
+        namespace,
+        [*config_targets(config), *forbidden],
+        dns_ref=object_ref("Deployment", config.cluster.dns_namespace, "kube-dns"),
+        apiserver=cluster.apiserver(),
+        udp_echo=args.udp_echo,
+    )
+    observations = run_probe(cluster, the_plan, args.probe_image)
+    if args.format == "json":
+        rows = [
+            {
+                "source": o.check.source,
+                "destination": o.check.destination,
+                "protocol": o.check.protocol,
+                "port": o.check.port,
+                "matrix": "allow" if o.check.expected else "deny",
+                "observed": "reached" if o.reached else "blocked",
+                "agrees": o.agrees,
+                "detail": o.detail,
+            }
+            for o in observations
+        ]
+        _emit(json.dumps({"flows": rows, "not_probed": the_plan.skipped}, indent=2) + "\n")
+    else:
+        _emit(render_table(observations, the_plan.skipped))
+    return 0 if all(o.agrees for o in observations) else 1

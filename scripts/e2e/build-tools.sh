@@ -28,6 +28,18 @@ RANDOM_PROVIDER_VERSION=4.21.4
 KUBERNETES_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
+COREDNS_VERSION=v1.15.0
+KNP_VERSION=v0.8.0
+# Kernels without the native nft `queue` expression (CONFIG_NFT_QUEUE) but with the xtables
+# NFQUEUE target get a kube-network-policies whose queue statements use that target
+# (build_kube_network_policies); auto decides from /proc/config.gz.
+KNP_XT_QUEUE=${KNP_XT_QUEUE:-auto}
+if [ "$KNP_XT_QUEUE" = auto ]; then
+  KNP_XT_QUEUE=0
+  # grep reads it all (no -q): an early exit would fail zcat under pipefail, at random.
+  if zcat /proc/config.gz 2>/dev/null | grep '^# CONFIG_NFT_QUEUE is not set' >/dev/null; then KNP_XT_QUEUE=1; fi
+fi
+IMAGE_TAG=1
 # kwok's `fast` stages: a pod is Running and Ready as soon as it is scheduled (the
 # `general` set's pod-ready waits for an Initialized condition only its pod-create sets),
 # a Job's pod Succeeds at once, and a deleted pod goes at once instead of after a jitter
@@ -46,13 +58,20 @@ mkdir -p "$AP_CACHE"
 
 say() { printf '[e2e-tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Per tool: "<version>|<build function>|<vendored archives>|<variables it reads>".
+# Per tool: "<version>|<build functions>|<vendored archives>|<variables it reads>|<repo files>
+# |<tools it copies from>" (the last two optional).
 tool_spec() {
   case $1 in
     pulumi) echo "$PULUMI_VERSION|build_pulumi_cli|pulumi-language-python.tar.gz|PULUMI_VERSION" ;;
     pulumi-resource-kubernetes) echo "$K8S_PROVIDER_VERSION|build_kubernetes_provider|pulumi-kubernetes.tar.gz|K8S_PROVIDER_VERSION K8S_PROVIDER_SCHEMA_MODULE" ;;
     pulumi-resource-random) echo "$RANDOM_PROVIDER_VERSION|build_random_provider build_bridged_provider|pulumi-random.tar.gz|RANDOM_PROVIDER_VERSION" ;;
-    kubernetes) echo "$KUBERNETES_VERSION|build_kubernetes||KUBERNETES_VERSION" ;;
+    kubernetes) echo "$KUBERNETES_VERSION|build_kubernetes kube_module||KUBERNETES_VERSION" ;;
+    kubernetes-node) echo "$KUBERNETES_VERSION|build_kubernetes_node kube_module||KUBERNETES_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION|build_coredns||COREDNS_VERSION" ;;
+    kube-network-policies) echo "$KNP_VERSION|build_kube_network_policies||KNP_VERSION KNP_XT_QUEUE" ;;
+    image-pause) echo "$IMAGE_TAG|build_image_pause pack_image|||images/pause/pause.c" ;;
+    image-probe) echo "$IMAGE_TAG|build_image_probe pack_image passwd_files|||images/probe/main.go" ;;
+    image-coredns) echo "$IMAGE_TAG|build_image_coredns pack_image passwd_files||||coredns" ;;
     etcd) echo "$ETCD_VERSION|build_etcd||ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION|build_kwok||KWOK_VERSION" ;;
     kwok-stages) echo "$KWOK_VERSION|build_kwok_stages||KWOK_VERSION KWOK_STAGES" ;;
@@ -64,13 +83,15 @@ HELPERS="build_once source_dir extract minify_json"
 # The text a tool's digest is taken of; kept in its cache entry so --verify can say what
 # changed.
 recipe() {
-  local name=$1 version fns sources vars item
-  IFS='|' read -r version fns sources vars <<<"$(tool_spec "$name")"
+  local name=$1 version fns sources vars files deps item
+  IFS='|' read -r version fns sources vars files deps <<<"$(tool_spec "$name")"
   echo "tool $name"
   echo "version $version"
   echo "go $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH) CGO_ENABLED=$CGO_ENABLED GOFLAGS=$GOFLAGS"
   for item in $vars; do echo "var $item=${!item}"; done
   for item in $sources; do echo "source $item $(sha256sum <"$SOURCES/$item" | cut -d' ' -f1)"; done
+  for item in $files; do echo "file $item $(sha256sum <"$repo/$item" | cut -d' ' -f1)"; done
+  for item in $deps; do echo "uses $item $(digest "$item")"; done
   for item in $HELPERS $fns; do declare -f "$item"; done
 }
 digest() { recipe "$1" | sha256sum | cut -c1-16; }
@@ -198,7 +219,9 @@ build_kubernetes_provider() {
 
 # --- the control plane -------------------------------------------------------
 
-build_kubernetes() {
+# The wrapper module every k8s.io/kubernetes command is built in: k8s.io/kubernetes at its
+# tag, each staging module replaced by its published version; then the named commands.
+kube_module() {
   go mod init ap.local/kube >/dev/null 2>&1
   local gomod
   gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
@@ -212,27 +235,138 @@ for mod in sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", te
 PY
   # shellcheck disable=SC2046
   go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION" $(cat replaces.txt)
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+  local cmd
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for cmd in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$cmd"; done
+    printf ')\n'
+  } > tools.go
   go mod tidy >/dev/null 2>&1
   local ldflags="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=36"
   done
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in "$@"; do
     say "  kubernetes: $cmd"
     go build -trimpath -ldflags "$ldflags" -o "$out/$cmd" "k8s.io/kubernetes/cmd/$cmd"
   done
+}
+
+build_kubernetes() { kube_module kube-apiserver kube-controller-manager kube-scheduler kubectl; }
+
+# --- the live node -----------------------------------------------------------
+
+build_kubernetes_node() { kube_module kubelet kube-proxy; }
+
+build_coredns() {
+  go mod init ap.local/coredns >/dev/null 2>&1
+  go get "github.com/coredns/coredns@$COREDNS_VERSION" >/dev/null 2>&1
+  go build -trimpath -o "$out/coredns" \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+    github.com/coredns/coredns
+}
+
+# kube-network-policies writes native nft `queue` rules. With KNP_XT_QUEUE=1 its three queue
+# statements become the xtables NFQUEUE target (revision 3; struct xt_NFQ_info_v3 {u16
+# queuenum, queues_total, flags} padded to 8 bytes) through nft_compat: on a kernel without
+# CONFIG_NFT_QUEUE every rule sync otherwise fails with "netlink receive: no such file".
+build_kube_network_policies() {
+  go mod init ap.local/knp >/dev/null 2>&1
+  # The module root has no package: `go get` the command itself, or go.sum lacks its deps.
+  go get "sigs.k8s.io/kube-network-policies/cmd@$KNP_VERSION" >/dev/null 2>&1
+  if [ "$KNP_XT_QUEUE" = 1 ]; then
+    cp -r "$(go list -m -f '{{.Dir}}' sigs.k8s.io/kube-network-policies)" knp-src
+    chmod -R u+w knp-src
+    cat > knp-src/pkg/networkpolicy/xtqueue.go <<'GO'
+package networkpolicy
+
+import (
+	"encoding/binary"
+
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+)
+
+// xtQueue is `queue num N [bypass]` as the xtables NFQUEUE target through nft_compat.
+func xtQueue(num uint16, bypass bool) expr.Any {
+	info := make([]byte, 8)
+	binary.NativeEndian.PutUint16(info[0:], num)
+	binary.NativeEndian.PutUint16(info[2:], 1)
+	if bypass {
+		binary.NativeEndian.PutUint16(info[4:], 1) // NFQ_FLAG_BYPASS
+	}
+	u := xt.Unknown(info)
+	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &u}
+}
+GO
+    python3 - knp-src/pkg/networkpolicy <<'PY'
+import pathlib, re, sys
+d = pathlib.Path(sys.argv[1])
+c = d / "controller.go"
+s, n = re.subn(
+    r"queue := &expr\.Queue\{Num: uint16\(c\.config\.QueueID\)\}\n\tif c\.config\.FailOpen \{\n"
+    r"\t\tqueue\.Flag = expr\.QueueFlagBypass\n\t\}",
+    "queue := xtQueue(uint16(c.config.QueueID), c.config.FailOpen)",
+    c.read_text(),
+)
+assert n == 2, f"controller.go: {n} queue statements, expected 2"
+c.write_text(s)
+a = d / "dnsagent.go"
+s = a.read_text().replace(
+    "&expr.Queue{Num: uint16(n.nfQueueID), Flag: expr.QueueFlagBypass}",
+    "xtQueue(uint16(n.nfQueueID), true)",
+)
+assert "expr.Queue" not in s, "dnsagent.go: a queue statement left"
+a.write_text(s)
+PY
+    go mod edit -replace=sigs.k8s.io/kube-network-policies=./knp-src
+  fi
+  go build -trimpath -ldflags "-s -w" -o "$out/kube-network-policies" sigs.k8s.io/kube-network-policies/cmd
+}
+
+# --- the live node's images: docker-archive tars, no registry ----------------
+# Each entry holds <name>.tar and <name>.ref (the reference the CRI knows it by).
+
+passwd_files() { # rootfs: the users images run as
+  mkdir -p "$1/etc" "$1/tmp"
+  chmod 1777 "$1/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n' > "$1/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' > "$1/etc/group"
+}
+
+# pack_image NAME ROOTFS UMOCI-CONFIG-ARGS...: one layer of ROOTFS, configured with umoci,
+# written as a docker-archive by skopeo.
+pack_image() {
+  local name=$1 rootfs=$2 ref="localhost/agent-perimeter/$1:$IMAGE_TAG"
+  shift 2
+  umoci init --layout layout
+  umoci new --image "layout:$IMAGE_TAG"
+  umoci insert --image "layout:$IMAGE_TAG" "$rootfs" /
+  umoci config --image "layout:$IMAGE_TAG" --author agent-perimeter --os linux --architecture amd64 "$@"
+  umoci gc --layout layout
+  skopeo --insecure-policy copy -q "oci:layout:$IMAGE_TAG" "docker-archive:$out/$name.tar:$ref"
+  echo "$ref" > "$out/$name.ref"
+}
+
+build_image_pause() {
+  mkdir -p rootfs
+  gcc -static -Os -s -o rootfs/pause "$repo/images/pause/pause.c"
+  pack_image pause rootfs --config.entrypoint /pause --config.user 65535:65535
+}
+
+build_image_probe() {
+  mkdir -p rootfs/bin probe
+  cp "$repo/images/probe/main.go" probe/
+  (cd probe && go mod init ap.local/probe >/dev/null 2>&1 && go build -trimpath -ldflags "-s -w" -o ../rootfs/bin/probe .)
+  passwd_files rootfs
+  pack_image probe rootfs --config.entrypoint /bin/probe --config.user 65532:65532
+}
+
+build_image_coredns() {
+  mkdir -p rootfs
+  cp "$(entry coredns)/bin/coredns" rootfs/coredns
+  passwd_files rootfs
+  pack_image coredns rootfs --config.entrypoint /coredns
 }
 
 build_etcd() {
@@ -282,6 +416,8 @@ build_kwok_stages() {
 
 ENGINE_TOOLS="pulumi pulumi-resource-kubernetes pulumi-resource-random"
 CONTROL_PLANE_TOOLS="kubernetes etcd kwok kwok-stages"
+NODE_TOOLS="kubernetes-node coredns kube-network-policies"
+IMAGES="image-pause image-probe image-coredns"
 
 user_pulumi() { command -v pulumi >/dev/null 2>&1 && [ -z "${E2E_BUILD_ENGINE:-}" ]; }
 
@@ -290,15 +426,18 @@ tools_of() {
     engine) if user_pulumi; then echo ""; else echo "$ENGINE_TOOLS"; fi ;;
     control-plane) echo "$CONTROL_PLANE_TOOLS" ;;
     kwok-stages) echo "kwok-stages" ;;
+    node) echo "$NODE_TOOLS" ;;
+    images) echo "$IMAGES" ;;
+    live) echo "$NODE_TOOLS $IMAGES" ;;
     all) echo "$CONTROL_PLANE_TOOLS $(tools_of engine)" ;;
-    *) echo "usage: $0 [--verify|--digests] [engine|control-plane|kwok-stages|all]" >&2; return 2 ;;
+    *) echo "usage: $0 [--verify|--digests] [engine|control-plane|kwok-stages|node|images|live|all]" >&2; return 2 ;;
   esac
 }
 
 build() {
   local part=$1 name tools
   tools=$(tools_of "$part")
-  if [ "$part" != control-plane ] && [ "$part" != kwok-stages ] && user_pulumi; then
+  if { [ "$part" = engine ] || [ "$part" = all ]; } && user_pulumi; then
     say "pulumi on PATH ($(command -v pulumi)): using it and its plugins"
     echo "pulumi $(dirname "$(command -v pulumi)") user"
   fi

@@ -44,7 +44,7 @@ def test_live_reports_drift_with_exit_1(
     (folder / "all.yaml").write_text(yaml.safe_dump_all(environment(1, 1, ns=LIVE_NS)))
     contexts: list[str | None] = []
 
-    def reader(context: str | None) -> RecordedReader:
+    def reader(context: str | None, kubeconfig: str | None = None) -> RecordedReader:
         contexts.append(context)
         return RecordedReader(recorded())
 
@@ -65,7 +65,7 @@ def test_live_without_a_stack_uses_the_stack_that_deploys_the_namespace(
 ) -> None:
     asked: list[str] = []
 
-    def reader(context: str | None) -> RecordedReader:
+    def reader(context: str | None, kubeconfig: str | None = None) -> RecordedReader:
         return RecordedReader({})
 
     def read_cluster(reader: object, namespace: str) -> object:
@@ -95,13 +95,13 @@ def test_live_never_falls_back_to_a_default_stack(
     argv: list[str],
     message: str,
 ) -> None:
-    monkeypatch.setattr(command, "KubernetesReader", lambda context: RecordedReader({}))
+    monkeypatch.setattr(command, "KubernetesReader", lambda context, kubeconfig=None: RecordedReader({}))
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
 def test_live_on_a_folder_needs_a_namespace(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.setattr(command, "KubernetesReader", lambda context: RecordedReader({}))
+    monkeypatch.setattr(command, "KubernetesReader", lambda context, kubeconfig=None: RecordedReader({}))
     assert main(["audit", str(NETWORK / "widening.yaml"), "--live"]) == 2
     assert "--namespace" in capsys.readouterr().err
 
@@ -121,7 +121,7 @@ def test_diff_of_two_stacks(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--context", "x"], "only apply with --live"),
+        (["--context", "x"], "apply with --live or --probe"),
         (["--diagram", "out.pdf"], ".svg or .png"),
         (["--tier", "prod", "--stack", "dev"], "--tier applies to a manifest folder"),
     ],

@@ -34,7 +34,7 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def _issue(cwd: Path, name: str, subject: str, extensions: str) -> None:
+def issue_certificate(cwd: Path, name: str, subject: str, extensions: str) -> None:
     """A key and a certificate signed by the control plane's own CA."""
     _openssl(
         "req",
@@ -88,14 +88,16 @@ def make_pki(pki: Path) -> None:
         "/CN=agent-perimeter-e2e-ca",
         cwd=pki,
     )
-    _issue(
+    issue_certificate(
         pki,
         "apiserver",
         "/CN=kube-apiserver",
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,IP:10.96.0.1\nextendedKeyUsage=serverAuth\n",
     )
-    _issue(pki, "admin", "/CN=e2e-admin/O=system:masters", "extendedKeyUsage=clientAuth\n")
+    issue_certificate(
+        pki, "admin", "/CN=e2e-admin/O=system:masters", "extendedKeyUsage=clientAuth\n"
+    )
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
