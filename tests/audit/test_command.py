@@ -95,13 +95,17 @@ def test_live_never_falls_back_to_a_default_stack(
     argv: list[str],
     message: str,
 ) -> None:
-    monkeypatch.setattr(command, "KubernetesReader", lambda context, kubeconfig=None: RecordedReader({}))
+    monkeypatch.setattr(
+        command, "KubernetesReader", lambda context, kubeconfig=None: RecordedReader({})
+    )
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
 def test_live_on_a_folder_needs_a_namespace(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.setattr(command, "KubernetesReader", lambda context, kubeconfig=None: RecordedReader({}))
+    monkeypatch.setattr(
+        command, "KubernetesReader", lambda context, kubeconfig=None: RecordedReader({})
+    )
     assert main(["audit", str(NETWORK / "widening.yaml"), "--live"]) == 2
     assert "--namespace" in capsys.readouterr().err
 

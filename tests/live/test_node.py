@@ -6,7 +6,7 @@ import json
 import time
 
 from infra.audit.probe import probe_pod
-from tests.live.conftest import Live
+from tests.live.harness.session import Live
 
 NS = "ap-live-smoke"
 

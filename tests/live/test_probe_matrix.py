@@ -13,8 +13,8 @@ import pytest
 from infra.commands.source import load_stack_source
 from infra.manifests import Manifest
 from tests.conftest import run_infra
-from tests.live.conftest import FORBIDDEN, INTERNET, LIVE_STACKS, Live
 from tests.live.harness.containment import POD_RANGE
+from tests.live.harness.session import FORBIDDEN, INTERNET, LIVE_STACKS, Live
 
 
 def _fences(stack: str) -> list[Manifest]:
