@@ -30,13 +30,13 @@ CANARY = "e2e-canary"
 CANARY_SECONDS = 30.0
 
 
-def _openssl(*args: str, cwd: Path) -> None:
+def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 def issue_certificate(cwd: Path, name: str, subject: str, extensions: str) -> None:
     """A key and a certificate signed by the control plane's own CA."""
-    _openssl(
+    openssl(
         "req",
         "-newkey",
         "rsa:2048",
@@ -50,7 +50,7 @@ def issue_certificate(cwd: Path, name: str, subject: str, extensions: str) -> No
         cwd=cwd,
     )
     (cwd / f"{name}.ext").write_text(extensions)
-    _openssl(
+    openssl(
         "x509",
         "-req",
         "-in",
@@ -72,7 +72,7 @@ def issue_certificate(cwd: Path, name: str, subject: str, extensions: str) -> No
 
 def make_pki(pki: Path) -> None:
     pki.mkdir(parents=True, exist_ok=True)
-    _openssl(
+    openssl(
         "req",
         "-x509",
         "-newkey",
@@ -98,8 +98,8 @@ def make_pki(pki: Path) -> None:
     issue_certificate(
         pki, "admin", "/CN=e2e-admin/O=system:masters", "extendedKeyUsage=clientAuth\n"
     )
-    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
-    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+    openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
 
 def write_kubeconfig(path: Path, server: str, pki: Path) -> None:

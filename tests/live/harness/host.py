@@ -51,6 +51,12 @@ def _netfilter(tool: str) -> list[str]:
     return lines
 
 
+def links() -> set[str]:
+    return {
+        line.split(": ")[1].split("@")[0] for line in run("ip", "-o", "link", "show").splitlines()
+    }
+
+
 def _cgroups() -> list[str]:
     root = Path("/sys/fs/cgroup")
     return sorted(str(p) for p in root.glob("*/kubepods*")) + sorted(
@@ -82,10 +88,7 @@ class Snapshot:
                 "iptables": _netfilter("iptables-save"),
                 "ip6tables": _netfilter("ip6tables-save"),
                 "nft tables": sorted(run("nft", "list", "tables").splitlines()),
-                "links": sorted(
-                    line.split(": ")[1].split("@")[0]
-                    for line in run("ip", "-o", "link", "show").splitlines()
-                ),
+                "links": sorted(links()),
                 "routes": sorted(run("ip", "route", "show", "table", "all").splitlines()),
                 "mounts": sorted(Path("/proc/mounts").read_text().splitlines()),
                 "sysctls": [f"{k}={sysctl(k)}" for k in SYSCTLS],

@@ -23,7 +23,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.harness.control_plane import SERVICE_CIDR, issue_certificate, write_kubeconfig
+from tests.e2e.harness.control_plane import (
+    SERVICE_CIDR,
+    issue_certificate,
+    openssl,
+    write_kubeconfig,
+)
 from tests.e2e.harness.processes import Supervisor, free_port, wait_for
 from tests.live.harness import host
 from tests.live.harness.containment import (
@@ -41,13 +46,9 @@ DNS_IP = "10.96.0.10"
 KNP_TABLE = "inet kube-network-policies"
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 def make_pki(pki: Path, host_ip: str) -> None:
     pki.mkdir(parents=True)
-    _openssl(
+    openssl(
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
         "-days", "2", "-subj", "/CN=agent-perimeter-live-ca", cwd=pki,
     )  # fmt: skip
@@ -72,8 +73,8 @@ def make_pki(pki: Path, host_ip: str) -> None:
         f"subjectAltName=IP:{host_ip},DNS:{NODE_NAME}\nextendedKeyUsage=clientAuth,serverAuth\n",
     )
     issue_certificate(pki, "kube-proxy", "/CN=system:kube-proxy", "extendedKeyUsage=clientAuth\n")
-    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
-    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+    openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
 
 def _user_kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
@@ -94,6 +95,7 @@ class LiveNode:
     timings: dict[str, float] = field(default_factory=dict)
     sysctls_before: dict[str, str | None] = field(default_factory=dict)
     nft_before: list[str] = field(default_factory=list)
+    links_before: set[str] = field(default_factory=set)
     iptables_before: dict[str, list[str]] = field(default_factory=dict)
 
     # --- start ------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class LiveNode:
         self.host_ip = host_address()
         self.sysctls_before = {k: host.sysctl(k) for k in host.SYSCTLS}
         self.nft_before = host.run("nft", "list", "tables").splitlines()
+        self.links_before = host.links()
         self.iptables_before = {
             tool: host.run(f"{tool}-save").splitlines() for tool in ("iptables", "ip6tables")
         }
@@ -488,8 +491,7 @@ class LiveNode:
         host.run("nft", "delete", "table", *KNP_TABLE.split(), check=False)
         self._netfilter_back()
         host.run("ip", "link", "del", BRIDGE, check=False)
-        for line in host.run("ip", "-o", "link", "show").splitlines():
-            name = line.split(": ")[1].split("@")[0]
+        for name in host.links() - self.links_before:  # the pods' veths the CNI left, only ours
             if name.startswith("veth"):
                 host.run("ip", "link", "del", name, check=False)
         for mount in sorted(
