@@ -15,7 +15,10 @@ fi
 common=(--universal --python-version 3.11 --generate-hashes --quiet
         --custom-compile-command "scripts/lock.sh")
 echo "lock: resolving pyproject.toml into requirements.lock"
-"$venv/bin/uv" pip compile pyproject.toml --extra dev "${common[@]}" -o requirements.lock
+"$venv/bin/uv" pip compile pyproject.toml --extra dev --extra servers "${common[@]}" -o requirements.lock
 echo "lock: pinning policies/requirements.in into policies/requirements.txt from the lock"
 "$venv/bin/uv" pip compile policies/requirements.in --constraint requirements.lock "${common[@]}" \
   -o policies/requirements.txt
+echo "lock: pinning servers/requirements.in into servers/requirements.txt from the lock"
+"$venv/bin/uv" pip compile servers/requirements.in --constraint requirements.lock "${common[@]}" \
+  -o servers/requirements.txt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from infra.config import PERIMETER_KEY, ConfigError, PerimeterConfig, load, parse_perimeter
+from tests.database.conftest import Server, running_pg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_STACKS = sorted(p.name.split(".")[1] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
@@ -57,3 +58,10 @@ def shipped_config(request: pytest.FixtureRequest) -> PerimeterConfig:
 @pytest.fixture
 def dev_config() -> PerimeterConfig:
     return load(stack="dev")
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Server]:
+    """One real PostgreSQL for the session (tests/database, tests/servers), on loopback."""
+    with running_pg() as server:
+        yield server

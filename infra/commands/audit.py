@@ -8,10 +8,12 @@
                                                       (--namespace alone: the stack deploying it)
   audit --probe --stack <env> --probe-image <ref>     the network matrix tried by traffic: probe
                                                       pods stand in for each workload
+  audit --tools <server>=<url> --stack <env>          a running server's advertised tools against
+        --bearer-file <file> [--ca-file <file>]       the stack's grants and its agents' allowlists
 
 Markdown by default (a pull-request comment), --format json for machines,
 --diagram <file.svg|file.png> for a picture. Exit 0 with a report, 1 when live
-mode finds drift or the probe a disagreement, 2 when the input or the cluster
+mode finds drift, the probe a disagreement or --tools a mismatch, 2 when the input or the cluster
 cannot be read. Live mode only lists and gets; it never changes the cluster,
 and reads Secrets as metadata only. Probe mode creates and deletes only its own
 probe pods (RBAC: pods create/get/list/delete and pods/log get in the
@@ -42,6 +44,7 @@ from infra.audit import (
     render_json,
     render_markdown,
 )
+from infra.audit.advertised import AdvertisedError, compare_tools, render_tool_lists
 from infra.audit.diagram import diagram_format
 from infra.audit.inventory import object_ref
 from infra.audit.live import ClusterReader, align_issued_names
@@ -109,6 +112,17 @@ def register(subparsers: Any) -> None:
     )
     mode.add_argument("--live", action="store_true", help="compare a cluster with the program")
     mode.add_argument("--probe", action="store_true", help="try the network matrix with probe pods")
+    mode.add_argument(
+        "--tools",
+        metavar="SERVER=URL",
+        help="ask a running server for its tools (tools/list) and compare them with the stack's",
+    )
+    parser.add_argument(
+        "--bearer-file", type=Path, help="the server's platform token, in a file (--tools)"
+    )
+    parser.add_argument(
+        "--ca-file", type=Path, help="CA the server's certificate is checked against (--tools)"
+    )
     parser.add_argument("--context", help="kubeconfig context (--live, --probe)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (--live, --probe)")
     parser.add_argument(
@@ -140,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--context, --kubeconfig and --namespace apply with --live or --probe")
         if (args.probe_image or args.forbidden or args.udp_echo) and not args.probe:
             raise UsageError("--probe-image, --forbidden and --udp-echo apply with --probe")
+        if (args.bearer_file or args.ca_file) and not args.tools:
+            raise UsageError("--bearer-file and --ca-file apply with --tools")
         if args.diagram:
             diagram_format(args.diagram)  # fail before any work, not after the report
         if args.diff:
@@ -148,8 +164,10 @@ def run(args: argparse.Namespace) -> int:
             return _live(args, KubernetesReader(args.context, args.kubeconfig))
         if args.probe:
             return _probe(args)
+        if args.tools:
+            return _tools(args)
         return _report(args)
-    except (UsageError, LiveError, DiagramError, ProbeError) as exc:
+    except (UsageError, LiveError, DiagramError, ProbeError, AdvertisedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -338,6 +356,31 @@ def _live(args: argparse.Namespace, reader: ClusterReader) -> int:
         cluster = audit_manifests(live.manifests, label=f"cluster {namespace}", policies=False)
         _diagram(args, cluster)
     return 0 if drift.clean else 1
+
+
+def _tools(args: argparse.Namespace) -> int:
+    if not (args.stack or args.config):
+        raise UsageError("--tools needs --stack <env> or --config <file>: it compares with a stack")
+    server, sep, url = args.tools.partition("=")
+    if not sep or not server or not url:
+        raise UsageError(f"--tools: {args.tools!r} is not SERVER=URL")
+    if args.bearer_file is None:
+        raise UsageError("--tools needs --bearer-file: the server's platform token, in a file")
+    if args.format not in ("md", "json"):
+        raise UsageError("--tools prints md or json")
+    lists = compare_tools(load_config(args), server, url, args.bearer_file, args.ca_file)
+    if args.format == "json":
+        document = {
+            "server": lists.server,
+            "granted": list(lists.granted),
+            "allowlisted": sorted(lists.allowlisted),
+            "advertised": list(lists.advertised),
+            "problems": lists.problems,
+        }
+        _emit(json.dumps(document, indent=2) + "\n")
+    else:
+        _emit(render_tool_lists(lists))
+    return 1 if lists.problems else 0
 
 
 def _probe(args: argparse.Namespace) -> int:

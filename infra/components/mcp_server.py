@@ -66,6 +66,7 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
         "containerPort": server.port,
         "mcpPath": server.path,
         "service": {"port": server.port},
+        "tools": [tool.name for tool in server.tools],
         "toolCredentials": [
             {
                 "tool": tool.name,

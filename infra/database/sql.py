@@ -52,8 +52,8 @@ from typing import Any
 
 from infra.config import PerimeterConfig, TableGrant, role_name
 from infra.naming import password_env
+from servers.runtime.contract import TENANT_SETTING
 
-TENANT_SETTING = "agent_perimeter.tenant"
 PLAN_SETTING = "agent_perimeter.plan"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names (NAMEDATALEN - 1)
 

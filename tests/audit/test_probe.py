@@ -90,6 +90,7 @@ def test_the_plan_follows_the_boundaries_table(dev: tuple[list[Manifest], Perime
     listening = {c.destination_ref for c in checks if c.destination_ref}
     assert {r.rsplit("/", 1)[1] for r in listening} == {
         "mcp-tunnel",
+        "mcp-server-exports",
         "mcp-server-tickets",
         "mcp-server-inventory",
         "mcp-server-billing",

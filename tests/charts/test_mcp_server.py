@@ -65,6 +65,7 @@ def test_environment_describes_server_and_database() -> None:
         "MCP_SERVER_NAME": "tickets",
         "MCP_LISTEN_ADDR": ":8080",
         "MCP_PATH": "/mcp",
+        "MCP_TOOLS": "get_ticket,export_ticket",
         "DATABASE_HOST": "10.20.0.15",
         "DATABASE_PORT": "5432",
         "DATABASE_NAME": "support",
@@ -158,8 +159,8 @@ def test_replicas_probes_and_disruption_budget_follow_values() -> None:
     deployment = only(objects, "Deployment")
     assert deployment["spec"]["replicas"] == TICKETS.replicas
     c = container(objects)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
+    for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
+        assert c[probe]["httpGet"] == {"path": path, "port": "https", "scheme": "HTTPS"}
     assert only(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     without = render("mcp-server", {"podDisruptionBudget": {"enabled": False}})
     assert "PodDisruptionBudget" not in {o["kind"] for o in without}

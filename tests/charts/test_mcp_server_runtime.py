@@ -185,6 +185,7 @@ def test_defaults_render_none_of_the_runtime_extras() -> None:
         "MCP_SERVER_NAME",
         "MCP_LISTEN_ADDR",
         "MCP_PATH",
+        "MCP_TOOLS",
         "MCP_BEARER_TOKEN_DIR",
     }
     assert [v["name"] for v in pod_spec(objects)["volumes"]] == ["tmp", "platform-token"]

@@ -115,7 +115,15 @@ CASES = [
     _case("mcp-server", {"securityContext": {"runAsUser": 0}}, "'securityContext' not allowed"),
     _case("mcp-server", {"hostNetwork": True}, "'hostNetwork' not allowed"),
     _case("mcp-server", {"nameOverride": "other"}, "'nameOverride' not allowed"),
-    _case("mcp-server", {"probes": {"path": "healthz"}}, "at '/probes/path'"),
+    _case(
+        "mcp-server",
+        {"probes": {"livenessPath": "livez", "readinessPath": "/readyz"}},
+        "at '/probes/livenessPath'",
+    ),
+    _case(
+        "mcp-server", {"probes": {"path": "/healthz"}}, "additional properties 'path' not allowed"
+    ),
+    _case("mcp-server", {"tools": ["get;drop"]}, "at '/tools/0'"),
     _case("mcp-server", {"tmp": {"sizeLimit": "lots"}}, "at '/tmp/sizeLimit'"),
     _case("mcp-server", {"service": None}, "missing property 'service'"),
     _case("mcp-server", {"tls": {"secretName": "Bad_Name"}}, "at '/tls/secretName'"),

@@ -86,6 +86,7 @@ def mcp_server_values(server: McpServer = TICKETS) -> dict[str, Any]:
         "containerPort": server.port,
         "mcpPath": server.path,
         "service": {"port": server.port},
+        "tools": [tool.name for tool in server.tools],
         "database": {"host": "10.20.0.15", "port": 5432, "name": "support", "sslmode": "require"},
         "toolCredentials": [
             {

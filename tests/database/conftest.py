@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -36,6 +37,14 @@ from infra.database.job import ADMIN_PASSWORD_ENV, connection_env, psql_command
 from infra.database.scram import scram_sha256_verifier
 from infra.database.sql import role_sql, roles_for
 
+# The export server's own schema and seed (its tests and the dev roles use the same tables).
+EXPORTS_SERVER = Path(__file__).resolve().parents[2] / "servers" / "exports"
+# dev's export server's roles (servers/exports), next to the tickets and inventory ones.
+EXPORTS_ROLES = [
+    "mcp_exports_get_latest_export_job",
+    "mcp_exports_retry_export_job",
+    "mcp_exports_get_export_download_url",
+]
 ADMIN = "perimeter_admin"
 SUPERUSER = "postgres"
 ANALYST = "analyst"  # a role outside the perimeter that reads support.tickets
@@ -80,7 +89,7 @@ INSERT INTO inventory.items VALUES
 INSERT INTO inventory.retry_queue (shipment_id, reason) VALUES ('shp_1', 'carrier timeout');
 GRANT USAGE ON SCHEMA support TO analyst;
 GRANT SELECT ON support.tickets TO analyst;
-"""
+""" + "\n".join((EXPORTS_SERVER / name).read_text() for name in ("schema.sql", "seed.sql"))
 
 
 def postgres_bin() -> Path:
@@ -137,6 +146,7 @@ class Server:
     bin: Path
     root: Path
     port: int
+    options: str = ""
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     pristine: list[str] = field(default_factory=list)
 
@@ -222,7 +232,7 @@ class Server:
                 EXECUTE format('DROP ROLE %I', r.rolname);
               END LOOP;
             END $$;
-            DROP SCHEMA support, inventory CASCADE;
+            DROP SCHEMA support, inventory, exports CASCADE;
             DROP FUNCTION IF EXISTS public.leak();
             SET ROLE {ADMIN};
             {SCHEMA_SQL}
@@ -237,6 +247,15 @@ class Server:
         ]
         if create:
             self.superuser(*create)
+
+    def start(self) -> None:
+        """Start it again after `stop`, on the same port and data (an outage ends)."""
+        started = _as_postgres(
+            [str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-o", self.options,
+             "-l", str(self.root / "server.log"), "-w", "-t", "30", "start"]
+        )  # fmt: skip
+        if started.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start again:\n{started.stderr}")
 
     def stop(self) -> None:
         _as_postgres(
@@ -290,14 +309,16 @@ def _start(bin_dir: Path) -> Server:
              "-l", str(root / "server.log"), "-w", "-t", "30", "start"]
         )  # fmt: skip
         if started.returncode == 0:
-            return Server(bin=bin_dir, root=root, port=port)
+            return Server(bin=bin_dir, root=root, port=port, options=options)
     log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
     shutil.rmtree(root, ignore_errors=True)
     raise RuntimeError(f"PostgreSQL did not start:\n{started.stderr}\n{log}")
 
 
-@pytest.fixture(scope="session")
-def pg() -> Iterator[Server]:
+@contextmanager
+def running_pg() -> Iterator[Server]:
+    """A seeded server (schemas, admin, analyst), stopped by PID and removed after; the
+    session's `pg` fixture (tests/conftest.py) is one, a test that stops its server owns one."""
     server = _start(postgres_bin())
     try:
         server.superuser(

@@ -12,7 +12,7 @@ import pytest
 
 from infra.config import PerimeterConfig, load
 from infra.database.sql import roles_for
-from tests.database.conftest import ANALYST, Passwords, Result, Server, apply
+from tests.database.conftest import ANALYST, EXPORTS_ROLES, Passwords, Result, Server, apply
 
 pytestmark = pytest.mark.postgres
 
@@ -153,7 +153,7 @@ def test_roles_carry_the_declared_limits_and_marker(dev: Applied) -> None:
     marker = "agent-perimeter:environment=dev;database=support"
     assert rows == [
         f"{role}|t|f|f|f|f|f|f|10|infinity|{marker}"
-        for role in sorted([GET, EXPORT, LOOKUP, RETRY])
+        for role in sorted([GET, EXPORT, LOOKUP, RETRY, *EXPORTS_ROLES])
     ]
     assert dev.run(LOOKUP, "SHOW statement_timeout").rows == ["15s"]
 

@@ -55,7 +55,7 @@ SERIAL_QUEUE = (
 
 
 def _export_also_to_serial_queue(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][0]["tools"][1]["grants"].append(
+    raw["mcp_servers"][1]["tools"][1]["grants"].append(
         {
             "table": "support.serial_queue",
             "privileges": ["INSERT"],
@@ -144,7 +144,7 @@ ORG = "6f1c2f7e-8d3a-4b7e-9a51-0c2d4e6f8a10"
 
 
 def _tenant_uuid_tool(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][0]["tools"][0]["grants"].append(
+    raw["mcp_servers"][1]["tools"][0]["grants"].append(
         {"table": "support.accounts", "privileges": ["SELECT"]}
     )
 
@@ -187,7 +187,7 @@ def test_the_tenant_predicate_lets_postgres_use_the_tenant_index(fresh: Server) 
 
 def test_a_missing_tenant_column_stops_the_run_by_name(fresh: Server) -> None:
     def wrong_column(raw: dict[str, Any]) -> None:
-        raw["mcp_servers"][0]["tools"][0]["tenant_column"] = "customer_id"
+        raw["mcp_servers"][1]["tools"][0]["tenant_column"] = "customer_id"
 
     failed = apply(fresh, _config(wrong_column), "support", Passwords(), check=False)
     assert not failed.ok

@@ -10,6 +10,7 @@ import pytest
 from infra.config import PerimeterConfig, load
 from tests.database.conftest import (
     ADMIN,
+    EXPORTS_ROLES,
     Passwords,
     Server,
     admin,
@@ -131,8 +132,8 @@ def test_a_removed_grant_is_revoked(fresh: Server) -> None:
     apply(fresh, load("dev"), "support", passwords)
     assert fresh.connect(LOOKUP, passwords[LOOKUP], "SELECT quantity FROM inventory.items").ok
     raw = dev_raw()
-    raw["mcp_servers"][1]["tools"][0]["grants"][0]["columns"] = ["sku", "name"]
-    raw["mcp_servers"][0]["tools"][1]["grants"] = [
+    raw["mcp_servers"][2]["tools"][0]["grants"][0]["columns"] = ["sku", "name"]
+    raw["mcp_servers"][1]["tools"][1]["grants"] = [
         {
             "table": "support.export_queue",
             "privileges": ["INSERT"],
@@ -157,7 +158,7 @@ def test_a_removed_tool_loses_its_role(fresh: Server) -> None:
     apply(fresh, load("dev"), "support", passwords)
     assert fresh.connect(RETRY, passwords[RETRY], "SELECT 1").ok
     raw = dev_raw()
-    del raw["mcp_servers"][1]["tools"][1]  # retry_shipment
+    del raw["mcp_servers"][2]["tools"][1]  # retry_shipment
     result = apply(fresh, make_config(raw), "support", passwords)
     assert f"dropped role {RETRY}" in result.stderr
     assert RETRY not in "".join(roles(fresh))
@@ -174,7 +175,7 @@ def test_a_removed_tool_role_that_something_depends_on_is_kept_without_login(
     fresh.superuser(f"CREATE DATABASE elsewhere OWNER {ADMIN}")
     admin(fresh, f"GRANT CONNECT ON DATABASE elsewhere TO {RETRY}", db="elsewhere")
     raw = dev_raw()
-    del raw["mcp_servers"][1]["tools"][1]
+    del raw["mcp_servers"][2]["tools"][1]
     result = apply(fresh, make_config(raw), "support", passwords)
     assert f"role {RETRY} of a removed tool is NOLOGIN" in result.stderr
     assert f"{RETRY}|false" in roles(fresh)
@@ -307,7 +308,7 @@ def test_a_statement_timeout_in_minutes_is_applied(fresh: Server) -> None:
 
 def _tools_config(tools: list[dict[str, Any]]) -> PerimeterConfig:
     raw = dev_raw()
-    raw["mcp_servers"] = [raw["mcp_servers"][0]]
+    raw["mcp_servers"] = [raw["mcp_servers"][1]]
     raw["mcp_servers"][0]["tools"] = tools
     return make_config(raw)
 
@@ -404,7 +405,7 @@ def test_two_databases_on_one_server_keep_their_own_roles(fresh: Server) -> None
     fresh.reset("support", "billing")
     raw: dict[str, Any] = dev_raw()
     raw["databases"]["billing"] = dict(raw["databases"]["support"])
-    raw["mcp_servers"][1]["database"] = "billing"  # inventory tools now live in billing
+    raw["mcp_servers"][2]["database"] = "billing"  # inventory tools now live in billing
     passwords = Passwords()
     config = make_config(raw)
     apply(fresh, config, "support", passwords)
@@ -417,9 +418,11 @@ def test_two_databases_on_one_server_keep_their_own_roles(fresh: Server) -> None
     assert fresh.connect(LOOKUP, passwords[LOOKUP], "SELECT count(*) FROM inventory.items", db="billing").ok  # fmt: skip
     assert snapshot(fresh, "support") == support_before
     # Removing billing's server retires only its roles, when billing is applied.
-    del raw["mcp_servers"][1]
+    del raw["mcp_servers"][2]
     apply(fresh, make_config(raw), "billing", passwords)
-    assert roles(fresh) == [f"{EXPORT}|true", f"{GET}|true"]
+    assert roles(fresh) == sorted(
+        [f"{EXPORT}|true", f"{GET}|true", *(f"{r}|true" for r in EXPORTS_ROLES)]
+    )
 
 
 def test_a_server_moving_to_another_database_on_the_same_server(fresh: Server) -> None:
@@ -430,7 +433,7 @@ def test_a_server_moving_to_another_database_on_the_same_server(fresh: Server) -
     raw["databases"]["billing"] = dict(raw["databases"]["support"])
     passwords = Passwords()
     apply(fresh, make_config(raw), "support", passwords)
-    raw["mcp_servers"][1]["database"] = "billing"
+    raw["mcp_servers"][2]["database"] = "billing"
     moved = make_config(raw)
     apply(fresh, moved, "billing", passwords)
     apply(fresh, moved, "support", passwords)
@@ -445,6 +448,6 @@ def test_a_server_moving_to_another_database_on_the_same_server(fresh: Server) -
         f"WHERE a.grantee::regrole::text IN ('{LOOKUP}', '{RETRY}') ORDER BY 1"
     )
     assert connect.rows == [f"billing|{LOOKUP}", f"billing|{RETRY}"]
-    assert roles(fresh) == sorted(f"{r}|true" for r in (GET, EXPORT, LOOKUP, RETRY))
+    assert roles(fresh) == sorted(f"{r}|true" for r in (GET, EXPORT, LOOKUP, RETRY, *EXPORTS_ROLES))
     marker = fresh.superuser(f"SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = '{LOOKUP}'")  # fmt: skip
     assert marker.rows == ["agent-perimeter:environment=dev;database=billing"]

@@ -38,7 +38,18 @@ def _grants(sql: str) -> set[tuple[str, str, str, str]]:
 def test_dev_grants_exactly_what_the_config_declares() -> None:
     sql = role_sql(load("dev"), "support")
     db = ("CONNECT", "DATABASE", '"support"')
+    jobs, queue = '"exports"."jobs"', '"exports"."retry_queue"'
     assert _grants(sql) == {
+        ('"mcp_exports_get_latest_export_job"', *db),
+        ('"mcp_exports_get_latest_export_job"', "USAGE", "SCHEMA", '"exports"'),
+        ('"mcp_exports_get_latest_export_job"', 'SELECT ("id", "tenant_id", "customer_id", "status", "attempt", "created_at", "finished_at", "failure")', "TABLE", jobs),
+        ('"mcp_exports_retry_export_job"', *db),
+        ('"mcp_exports_retry_export_job"', "USAGE", "SCHEMA", '"exports"'),
+        ('"mcp_exports_retry_export_job"', 'SELECT ("id", "tenant_id", "customer_id", "status", "attempt")', "TABLE", jobs),
+        ('"mcp_exports_retry_export_job"', 'INSERT ("tenant_id", "job_id", "attempt")', "TABLE", queue),
+        ('"mcp_exports_get_export_download_url"', *db),
+        ('"mcp_exports_get_export_download_url"', "USAGE", "SCHEMA", '"exports"'),
+        ('"mcp_exports_get_export_download_url"', 'SELECT ("id", "tenant_id", "customer_id", "status", "object_key")', "TABLE", jobs),
         ('"mcp_tickets_get_ticket"', *db),
         ('"mcp_tickets_get_ticket"', "USAGE", "SCHEMA", '"support"'),
         ('"mcp_tickets_get_ticket"', "SELECT", "TABLE", '"support"."tickets"'),
@@ -76,14 +87,17 @@ def test_sql_never_contains_a_password_or_verifier() -> None:
 def test_roles_for_names_role_server_tool_and_env_var() -> None:
     specs = roles_for(load("dev"), "support")
     assert [(s.role, s.server, s.tool, s.env_var, s.tenant_column) for s in specs] == [
+        ("mcp_exports_get_latest_export_job", "exports", "get_latest_export_job", "VERIFIER_MCP_EXPORTS_GET_LATEST_EXPORT_JOB", "tenant_id"),
+        ("mcp_exports_retry_export_job", "exports", "retry_export_job", "VERIFIER_MCP_EXPORTS_RETRY_EXPORT_JOB", "tenant_id"),
+        ("mcp_exports_get_export_download_url", "exports", "get_export_download_url", "VERIFIER_MCP_EXPORTS_GET_EXPORT_DOWNLOAD_URL", "tenant_id"),
         ("mcp_tickets_get_ticket", "tickets", "get_ticket", "VERIFIER_MCP_TICKETS_GET_TICKET", "tenant_id"),
         ("mcp_tickets_export_ticket", "tickets", "export_ticket", "VERIFIER_MCP_TICKETS_EXPORT_TICKET", None),
         ("mcp_inventory_lookup_stock", "inventory", "lookup_stock", "VERIFIER_MCP_INVENTORY_LOOKUP_STOCK", None),
         ("mcp_inventory_retry_shipment", "inventory", "retry_shipment", "VERIFIER_MCP_INVENTORY_RETRY_SHIPMENT", None),
     ]  # fmt: skip
-    assert isinstance(specs[2], RoleSpec)
-    assert [g.table for g in specs[2].grants] == ["inventory.items"]
-    assert specs[2].grants[0].columns == ["sku", "name", "quantity"]
+    assert isinstance(specs[5], RoleSpec)
+    assert [g.table for g in specs[5].grants] == ["inventory.items"]
+    assert specs[5].grants[0].columns == ["sku", "name", "quantity"]
 
 
 def test_unknown_database_is_refused() -> None:
@@ -96,7 +110,7 @@ def test_script_is_deterministic_and_checksum_follows_content() -> None:
     assert role_sql(load("dev"), "support") == first
     assert sql_checksum(first) == sql_checksum(first)
     raw = dev_raw()
-    raw["mcp_servers"][1]["tools"][0]["grants"][0]["columns"] = ["sku", "name"]
+    raw["mcp_servers"][2]["tools"][0]["grants"][0]["columns"] = ["sku", "name"]
     changed = role_sql(PerimeterConfig.model_validate(raw), "support")
     assert sql_checksum(changed) != sql_checksum(first)
     assert re.fullmatch(r"[0-9a-f]{64}", sql_checksum(first))
@@ -128,12 +142,12 @@ HOSTILE = [
 
 def _set(raw: dict[str, Any], field: str, value: str) -> tuple[str | int, ...]:
     """Put `value` into one name field of the first tool; return that field's location."""
-    server = raw["mcp_servers"][0]
+    server = raw["mcp_servers"][1]
     tool = server["tools"][0]
-    here: tuple[str | int, ...] = ("mcp_servers", 0, "tools", 0)
+    here: tuple[str | int, ...] = ("mcp_servers", 1, "tools", 0)
     if field == "server":
         server["name"] = value
-        return ("mcp_servers", 0, "name")
+        return ("mcp_servers", 1, "name")
     if field == "tool":
         tool["name"] = value
         return (*here, "name")

@@ -124,6 +124,7 @@ def test_disabled_platform_keeps_the_outputs_only_mode(tmp_path: Path) -> None:
     assert platform["managed"] is False
     urls = {c["mcp_server_url"] for c in platform["vault_credentials"]}
     assert urls == {
+        "https://exports.mcp-dev.example.com/mcp",
         "https://tickets.mcp-dev.example.com/mcp",
         "https://inventory.mcp-dev.example.com/mcp",
         "https://billing.mcp-dev.example.com/mcp",

@@ -24,8 +24,9 @@ from infra.network import mcp_server_policy
 from infra.offline import synthesize
 from tests.conftest import assert_refused, raw_settings
 
-# dev's servers: 0 tickets (database), 1 inventory (database + warehouse-api), 2 billing (HTTP)
-BILLING = 2
+# dev's servers: 0 exports (database + export-store), 1 tickets (database), 2 inventory
+# (database + warehouse-api), 3 billing (HTTP)
+BILLING = 3
 
 
 def _billing(raw: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def _grant_without_database(raw: dict[str, Any]) -> None:
 
 
 def _database_tool_without_grants(raw: dict[str, Any]) -> None:
-    tool = raw["mcp_servers"][0]["tools"][1]
+    tool = raw["mcp_servers"][1]["tools"][1]
     del tool["grants"]
 
 
@@ -59,7 +60,7 @@ def _credential_in_env(raw: dict[str, Any]) -> None:
 
 
 def _backend_named_like_database(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][1]["backends"][0]["name"] = "support"
+    raw["mcp_servers"][2]["backends"][0]["name"] = "support"
 
 
 def _plain_http_in_prod(raw: dict[str, Any]) -> None:
@@ -67,24 +68,24 @@ def _plain_http_in_prod(raw: dict[str, Any]) -> None:
 
 
 BAD_BACKENDS = [
-    ("dns name without cidrs", _drop_cidrs, "mcp_servers[2].backends[0].cidrs", "NetworkPolicies cannot match names"),
-    ("metadata cidr", _add_backend(cidrs=["169.254.0.0/16"]), "mcp_servers[2].backends[1].cidrs[0]", "metadata address"),
-    ("metadata host", _add_backend(host="169.254.169.254"), "mcp_servers[2].backends[1].host", "metadata"),
-    ("overlapping another backend", _add_backend(cidrs=["10.30.4.128/25"]), "mcp_servers[2].backends[1].cidrs[0]", "overlaps backends[0].cidrs[0]"),
-    ("overlapping the cluster's services", _add_backend(cidrs=["10.96.0.0/16"]), "mcp_servers[2].backends[1].cidrs[0]", "overlaps cluster.service_cidrs[0]"),
-    ("overlapping the platform API", _add_backend(cidrs=["160.79.104.0/24"]), "mcp_servers[2].backends[1].cidrs[0]", "overlaps platform.api_cidrs[0]"),
-    ("overlapping its own database", lambda raw: raw["mcp_servers"][1]["backends"].append({"name": "db2", "host": "10.20.0.15", "ports": [5433]}), "mcp_servers[1].backends[1].host", "overlaps databases.support.cidrs[0]"),
-    ("host outside its cidrs", _add_backend(host="10.50.0.1", cidrs=["10.51.0.0/24"]), "mcp_servers[2].backends[1].host", "outside cidrs"),
-    ("no address at all", _add_backend(), "mcp_servers[2].backends[1].cidrs", "give the backend's address"),
-    ("duplicate backend name", _add_backend(name="billing-api", cidrs=["10.31.0.0/24"]), "mcp_servers[2].backends[1].name", "already used by backends[0]"),
-    ("backend named like the database", _backend_named_like_database, "mcp_servers[1].backends[0].name", "already the name of the server's database"),
-    ("duplicate port", _add_backend(cidrs=["10.31.0.0/24"], ports=[443, 443]), "mcp_servers[2].backends[1].ports", "declared twice"),
-    ("grants on a server without a database", _grant_without_database, "mcp_servers[2].tools[0].grants", "has no database"),
-    ("a database tool without grants", _database_tool_without_grants, "mcp_servers[0].tools[1].grants", "needs at least one grant"),
-    ("a credential as an env value", _credential_in_env, "mcp_servers[2].env.BILLING_API_TOKEN", "backendCredentials"),
-    ("an env name the chart sets", lambda raw: _billing(raw)["env"].update(MCP_PORT="1"), "mcp_servers[2].env.MCP_PORT", "the chart sets those itself"),
-    ("a private key in a config file", lambda raw: _billing(raw)["config_files"].update({"key.pem": "-----BEGIN EC PRIVATE KEY-----\nx\n"}), "mcp_servers[2].config_files.key.pem", "holds a private key"),
-    ("a config file name with a path", lambda raw: _billing(raw)["config_files"].update({"../x": "a"}), "mcp_servers[2].config_files.../x", "plain file name"),
+    ("dns name without cidrs", _drop_cidrs, "mcp_servers[3].backends[0].cidrs", "NetworkPolicies cannot match names"),
+    ("metadata cidr", _add_backend(cidrs=["169.254.0.0/16"]), "mcp_servers[3].backends[1].cidrs[0]", "metadata address"),
+    ("metadata host", _add_backend(host="169.254.169.254"), "mcp_servers[3].backends[1].host", "metadata"),
+    ("overlapping another backend", _add_backend(cidrs=["10.30.4.128/25"]), "mcp_servers[3].backends[1].cidrs[0]", "overlaps backends[0].cidrs[0]"),
+    ("overlapping the cluster's services", _add_backend(cidrs=["10.96.0.0/16"]), "mcp_servers[3].backends[1].cidrs[0]", "overlaps cluster.service_cidrs[0]"),
+    ("overlapping the platform API", _add_backend(cidrs=["160.79.104.0/24"]), "mcp_servers[3].backends[1].cidrs[0]", "overlaps platform.api_cidrs[0]"),
+    ("overlapping its own database", lambda raw: raw["mcp_servers"][2]["backends"].append({"name": "db2", "host": "10.20.0.15", "ports": [5433]}), "mcp_servers[2].backends[1].host", "overlaps databases.support.cidrs[0]"),
+    ("host outside its cidrs", _add_backend(host="10.50.0.1", cidrs=["10.51.0.0/24"]), "mcp_servers[3].backends[1].host", "outside cidrs"),
+    ("no address at all", _add_backend(), "mcp_servers[3].backends[1].cidrs", "give the backend's address"),
+    ("duplicate backend name", _add_backend(name="billing-api", cidrs=["10.31.0.0/24"]), "mcp_servers[3].backends[1].name", "already used by backends[0]"),
+    ("backend named like the database", _backend_named_like_database, "mcp_servers[2].backends[0].name", "already the name of the server's database"),
+    ("duplicate port", _add_backend(cidrs=["10.31.0.0/24"], ports=[443, 443]), "mcp_servers[3].backends[1].ports", "declared twice"),
+    ("grants on a server without a database", _grant_without_database, "mcp_servers[3].tools[0].grants", "has no database"),
+    ("a database tool without grants", _database_tool_without_grants, "mcp_servers[1].tools[1].grants", "needs at least one grant"),
+    ("a credential as an env value", _credential_in_env, "mcp_servers[3].env.BILLING_API_TOKEN", "backendCredentials"),
+    ("an env name the chart sets", lambda raw: _billing(raw)["env"].update(MCP_PORT="1"), "mcp_servers[3].env.MCP_PORT", "the chart sets those itself"),
+    ("a private key in a config file", lambda raw: _billing(raw)["config_files"].update({"key.pem": "-----BEGIN EC PRIVATE KEY-----\nx\n"}), "mcp_servers[3].config_files.key.pem", "holds a private key"),
+    ("a config file name with a path", lambda raw: _billing(raw)["config_files"].update({"../x": "a"}), "mcp_servers[3].config_files.../x", "plain file name"),
     ("plain HTTP upstreams in prod", lambda raw: (raw.update(tier="prod"), _plain_http_in_prod(raw)), "upstream_tls.enabled", "prod requires TLS"),
     ("a renewal window as long as the validity", lambda raw: raw.update(upstream_tls={"validity_hours": 720, "renew_within_hours": 720}), "upstream_tls.renew_within_hours", "shorter than the validity"),
 ]  # fmt: skip

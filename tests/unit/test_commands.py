@@ -17,13 +17,16 @@ def test_agent_config_prints_both_halves_in_agreement() -> None:
     agents = {a["name"]: a for a in document["agents"]}
     assert set(agents) == {"export-ticket-agent", "inventory-agent", "invoice-reconciler"}
     exporter = agents["export-ticket-agent"]
-    assert exporter["model"] and exporter["system"].startswith("You help support staff")
+    assert exporter["model"] and exporter["system"].startswith(
+        "You help support staff with customers' data exports"
+    )
     servers = {s["name"]: s["url"] for s in exporter["mcp_servers"]}
-    assert servers == {"tickets": f"https://tickets.{domain}/mcp"}
+    assert servers == {"exports": f"https://exports.{domain}/mcp"}
     assert [t["mcp_server_name"] for t in exporter["tools"]] == list(servers)
     configs = {c["name"]: c for t in exporter["tools"] for c in t["configs"]}
-    assert configs["get_ticket"]["permission_policy"] == {"type": "always_allow"}
-    assert configs["export_ticket"]["permission_policy"] == {"type": "always_ask"}
+    assert configs["get_latest_export_job"]["permission_policy"] == {"type": "always_allow"}
+    assert configs["get_export_download_url"]["permission_policy"] == {"type": "always_allow"}
+    assert configs["retry_export_job"]["permission_policy"] == {"type": "always_ask"}
     reconciler = agents["invoice-reconciler"]
     tools = [c["name"] for t in reconciler["tools"] for c in t["configs"]]
     assert tools == ["get_ticket", "lookup_stock", "get_invoice"]  # a subset: reads only

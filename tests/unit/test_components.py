@@ -37,7 +37,7 @@ def _network(c: PerimeterConfig) -> Any:
 
 
 def _credentials(c: PerimeterConfig) -> Any:
-    server = c.mcp_servers[0]
+    server = c.server("tickets")  # database tools, no backend credential
     return McpServerCredentials("creds", McpServerCredentialsArgs(c, server, c.mcp_url(server)))
 
 
@@ -101,7 +101,7 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
         "PerimeterNamespace",
         {f"{K8S}Namespace": 1, f"{K8S}ResourceQuota": 1, f"{K8S}LimitRange": 1},
     ),
-    ("network", _network, "NetworkBoundary", {"kubernetes:networking.k8s.io/v1:NetworkPolicy": 9}),
+    ("network", _network, "NetworkBoundary", {"kubernetes:networking.k8s.io/v1:NetworkPolicy": 10}),
     (
         "credentials",
         _credentials,
@@ -133,7 +133,7 @@ CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] =
     ),
     ("sandbox", _sandbox, "SandboxPool", {f"{K8S}Secret": 1, CHART_TYPE: 1}),
     ("environment", _environment, "SandboxEnvironment", {f"{DYNAMIC}Environment": 1}),
-    ("vault", _vault, "PlatformVault", {f"{DYNAMIC}Vault": 1, f"{DYNAMIC}VaultCredential": 3}),
+    ("vault", _vault, "PlatformVault", {f"{DYNAMIC}Vault": 1, f"{DYNAMIC}VaultCredential": 4}),
     ("agent", _agent, "AgentDefinition", {f"{K8S}ConfigMap": 1, f"{DYNAMIC}Agent": 1}),
 ]
 

@@ -32,7 +32,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 def _too_many_servers(raw: dict[str, Any]) -> None:
-    template = raw["mcp_servers"][0]
+    template = raw["mcp_servers"][1]
     raw["mcp_servers"] = [
         {**template, "name": f"server-{i}", "route": f"server-{i}"} for i in range(21)
     ]
@@ -40,14 +40,14 @@ def _too_many_servers(raw: dict[str, Any]) -> None:
 
 
 def _duplicate_server(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][1]["name"] = raw["mcp_servers"][0]["name"]
+    raw["mcp_servers"][2]["name"] = raw["mcp_servers"][1]["name"]
 
 
 def _long_role(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][0]["name"] = "s" * 30
-    raw["mcp_servers"][0]["route"] = "tickets"
+    raw["mcp_servers"][1]["name"] = "s" * 30
+    raw["mcp_servers"][1]["route"] = "tickets"
     raw["sandboxes"][0]["direct_mcp_access"] = []
-    raw["mcp_servers"][0]["tools"][0]["name"] = "t" * 30
+    raw["mcp_servers"][1]["tools"][0]["name"] = "t" * 30
 
 
 def _prod_unpinned(raw: dict[str, Any]) -> None:
@@ -57,26 +57,26 @@ def _prod_unpinned(raw: dict[str, Any]) -> None:
 BAD_INPUTS = [
     (
         "uppercase server name",
-        _set("mcp_servers.0.name", "Tickets"),
-        "mcp_servers[0].name",
+        _set("mcp_servers.1.name", "Tickets"),
+        "mcp_servers[1].name",
         "is not a DNS label",
     ),
     (
         "server name with a quote",
-        _set("mcp_servers.0.name", "tick'ets"),
-        "mcp_servers[0].name",
+        _set("mcp_servers.1.name", "tick'ets"),
+        "mcp_servers[1].name",
         "is not a DNS label",
     ),
     (
         "tool name with a semicolon",
-        _set("mcp_servers.0.tools.0.name", "get;drop"),
-        "mcp_servers[0].tools[0].name",
+        _set("mcp_servers.1.tools.0.name", "get;drop"),
+        "mcp_servers[1].tools[0].name",
         "not a safe SQL identifier",
     ),
     (
         "cyrillic look-alike in a table",
-        _set("mcp_servers.0.tools.0.grants.0.table", "support.tick\u0435ts"),
-        "mcp_servers[0].tools[0].grants[0].table",
+        _set("mcp_servers.1.tools.0.grants.0.table", "support.tick\u0435ts"),
+        "mcp_servers[1].tools[0].grants[0].table",
         "not a table written schema.table",
     ),
     (
@@ -88,11 +88,11 @@ BAD_INPUTS = [
     (
         "duplicate server names",
         _duplicate_server,
-        "mcp_servers[1].name",
-        "is already used by mcp_servers[0]",
+        "mcp_servers[2].name",
+        "is already used by mcp_servers[1]",
     ),
     ("more than 20 servers", _too_many_servers, "mcp_servers", "at most 20"),
-    ("unpinned images in prod", _prod_unpinned, "mcp_servers[0].image", "is not pinned by digest"),
+    ("unpinned images in prod", _prod_unpinned, "mcp_servers[1].image", "is not pinned by digest"),
     (
         "unknown key",
         _set("tunnel.replica", 3),
@@ -101,20 +101,20 @@ BAD_INPUTS = [
     ),
     (
         "privilege outside the allowlist",
-        _set("mcp_servers.0.tools.1.grants.0.privileges", ["TRUNCATE"]),
-        "mcp_servers[0].tools[1].grants[0].privileges[0]",
+        _set("mcp_servers.1.tools.1.grants.0.privileges", ["TRUNCATE"]),
+        "mcp_servers[1].tools[1].grants[0].privileges[0]",
         "'SELECT', 'INSERT', 'UPDATE' or 'DELETE'",
     ),
     (
         "a read tool that writes",
-        _set("mcp_servers.0.tools.0.grants.0.privileges", ["SELECT", "DELETE"]),
-        "mcp_servers[0].tools[0].grants[0]",
+        _set("mcp_servers.1.tools.0.grants.0.privileges", ["SELECT", "DELETE"]),
+        "mcp_servers[1].tools[0].grants[0]",
         "a read tool may only hold SELECT, not DELETE",
     ),
     (
         "a write tool that never asks",
-        _set("mcp_servers.0.tools.1.permission_policy", "always_allow"),
-        "mcp_servers[0].tools[1]",
+        _set("mcp_servers.1.tools.1.permission_policy", "always_allow"),
+        "mcp_servers[1].tools[1]",
         "must be always_ask",
     ),
     (
@@ -137,8 +137,8 @@ BAD_INPUTS = [
     ),
     (
         "undeclared database",
-        _set("mcp_servers.1.database", "billing"),
-        "mcp_servers[1].database",
+        _set("mcp_servers.2.database", "billing"),
+        "mcp_servers[2].database",
         "'billing' is not declared under databases",
     ),
     (
@@ -150,7 +150,7 @@ BAD_INPUTS = [
     (
         "database role longer than PostgreSQL allows",
         _long_role,
-        "mcp_servers[0].tools[0].name",
+        "mcp_servers[1].tools[0].name",
         "PostgreSQL allows 63",
     ),
     (
@@ -165,16 +165,16 @@ BAD_INPUTS = [
 def _secret_collision(raw: dict[str, Any]) -> None:
     """Tool `get_db_x` of server `tickets` and tool `x` of server `tickets-db-get` would both
     own Secret mcp-server-tickets-db-get-db-x ('_' becomes '-'), with distinct roles."""
-    raw["mcp_servers"][1]["name"] = "tickets-db-get"
-    raw["mcp_servers"][1]["route"] = "inventory"
-    raw["mcp_servers"][1]["tools"][0]["name"] = "x"
-    raw["mcp_servers"][0]["tools"][0]["name"] = "get_db_x"
+    raw["mcp_servers"][2]["name"] = "tickets-db-get"
+    raw["mcp_servers"][2]["route"] = "inventory"
+    raw["mcp_servers"][2]["tools"][0]["name"] = "x"
+    raw["mcp_servers"][1]["tools"][0]["name"] = "get_db_x"
 
 
 def _role_collision(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][1]["name"] = "tickets-get"
-    raw["mcp_servers"][1]["tools"][0]["name"] = "ticket"
-    raw["mcp_servers"][0]["tools"][0]["name"] = "get_ticket"
+    raw["mcp_servers"][2]["name"] = "tickets-get"
+    raw["mcp_servers"][2]["tools"][0]["name"] = "ticket"
+    raw["mcp_servers"][1]["tools"][0]["name"] = "get_ticket"
 
 
 def _verify_full_without_ca(raw: dict[str, Any]) -> None:
@@ -189,39 +189,39 @@ def _ca_with_key(raw: dict[str, Any]) -> None:
 
 
 def _columns_without_tenant(raw: dict[str, Any]) -> None:
-    raw["mcp_servers"][0]["tools"][0]["grants"][0]["columns"] = ["id", "subject"]
+    raw["mcp_servers"][1]["tools"][0]["grants"][0]["columns"] = ["id", "subject"]
 
 
 # One class per block: strict types (no coercion), then each cross-field check.
 STRICT_AND_CROSS_CHECKED = [
-    ("port as a string", _set("mcp_servers.0.port", "8080"), "mcp_servers[0].port", "valid integer"),
+    ("port as a string", _set("mcp_servers.1.port", "8080"), "mcp_servers[1].port", "valid integer"),
     ("replicas as a boolean", _set("tunnel.replicas", True), "tunnel.replicas", "valid integer"),
-    ("replicas as a float", _set("mcp_servers.0.replicas", 1.0), "mcp_servers[0].replicas", "valid integer"),
+    ("replicas as a float", _set("mcp_servers.1.replicas", 1.0), "mcp_servers[1].replicas", "valid integer"),
     ("epoch as a string", _set("rotation_epoch", "0"), "rotation_epoch", "valid integer"),
     ("cpu as a number", _set("sandboxes.0.resources", {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}), "sandboxes[0].resources.requests.cpu", "valid string"),
     ("label value as a boolean", _set("cluster.dns_pod_labels", {"k8s-app": True}), "cluster.dns_pod_labels.k8s-app", "valid string"),
     ("tier as a number", _set("tier", 1), "tier", "'dev', 'staging' or 'prod'"),
     ("host outside its cidrs", _set("databases.support.host", "10.20.0.16"), "databases.support.host", "outside cidrs (10.20.0.15/32)"),
-    ("tenant column not granted", _columns_without_tenant, "mcp_servers[0].tools[0].grants[0].columns", "tenant column 'tenant_id' is not among the columns granted on support.tickets"),
-    ("empty column list", _set("mcp_servers.1.tools.0.grants.0.columns", []), "mcp_servers[1].tools[0].grants[0].columns", "at least 1 item"),
-    ("column named twice", _set("mcp_servers.1.tools.0.grants.0.columns", ["sku", "sku"]), "mcp_servers[1].tools[0].grants[0].columns", "column 'sku' is declared twice"),
-    ("pg_catalog table", _set("mcp_servers.0.tools.0.grants.0.table", "pg_catalog.pg_authid"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'pg_catalog'"),
-    ("information_schema table", _set("mcp_servers.0.tools.0.grants.0.table", "information_schema.tables"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'information_schema'"),
-    ("pg_toast table", _set("mcp_servers.0.tools.0.grants.0.table", "pg_toast.pg_toast_1"), "mcp_servers[0].tools[0].grants[0].table", "system schema 'pg_toast'"),
-    ("two tools, one Secret", _secret_collision, "mcp_servers[1].tools[0].name", "would also be the Secret of mcp_servers[0].tools[0].name"),
-    ("two tools, one role", _role_collision, "mcp_servers[1].tools[0].name", "database role 'mcp_tickets_get_ticket' would also belong to"),
+    ("tenant column not granted", _columns_without_tenant, "mcp_servers[1].tools[0].grants[0].columns", "tenant column 'tenant_id' is not among the columns granted on support.tickets"),
+    ("empty column list", _set("mcp_servers.2.tools.0.grants.0.columns", []), "mcp_servers[2].tools[0].grants[0].columns", "at least 1 item"),
+    ("column named twice", _set("mcp_servers.2.tools.0.grants.0.columns", ["sku", "sku"]), "mcp_servers[2].tools[0].grants[0].columns", "column 'sku' is declared twice"),
+    ("pg_catalog table", _set("mcp_servers.1.tools.0.grants.0.table", "pg_catalog.pg_authid"), "mcp_servers[1].tools[0].grants[0].table", "system schema 'pg_catalog'"),
+    ("information_schema table", _set("mcp_servers.1.tools.0.grants.0.table", "information_schema.tables"), "mcp_servers[1].tools[0].grants[0].table", "system schema 'information_schema'"),
+    ("pg_toast table", _set("mcp_servers.1.tools.0.grants.0.table", "pg_toast.pg_toast_1"), "mcp_servers[1].tools[0].grants[0].table", "system schema 'pg_toast'"),
+    ("two tools, one Secret", _secret_collision, "mcp_servers[2].tools[0].name", "would also be the Secret of mcp_servers[1].tools[0].name"),
+    ("two tools, one role", _role_collision, "mcp_servers[2].tools[0].name", "database role 'mcp_tickets_get_ticket' would also belong to"),
     ("namespace kube-system", _set("namespace", "kube-system"), "namespace", "reserved for the cluster"),
     ("namespace default", _set("namespace", "default"), "namespace", "reserved for the cluster"),
     ("namespace kube-node-lease", _set("namespace", "kube-node-lease"), "namespace", "reserved for the cluster"),
-    ("cpu limit below request", _set("mcp_servers.0.resources", {"requests": {"cpu": "1", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}), "mcp_servers[0].resources.limits.cpu", "'500m' is below requests.cpu '1'"),
+    ("cpu limit below request", _set("mcp_servers.1.resources", {"requests": {"cpu": "1", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}), "mcp_servers[1].resources.limits.cpu", "'500m' is below requests.cpu '1'"),
     ("memory limit below request", _set("sandboxes.0.resources", {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1000Mi"}}), "sandboxes[0].resources.limits.memory", "below requests.memory"),
     ("quota limit below request", _set("quota", {"requests_cpu": "8", "limits_cpu": "4"}), "quota.limits_cpu", "below requests_cpu"),
     ("tunnel domain as an IPv4 address", _set("tunnel.domain", "203.0.113.7"), "tunnel.domain", "is an IP address"),
     ("tunnel domain as an IPv6 address", _set("tunnel.domain", "2001:db8::1"), "tunnel.domain", "is an IP address"),
-    ("path climbing out", _set("mcp_servers.0.path", "/mcp/../admin"), "mcp_servers[0].path", "not a normalised path"),
-    ("path with an empty segment", _set("mcp_servers.0.path", "/mcp//v1"), "mcp_servers[0].path", "write '/mcp/v1'"),
-    ("path with a dot segment", _set("mcp_servers.0.path", "/./mcp"), "mcp_servers[0].path", "not a normalised path"),
-    ("path with a trailing slash", _set("mcp_servers.0.path", "/mcp/"), "mcp_servers[0].path", "write '/mcp'"),
+    ("path climbing out", _set("mcp_servers.1.path", "/mcp/../admin"), "mcp_servers[1].path", "not a normalised path"),
+    ("path with an empty segment", _set("mcp_servers.1.path", "/mcp//v1"), "mcp_servers[1].path", "write '/mcp/v1'"),
+    ("path with a dot segment", _set("mcp_servers.1.path", "/./mcp"), "mcp_servers[1].path", "not a normalised path"),
+    ("path with a trailing slash", _set("mcp_servers.1.path", "/mcp/"), "mcp_servers[1].path", "write '/mcp'"),
     ("database cidr too broad", _set("databases.support.cidrs", ["10.0.0.0/8"]), "databases.support.cidrs[0]", "broader than /12"),
     ("ipv6 platform cidr too broad", _set("platform", {"api_cidrs": ["2600::/16"]}), "platform.api_cidrs[0]", "broader than /32"),
     ("configured prefix is honoured", lambda raw: raw.update(min_cidr_prefix={"ipv4": 24}), "cluster.service_cidrs[0]", "broader than /24"),
@@ -277,7 +277,7 @@ def test_unknown_project_key_in_stack_file(tmp_path: Path) -> None:
 
 def test_cli_reports_errors_without_traceback_and_writes_nothing(tmp_path: Path) -> None:
     document = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
-    document["config"]["agent-perimeter:perimeter"]["mcp_servers"][0]["name"] = "Bad_Name"
+    document["config"]["agent-perimeter:perimeter"]["mcp_servers"][1]["name"] = "Bad_Name"
     stack_file = tmp_path / "Pulumi.bad.yaml"
     stack_file.write_text(yaml.safe_dump(document))
     out = tmp_path / "out"
@@ -289,7 +289,7 @@ def test_cli_reports_errors_without_traceback_and_writes_nothing(tmp_path: Path)
         check=False,
     )
     assert proc.returncode == 2
-    assert "mcp_servers[0].name: 'Bad_Name' is not a DNS label" in proc.stderr
+    assert "mcp_servers[1].name: 'Bad_Name' is not a DNS label" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
 

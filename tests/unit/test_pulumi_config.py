@@ -21,7 +21,11 @@ SECRETS = {
     f"{PROJECT}:environmentKeys": json.dumps({"support": "env-key", "export-tickets": "env-key-2"}),
     f"{PROJECT}:databaseAdminPasswords": json.dumps({"support": "pw"}),
     f"{PROJECT}:backendCredentials": json.dumps(
-        {"billing": {"billing-api": "billing-token"}, "inventory": {"warehouse-api": "wh-token"}}
+        {
+            "exports": {"export-store": "store-key"},
+            "billing": {"billing-api": "billing-token"},
+            "inventory": {"warehouse-api": "wh-token"},
+        }
     ),
 }
 
@@ -44,6 +48,7 @@ def test_secrets_set_with_secret_are_accepted(stack_config: None) -> None:
     assert config.environment == "dev"
     assert set(secrets.database_admin_passwords) == {"support"}
     assert set(secrets.backend_credentials) == {
+        ("exports", "export-store"),
         ("billing", "billing-api"),
         ("inventory", "warehouse-api"),
     }
@@ -60,8 +65,9 @@ def test_a_missing_backend_credential_is_named(stack_config: None) -> None:
     pulumi.runtime.set_all_config(values, list(SECRETS))
     with pytest.raises(pulumi.RunError) as caught:
         load_pulumi()
-    assert f"{PROJECT}:backendCredentials: no value for: inventory.warehouse-api" in str(
-        caught.value
+    assert (
+        f"{PROJECT}:backendCredentials: no value for: exports.export-store, inventory.warehouse-api"
+        in str(caught.value)
     )
     assert "billing-token" not in str(caught.value)
 

@@ -417,7 +417,7 @@ def test_vault_credentials_are_secret_and_bound_to_the_exact_urls(
     _use_mocks(dev_config)
     perimeter = build(dev_config, offline_secrets(dev_config))
     assert perimeter.vault is not None
-    credential = perimeter.vault.credentials["tickets"]
+    credential = perimeter.vault.credentials["exports"]
 
     def check(args: list[Any]) -> None:
         credentials, is_secret, definition, bound_url, domain = args

@@ -1,0 +1,1 @@
+"""MCP servers that run inside the perimeter, and the runtime they share."""

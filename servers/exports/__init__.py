@@ -1,0 +1,1 @@
+"""The walkthrough's export server, on the runtime (servers/runtime)."""
