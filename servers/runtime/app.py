@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx2
 import psycopg
 import uvicorn
 from mcp.server.auth.settings import AuthSettings
@@ -34,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from servers.runtime.backends import http_client
 from servers.runtime.contract import Backend, Contract, ContractError, backend_key
 from servers.runtime.database import ToolDatabase, ToolPool
 from servers.runtime.tokens import MountedTokens
@@ -74,6 +76,11 @@ class ToolCall:
             return self.backends[backend_key(name)]
         except KeyError:
             raise ToolFailure(f"backend {name} is not configured for this server") from None
+
+    def http(self, name: str) -> httpx2.AsyncClient:
+        """`async with call.http("billing-api") as api: (await api.get("/v2/...")).raise_for_status()`;
+        a refused, failed or non-2xx call is the tool's 'could not check' error."""
+        return http_client(self.backend(name))
 
 
 @dataclass(frozen=True)
@@ -272,6 +279,14 @@ def _bound(
             raise ToolError(f"could not check: {error}") from None
         except psycopg.Error as error:
             reason = _database_reason(error)
+            log.warning("tool %s: could not check: %s", declared.name, reason)
+            raise ToolError(f"could not check: {reason}") from None
+        except httpx2.HTTPStatusError as error:
+            reason = f"a backend answered {error.response.status_code}"
+            log.warning("tool %s: could not check: %s", declared.name, reason)
+            raise ToolError(f"could not check: {reason}") from None
+        except httpx2.HTTPError as error:
+            reason = f"a backend could not be reached ({type(error).__name__})"
             log.warning("tool %s: could not check: %s", declared.name, reason)
             raise ToolError(f"could not check: {reason}") from None
         except OSError as error:
