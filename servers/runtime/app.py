@@ -300,7 +300,9 @@ def _bound(
     call.__annotations__ = {
         **{p.name: p.annotation for p in schema},
         "mcp_context": Context,
-        "return": signature.return_annotation,
+        "return": Any
+        if signature.return_annotation is inspect.Signature.empty
+        else signature.return_annotation,
     }
     call.__name__ = declared.name
     return call
