@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import yaml
 
 from infra.config import PERIMETER_KEY, ConfigError, PerimeterConfig, load, parse_perimeter
 from tests.database.conftest import Server, running_pg
+from tests.signals import interrupt
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_STACKS = sorted(p.name.split(".")[1] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
@@ -48,6 +50,10 @@ def run_infra(*args: str, timeout: float | None = None) -> subprocess.CompletedP
         check=False,
         timeout=timeout,
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(params=SHIPPED_STACKS)

@@ -45,6 +45,8 @@ EXPORTS_ROLES = [
     "mcp_exports_retry_export_job",
     "mcp_exports_get_export_download_url",
 ]
+PG_PREFIX = "agent-perimeter-pg-"  # each server's directory under the temporary directory
+OWNER_FILE = "owner.pid"  # the test process that started it, for the reaper
 ADMIN = "perimeter_admin"
 SUPERUSER = "postgres"
 ANALYST = "analyst"  # a role outside the perimeter that reads support.tickets
@@ -284,8 +286,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _reap_orphans(bin_dir: Path) -> None:
+    """Servers of a run killed before its teardown (SIGKILL): its owner is gone, so stop
+    them and remove their directories; a live run's servers are left alone."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PG_PREFIX}*"):
+        owner = root / OWNER_FILE
+        try:
+            alive = Path(f"/proc/{int(owner.read_text())}").exists()
+        except (OSError, ValueError):
+            alive = False
+        if alive:
+            continue
+        if (root / "data" / "postmaster.pid").exists():
+            _as_postgres(
+                [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"]
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _start(bin_dir: Path) -> Server:
-    root = Path(tempfile.mkdtemp(prefix="agent-perimeter-pg-"))
+    _reap_orphans(bin_dir)
+    root = Path(tempfile.mkdtemp(prefix=PG_PREFIX))
+    (root / OWNER_FILE).write_text(str(os.getpid()))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     root.chmod(0o700)

@@ -52,15 +52,17 @@ class Exports:
     ) -> Iterator[RunningServer]:
         """The server on its own files (`prepare` may change them first), stopped by PID."""
         root = Path(tempfile.mkdtemp(prefix="agent-perimeter-exports-"))
-        files = self.files(root)
-        if prepare is not None:
-            prepare(files)
-        port = free_port()
-        server = start(MODULE, self.env(files, port), files, port)
         try:
-            yield server
+            files = self.files(root)
+            if prepare is not None:
+                prepare(files)
+            port = free_port()
+            server = start(MODULE, self.env(files, port), files, port)
+            try:
+                yield server
+            finally:
+                stop(server)
         finally:
-            stop(server)
             shutil.rmtree(root, ignore_errors=True)
 
 

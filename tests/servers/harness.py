@@ -9,6 +9,7 @@ writer does it (`..data` -> a timestamped directory, one link per key), so a rot
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import secrets
 import shutil
@@ -36,6 +37,7 @@ from tests.certificates.issued import make_ca, make_serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1
 HOSTNAME = "localhost"
 
 
@@ -199,6 +201,12 @@ class RunningServer:
         return self.log.read_text() if self.log.exists() else ""
 
 
+def _die_with_the_suite() -> None:
+    """In the server's process before exec: SIGTERM when the test process dies, even by SIGKILL
+    (PR_SET_PDEATHSIG), so no server outlives a run killed before its teardown."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start(module: str, env: Mapping[str, str], files: ServerFiles, port: int) -> RunningServer:
     """`python -m <module>` with exactly the pod's environment (plus PATH), up once /livez
     answers over TLS; fails with the server's own output if it exits first."""
@@ -211,24 +219,28 @@ def start(module: str, env: Mapping[str, str], files: ServerFiles, port: int) ->
         stdout=handle,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_die_with_the_suite,
     )
     handle.close()
     base = f"https://{HOSTNAME}:{port}"
     running = RunningServer(process, base + env[contract.PATH], base, files, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{module} exited {process.returncode}:\n{running.output()}")
-        try:
-            if running.get(files.deployment.liveness).status_code == 200:
-                return running
-        except (httpx2.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    stop(running)
-    raise AssertionError(
-        f"{module} did not answer {files.deployment.liveness}:\n{running.output()}"
-    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"{module} exited {process.returncode}:\n{running.output()}")
+            try:
+                if running.get(files.deployment.liveness).status_code == 200:
+                    return running
+            except (httpx2.HTTPError, OSError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(
+            f"{module} did not answer {files.deployment.liveness}:\n{running.output()}"
+        )
+    except BaseException:  # not up, or the run interrupted while waiting: stopped either way
+        stop(running)
+        raise
 
 
 def stop(running: RunningServer) -> None:

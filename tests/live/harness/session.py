@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from infra.audit.probe import Target, config_targets
 from infra.config import load
@@ -25,6 +24,7 @@ from tests.live.harness.containment import Containment, Listen
 from tests.live.harness.host import Snapshot, drop_new_empty_tables, run
 from tests.live.harness.node import BRIDGE, LiveNode
 from tests.live.harness.tools import LiveTools, ensure_live_tools
+from tests.signals import interrupt
 
 INTERNET = Target("internet", "203.0.113.10", "TCP", 443)  # outside every allowed range
 FORBIDDEN = [
@@ -59,10 +59,6 @@ class Live:
         return self.tools.images["probe"].ref
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @contextmanager
 def _host_lock() -> Iterator[None]:
     LOCK.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +78,7 @@ def live_session() -> Iterator[Live]:
     preflight.require()
     tools = ensure_live_tools()
     with _host_lock():
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = signal.signal(signal.SIGTERM, interrupt)
         # A run killed hard leaves objects only we name: remove them before the snapshot.
         contain.reap()
         run("ip", "link", "del", BRIDGE, check=False)
