@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from infra.config import PerimeterConfig
+
+if TYPE_CHECKING:
+    from mcp import Client
+
+T = TypeVar("T")
 
 
 class AdvertisedError(Exception):
@@ -48,11 +54,11 @@ def expected_tools(config: PerimeterConfig, server: str) -> tuple[tuple[str, ...
     """(granted, allowlisted): the server's tools, and those some agent allows."""
     granted = tuple(t.name for t in config.server(server).tools)
     allowed = {
-        tool
+        tool.name
         for agent in config.agents
-        for use in agent.mcp_servers
-        if use.server == server
-        for tool in (use.tools or granted)
+        for used, tools in config.agent_tools(agent)
+        if used.name == server
+        for tool in tools
     }
     return granted, frozenset(allowed)
 
@@ -72,25 +78,35 @@ def advertised_tools(
             verify = ssl.create_default_context(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as error:
             raise AdvertisedError(f"--ca-file: {ca_file} is not a readable CA ({error})") from None
-    return _in_own_loop(_list_tools(url, bearer, verify, timeout))
+    return in_own_loop(_list_tools(url, bearer, verify, timeout))
+
+
+@asynccontextmanager
+async def mcp_session(
+    url: str, bearer: str, verify: ssl.SSLContext | bool, timeout: float = 30
+) -> AsyncIterator[Client]:
+    """The official client over streamable HTTP, presenting the platform's bearer (the SDK is
+    imported here: only `audit --tools` needs it)."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(
+            verify=verify,
+            headers={"Authorization": f"Bearer {bearer}"},
+            timeout=httpx2.Timeout(timeout),
+        ) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
 
 
 async def _list_tools(
     url: str, bearer: str, verify: ssl.SSLContext | bool, timeout: float
 ) -> tuple[str, ...]:
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
     try:
-        async with (
-            httpx2.AsyncClient(
-                verify=verify,
-                headers={"Authorization": f"Bearer {bearer}"},
-                timeout=httpx2.Timeout(timeout),
-            ) as http,
-            Client(streamable_http_client(url, http_client=http)) as client,
-        ):
+        async with mcp_session(url, bearer, verify, timeout) as client:
             return tuple(t.name for t in (await client.list_tools()).tools)
     except Exception as error:  # the client wraps transport failures in groups and its own types
         raise AdvertisedError(f"{url}: could not list its tools ({_reason(error)})") from None
@@ -103,11 +119,14 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _in_own_loop(coroutine: Coroutine[Any, Any, tuple[str, ...]]) -> tuple[str, ...]:
+def in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` without replacing the thread's current loop: the Pulumi SDK's offline
+    synthesis keeps one there, which `asyncio.run` would orphan unclosed."""
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coroutine)
     finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
 

@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -259,39 +259,19 @@ def _bound(
                 f"refused: {declared.name} needs the caller's tenant in the request's "
                 f"_meta[{TENANT_META_KEY!r}]"
             )
+        transaction = pool.transaction(tenant) if pool is not None else nullcontext(None)
         try:
-            if pool is None:
-                return await declared.handler(
-                    ToolCall(declared.name, None, None, contract.backends, contract.config_dir),
-                    **arguments,
-                )
-            async with pool.transaction(tenant) as database:
+            async with transaction as database:
                 return await declared.handler(
                     ToolCall(
                         declared.name, tenant, database, contract.backends, contract.config_dir
                     ),
                     **arguments,
                 )
-        except ToolError:
-            raise
-        except ToolFailure as error:
-            log.warning("tool %s: could not check: %s", declared.name, error)
-            raise ToolError(f"could not check: {error}") from None
-        except psycopg.Error as error:
-            reason = _database_reason(error)
+        except (ToolFailure, psycopg.Error, httpx2.HTTPError, OSError) as error:
+            reason = _reason(error)
             log.warning("tool %s: could not check: %s", declared.name, reason)
             raise ToolError(f"could not check: {reason}") from None
-        except httpx2.HTTPStatusError as error:
-            reason = f"a backend answered {error.response.status_code}"
-            log.warning("tool %s: could not check: %s", declared.name, reason)
-            raise ToolError(f"could not check: {reason}") from None
-        except httpx2.HTTPError as error:
-            reason = f"a backend could not be reached ({type(error).__name__})"
-            log.warning("tool %s: could not check: %s", declared.name, reason)
-            raise ToolError(f"could not check: {reason}") from None
-        except OSError as error:
-            log.warning("tool %s: could not check: %s", declared.name, error.strerror or error)
-            raise ToolError(f"could not check: {error.strerror or type(error).__name__}") from None
 
     context = inspect.Parameter("mcp_context", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
@@ -308,9 +288,18 @@ def _bound(
     return call
 
 
-def _database_reason(error: psycopg.Error) -> str:
-    """PostgreSQL's own words (its SQLSTATE and primary message); never the connection string."""
-    diag = error.diag
-    if diag.sqlstate and diag.message_primary:
-        return f"the database refused ({diag.sqlstate}): {diag.message_primary}"
-    return f"the database is unreachable ({type(error).__name__})"
+def _reason(error: Exception) -> str:
+    """What could not be checked, in words that hold no secret: PostgreSQL's own (its SQLSTATE
+    and primary message), a backend's status, never a connection string or a credential."""
+    if isinstance(error, psycopg.Error):
+        diag = error.diag
+        if diag.sqlstate and diag.message_primary:
+            return f"the database refused ({diag.sqlstate}): {diag.message_primary}"
+        return f"the database is unreachable ({type(error).__name__})"
+    if isinstance(error, httpx2.HTTPStatusError):
+        return f"a backend answered {error.response.status_code}"
+    if isinstance(error, httpx2.HTTPError):
+        return f"a backend could not be reached ({type(error).__name__})"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error)  # ToolFailure: the handler's own words

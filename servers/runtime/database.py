@@ -32,7 +32,7 @@ class ToolDatabase:
 
     async def fetch(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         async with self._connection.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(query.encode(), params)
+            await cursor.execute(query, params)
             return await cursor.fetchall()
 
     async def fetch_one(self, query: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
@@ -42,7 +42,7 @@ class ToolDatabase:
     async def execute(self, query: str, params: Sequence[Any] = ()) -> int:
         """The number of rows the statement touched."""
         async with self._connection.cursor() as cursor:
-            await cursor.execute(query.encode(), params)
+            await cursor.execute(query, params)
             return cursor.rowcount
 
 

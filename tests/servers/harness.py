@@ -8,7 +8,6 @@ writer does it (`..data` -> a timestamped directory, one link per key), so a rot
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import secrets
@@ -19,37 +18,29 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx2
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from infra import naming
+from infra.audit.advertised import in_own_loop, mcp_session
 from infra.config import PerimeterConfig
 from infra.offline import render_environment
 from servers.runtime import contract
 from tests.certificates.issued import make_ca, make_serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 PR_SET_PDEATHSIG = 1
 HOSTNAME = "localhost"
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` without replacing the thread's current loop: the Pulumi SDK's offline
-    synthesis (`Deployment.of`) keeps one there, which `asyncio.run` would orphan unclosed."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+# asyncio.run that leaves the Pulumi SDK's loop (`Deployment.of` synthesizes) in place.
+run = in_own_loop
 
 
 def free_port() -> int:
@@ -187,14 +178,7 @@ class RunningServer:
     @asynccontextmanager
     async def client(self, token: str | None = None) -> AsyncIterator[Client]:
         bearer = self.files.token if token is None else token
-        async with (
-            httpx2.AsyncClient(
-                verify=self.ssl_context(),
-                headers={"Authorization": f"Bearer {bearer}"},
-                timeout=httpx2.Timeout(30),
-            ) as http,
-            Client(streamable_http_client(self.url, http_client=http)) as client,
-        ):
+        async with mcp_session(self.url, bearer, self.ssl_context()) as client:
             yield client
 
     def output(self) -> str:
