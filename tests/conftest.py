@@ -53,6 +53,9 @@ def run_infra(*args: str, timeout: float | None = None) -> subprocess.CompletedP
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """CI and `timeout` stop a run with SIGTERM: as KeyboardInterrupt, pytest ends the run and
+    still runs every teardown, so each server the suite started is stopped by PID (an exit
+    raised instead would only fail the test in progress and go on)."""
     signal.signal(signal.SIGTERM, interrupt)
 
 

@@ -117,14 +117,3 @@ def proxy_tls() -> tuple[str, str]:
 
 def random_secret() -> str:
     return secrets.token_urlsafe(32)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_servers_on_sigterm() -> Iterator[None]:
-    """CI and `timeout` stop a run with SIGTERM: turn it into an exit so every teardown
-    (and with it every server the suite started) still runs."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
