@@ -32,7 +32,7 @@ def duration_seconds(text: str) -> float:
 class Settings:
     environment_id: str
     environment_key: str = field(repr=False)
-    workspace: Path
+    tool_socket: Path
     run_timeout_seconds: float
     max_tool_calls: int
     max_idle_seconds: float
@@ -77,7 +77,12 @@ def _parser() -> _Parser:
         type=Path,
         help="file holding the environment key (a mounted Secret); never put the key in argv or env",
     )
-    p.add_argument("--workspace", type=Path, default=Path("/workspace"))
+    p.add_argument(
+        "--tool-socket",
+        type=Path,
+        required=True,
+        help="the tool host's Unix socket (python -m sandbox.toolhost): tools run there",
+    )
     p.add_argument("--run-timeout-seconds", type=_positive_float, required=True)
     p.add_argument("--max-tool-calls", type=_positive_int, required=True)
     p.add_argument("--max-idle", default="60s", help="idle time after a turn ends, e.g. 60s")
@@ -111,8 +116,8 @@ def parse(argv: list[str]) -> Settings:
         ) from None
     if not key:
         raise SettingsError(f"--environment-key-file: {str(args.environment_key_file)!r} is empty")
-    if not args.workspace.is_absolute():
-        raise SettingsError(f"--workspace: {str(args.workspace)!r} is not an absolute path")
+    if not args.tool_socket.is_absolute():
+        raise SettingsError(f"--tool-socket: {str(args.tool_socket)!r} is not an absolute path")
     leaked = [n for n in args.tool_env if n.startswith("ANTHROPIC_")]
     if leaked:
         raise SettingsError(
@@ -123,7 +128,7 @@ def parse(argv: list[str]) -> Settings:
     return Settings(
         environment_id=args.environment_id,
         environment_key=key,
-        workspace=args.workspace,
+        tool_socket=args.tool_socket,
         run_timeout_seconds=args.run_timeout_seconds,
         max_tool_calls=args.max_tool_calls,
         max_idle_seconds=duration_seconds(args.max_idle),

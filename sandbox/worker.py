@@ -17,13 +17,14 @@ from typing import Any, cast
 
 import anyio
 from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
-from anthropic.lib.tools.agent_toolset import AgentToolContext, beta_agent_toolset_20260401
+from anthropic.lib.tools.agent_toolset import AgentToolContext
 from anthropic.types.beta.environments import BetaSelfHostedWork
 
 from sandbox.guard import SessionGuard
 from sandbox.health import Health
 from sandbox.settings import Settings
-from sandbox.workspace import empty, session_workspace, tool_environment
+from sandbox.tool_client import ToolHostError, ToolHostSession, remote_toolset
+from sandbox.workspace import empty, tool_environment
 
 log = logging.getLogger("sandbox.worker")
 
@@ -50,8 +51,9 @@ class PoolWorker:
 
     async def run(self) -> None:
         """Serve sessions until SIGTERM/SIGINT, then finish the session in flight and return."""
-        # A restarted container finds the volumes of the session it died in.
-        empty([self.settings.workspace, *self.settings.scratch_dirs])
+        # A restarted container finds the scratch of the session it died in (the tool host
+        # empties the workspace and its own scratch).
+        empty(self.settings.scratch_dirs)
         self.health.loop_running = True
         try:
             async with anyio.create_task_group() as tg:
@@ -107,53 +109,22 @@ class PoolWorker:
             return
         s = self.settings
         session_id = item.data.id
-        try:
-            workdir = session_workspace(s.workspace, session_id)
-        except OSError as e:
-            log.error("no workspace for session_id=%s work_id=%s: %s", session_id, item.id, e)
-            await self._force_stop(item)
-            return
         guard = SessionGuard(
             session_id=session_id,
             run_timeout_seconds=s.run_timeout_seconds,
             max_tool_calls=s.max_tool_calls,
         )
-        log.info(
-            "serving session session_id=%s work_id=%s workdir=%s run_timeout=%gs max_tool_calls=%d",
-            session_id,
-            item.id,
-            workdir,
-            s.run_timeout_seconds,
-            s.max_tool_calls,
-        )
-
-        def tools(context: AgentToolContext) -> list[Any]:
-            # `env` replaces the bash tool's default environment outright.
-            context.env = tool_environment(workdir, s.tool_env, os.environ)
-            return guard.wrap(beta_agent_toolset_20260401(context))
-
-        worker = self.client.beta.environments.work.worker(
-            environment_id=item.environment_id,
-            environment_key=s.environment_key,
-            tools=tools,
-            workdir=workdir,
-            max_idle=s.max_idle_seconds,
-        )
         try:
-            with guard.enforce():
-                await worker.handle_item(
-                    work_id=item.id,
-                    environment_id=item.environment_id,
-                    session_id=session_id,
-                    environment_key=s.environment_key,
-                    work_secret=item.secret,
-                )
-        except Exception as e:
-            log.error(
-                "session failed session_id=%s work_id=%s error=%s", session_id, item.id, _causes(e)
-            )
+            # Leaving this block ends the session on the tool host: every process it started
+            # is killed and the workspace emptied, however the session ended.
+            async with ToolHostSession.open(s.tool_socket, session_id) as host:
+                await self._run(item, guard, host)
+        except ToolHostError as e:
+            log.error("no tool host for session_id=%s work_id=%s: %s", session_id, item.id, e)
+            await self._force_stop(item)
+            return
         finally:
-            empty([s.workspace, *s.scratch_dirs])
+            empty(s.scratch_dirs)
         if guard.stop_reason == "tool_call_cap":
             log.warning(
                 "tool-call cap of %d reached; session stopped session_id=%s work_id=%s",
@@ -174,6 +145,47 @@ class PoolWorker:
                 session_id,
                 item.id,
                 guard.tool_calls,
+            )
+
+    async def _run(
+        self, item: BetaSelfHostedWork, guard: SessionGuard, host: ToolHostSession
+    ) -> None:
+        s = self.settings
+        session_id = guard.session_id
+        workdir = host.workdir
+        log.info(
+            "serving session session_id=%s work_id=%s workdir=%s run_timeout=%gs max_tool_calls=%d",
+            session_id,
+            item.id,
+            workdir,
+            s.run_timeout_seconds,
+            s.max_tool_calls,
+        )
+
+        def tools(context: AgentToolContext) -> list[Any]:
+            # `env` replaces the bash tool's default environment outright.
+            env = tool_environment(workdir, s.tool_env, os.environ)
+            return guard.wrap(remote_toolset(context, host, env))
+
+        worker = self.client.beta.environments.work.worker(
+            environment_id=item.environment_id,
+            environment_key=s.environment_key,
+            tools=tools,
+            workdir=workdir,
+            max_idle=s.max_idle_seconds,
+        )
+        try:
+            with guard.enforce():
+                await worker.handle_item(
+                    work_id=item.id,
+                    environment_id=item.environment_id,
+                    session_id=session_id,
+                    environment_key=s.environment_key,
+                    work_secret=item.secret,
+                )
+        except Exception as e:
+            log.error(
+                "session failed session_id=%s work_id=%s error=%s", session_id, item.id, _causes(e)
             )
 
     async def _force_stop(self, item: BetaSelfHostedWork) -> None:

@@ -1,10 +1,10 @@
 """A fresh workspace per session, and nothing left behind for the next one.
 
-Bash runs unconfined inside the pod, so a session can write anywhere the worker's user can:
-into its own directory, next to it, or into a scratch volume such as /tmp. After each session
-the worker therefore empties the whole workspace volume and every scratch directory, not just
-the session's own directory. One worker serves one session at a time, so nothing else is
-using them then.
+Bash runs unconfined inside the tools' container, so a session can write anywhere the tools'
+user can: into its own directory, next to it, or into a scratch volume such as /tmp. After each
+session the tool host therefore empties the whole workspace volume and every scratch directory,
+not just the session's own directory. One worker serves one session at a time, so nothing else
+is using them then.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def session_workspace(root: Path, session_id: str) -> Path:
-    """Create `<root>/<session id>` (owner-only) for one session."""
+    """Create `<root>/<session id>` for one session: the tool host's user and the worker's
+    group (the worker writes the session's skills and memory stores there), nobody else."""
     path = root / ("session-" + _UNSAFE.sub("_", session_id)[:100])
-    path.mkdir(mode=0o700)
-    (path / ".tmp").mkdir(mode=0o700)
+    path.mkdir(mode=0o770)
+    (path / ".tmp").mkdir(mode=0o770)
     return path
 
 

@@ -31,10 +31,18 @@ def pod_spec(objects: list[Manifest]) -> dict[str, Any]:
     return only(objects, "Deployment")["spec"]["template"]["spec"]
 
 
+def container(objects: list[Manifest], name: str) -> dict[str, Any]:
+    containers = {c["name"]: c for c in pod_spec(objects)["containers"]}
+    assert set(containers) == {"worker", "tools"}
+    return containers[name]
+
+
 def worker(objects: list[Manifest]) -> dict[str, Any]:
-    (container,) = pod_spec(objects)["containers"]
-    assert container["name"] == "worker"
-    return container
+    return container(objects, "worker")
+
+
+def tools(objects: list[Manifest]) -> dict[str, Any]:
+    return container(objects, "tools")
 
 
 def env_map(container: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +65,7 @@ def test_worker_runs_the_bundles_worker_with_every_limit_as_a_flag() -> None:
     assert flags(c) == {
         "--environment-id": [SANDBOX.environment_id],
         "--environment-key-file": ["/var/run/secrets/agent-perimeter/environment-key/key"],
-        "--workspace": ["/workspace"],
+        "--tool-socket": ["/run/agent-perimeter/tools/tools.sock"],
         "--run-timeout-seconds": ["1800"],
         "--max-tool-calls": ["200"],
         "--max-idle": ["60s"],
@@ -143,7 +151,54 @@ def test_workspace_is_a_bounded_scratch_volume_at_workdir() -> None:
     assert worker(objects)["securityContext"]["readOnlyRootFilesystem"] is True
     moved = render("sandbox-runner", {"worker": {"workdir": "/home/agent/work"}})
     assert "/home/agent/work" in {m["mountPath"] for m in worker(moved)["volumeMounts"]}
-    assert flags(worker(moved))["--workspace"] == ["/home/agent/work"]
+    assert "/home/agent/work" in {m["mountPath"] for m in tools(moved)["volumeMounts"]}
+    assert flags(tools(moved))["--workspace"] == ["/home/agent/work"]
+
+
+def test_tools_run_in_their_own_container_as_another_user_with_no_key() -> None:
+    objects = realistic()
+    spec = pod_spec(objects)
+    t = tools(objects)
+    assert t["command"] == ["python", "-m", "sandbox.toolhost"]
+    assert t["image"] == worker(objects)["image"]
+    socket = "/run/agent-perimeter/tools/tools.sock"
+    assert flags(t) == {
+        "--socket": [socket],
+        "--workspace": ["/workspace"],
+        "--scratch-dir": ["/tmp"],
+    }
+    assert flags(worker(objects))["--tool-socket"] == [socket]
+    # Another user than the one the key file is readable by, and no way into the worker.
+    assert t["securityContext"]["runAsUser"] == 65533 != spec["securityContext"]["runAsUser"]
+    assert not spec.get("shareProcessNamespace")
+    assert spec["automountServiceAccountToken"] is False
+    key = key_volume(objects)["name"]
+    assert key not in {m["name"] for m in t["volumeMounts"]}
+    assert not [e for e in t.get("env", []) if "valueFrom" in e]
+    # The worker and the tools share the workspace and the socket, not their /tmp.
+    mounts = {
+        c["name"]: {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        for c in spec["containers"]
+    }
+    assert mounts["tools"]["/workspace"] == mounts["worker"]["/workspace"]
+    assert (
+        mounts["tools"]["/run/agent-perimeter/tools"]
+        == mounts["worker"]["/run/agent-perimeter/tools"]
+    )
+    assert mounts["tools"]["/tmp"] != mounts["worker"]["/tmp"]
+    assert t["securityContext"]["readOnlyRootFilesystem"] is True
+    # The pool's declared resources go where the agent's work runs.
+    assert t["resources"] == SANDBOX.resources.chart_values()
+    assert worker(objects)["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+
+
+def test_tools_as_the_workers_own_user_are_refused() -> None:
+    with pytest.raises(HelmFailed) as failed:
+        render("sandbox-runner", {"tools": {"runAsUser": 65532}})
+    assert (
+        "tools.runAsUser (65532) must differ from podSecurityContext.runAsUser"
+        in failed.value.stderr
+    )
 
 
 def test_grace_period_covers_a_whole_run_plus_the_drain() -> None:

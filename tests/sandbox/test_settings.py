@@ -18,6 +18,7 @@ def argv(key_file: Path, *extra: str) -> list[str]:
         "--environment-key-file", str(key_file),
         "--run-timeout-seconds", "300",
         "--max-tool-calls", "20",
+        "--tool-socket", "/run/agent-perimeter/tools/tools.sock",
         *extra,
     ]  # fmt: skip
 
@@ -42,7 +43,7 @@ def test_the_key_comes_from_the_file(key_file: Path) -> None:
     [
         (("--max-tool-calls", "0"), "--max-tool-calls: must be greater than 0"),
         (("--max-idle", "soon"), "--max-idle: 'soon' is not a duration"),
-        (("--workspace", "work"), "--workspace: 'work' is not an absolute path"),
+        (("--tool-socket", "tools.sock"), "--tool-socket: 'tools.sock' is not an absolute path"),
         (("--tool-env", "ANTHROPIC_API_KEY"), "--tool-env: ANTHROPIC_API_KEY is an ANTHROPIC_*"),
     ],
 )

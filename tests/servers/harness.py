@@ -33,6 +33,7 @@ from infra.config import PerimeterConfig
 from infra.offline import render_environment
 from servers.runtime import contract
 from tests.certificates.issued import make_ca, make_serving
+from tests.processes import stop as stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1
@@ -229,13 +230,7 @@ def start(module: str, env: Mapping[str, str], files: ServerFiles, port: int) ->
 
 def stop(running: RunningServer) -> None:
     """By PID: SIGTERM, then SIGKILL after 10 s."""
-    if running.process.poll() is None:
-        running.process.send_signal(signal.SIGTERM)
-        try:
-            running.process.wait(10)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
-            running.process.wait(10)
+    stop_process(running.process)
 
 
 def run_to_exit(

@@ -151,3 +151,14 @@ Where the environment key Secret is mounted; the worker reads "<this>/key".
 {{- define "sandbox-runner.keyMountPath" -}}
 /var/run/secrets/agent-perimeter/environment-key
 {{- end }}
+
+{{/*
+The tool host's Unix socket, in an emptyDir both containers mount.
+*/}}
+{{- define "sandbox-runner.toolSocketDir" -}}
+/run/agent-perimeter/tools
+{{- end }}
+
+{{- define "sandbox-runner.toolSocket" -}}
+{{ include "sandbox-runner.toolSocketDir" . }}/tools.sock
+{{- end }}
