@@ -67,8 +67,34 @@ def mcp_release(server: McpServer | str) -> str:
     return f"mcp-server-{name}"
 
 
+def mcp_service_host(namespace: str, server: McpServer | str) -> str:
+    """The server's Service in the cluster: what the proxy and a direct pool dial, and the
+    name its certificate is issued for."""
+    return f"{mcp_release(server)}.{namespace}.svc.cluster.local"
+
+
+def mcp_in_cluster_origin(namespace: str, server: McpServer, tls: bool) -> str:
+    """scheme://host:port of the server inside the cluster: https when it serves the managed
+    certificate (`upstream_tls.enabled`), http otherwise."""
+    scheme = "https" if tls else "http"
+    return f"{scheme}://{mcp_service_host(namespace, server)}:{server.port}"
+
+
 def provisioner_name(database: str) -> str:
     return f"role-provisioner-{database.replace('_', '-')}"
+
+
+def provisioning_digest(rotation_epoch: int, sql: str) -> str:
+    """Suffix of one provisioning run's Job, SQL ConfigMap and verifiers Secret: new SQL or a
+    new epoch is a new set, created before the old one goes."""
+    return hashlib.sha256(f"{rotation_epoch}\n{sql}".encode()).hexdigest()[:10]
+
+
+def verifiers_secret_name(database: str, digest: str) -> str:
+    """Named like the Job that reads it: a rotation creates both before deleting either.
+    With no digest, the base the collision check compares."""
+    base = f"{provisioner_name(database)}-verifiers"
+    return f"{base}-{digest}" if digest else base
 
 
 def selector_labels(chart: str, release: str) -> dict[str, str]:
@@ -122,6 +148,14 @@ def platform_token_secret_name(server: McpServer, epoch: int, retiring: int | No
     return base if retiring is None else f"{base}-and-r{retiring}"
 
 
+TUNNEL_TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
+
+
+def environment_key_secret_name(pool: str) -> str:
+    """The pool's environment key: read by that pool's workers only."""
+    return f"{sandbox_release(pool)}-environment-key"
+
+
 def tunnel_token_secret_name(epoch: int) -> str:
     """Carries the tunnel's `token_epoch`: a rotated token is a new Secret, created first."""
     return f"{TUNNEL_RELEASE}-token-r{epoch}"
@@ -156,13 +190,23 @@ def database_ca_config_map(database: str) -> str:
 
 
 def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
-    """(Secret name, config field it derives from) of every Secret named after config entries."""
-    names: list[tuple[str, str]] = []
+    """(Secret name, config field it derives from) of every Secret the program creates.
+
+    A name that ends in a digest of its content (a certificate, a configured credential, the
+    role SQL: `issued_name`, `keyed_name`, `verifiers_secret_name`) is listed by the base
+    before `-<digest>`, which is what two entries could share.
+    """
+    names: list[tuple[str, str]] = [
+        (tunnel_token_secret_name(config.tunnel.token_epoch), "tunnel.token_epoch"),
+        (TUNNEL_TLS_SECRET, "tunnel"),
+    ]
     for i, server in enumerate(config.mcp_servers):
         epoch = config.rotation_epoch
         names.append(
             (platform_token_secret_name(server, server.token_epoch), f"mcp_servers[{i}].name")
         )
+        if config.upstream_tls.enabled:
+            names.append((server_tls_secret(server.name), f"mcp_servers[{i}].name"))
         names += [
             (tool_secret_name(server, tool, epoch), f"mcp_servers[{i}].tools[{j}].name")
             for j, tool in enumerate(server.tools)
@@ -174,11 +218,14 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
             if backend.credential
         ]
     for database in config.databases:
-        base = provisioner_name(database)
         names += [
-            (f"{base}-admin", f"databases.{database}"),
-            (f"{base}-verifiers", f"databases.{database}"),
+            (f"{provisioner_name(database)}-admin", f"databases.{database}"),
+            (verifiers_secret_name(database, digest=""), f"databases.{database}"),
         ]
+    names += [
+        (environment_key_secret_name(pool.name), f"sandboxes[{i}].name")
+        for i, pool in enumerate(config.sandboxes)
+    ]
     return names
 
 

@@ -13,7 +13,7 @@ from infra.components.admission_policies import AdmissionPolicies, AdmissionPoli
 from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
 from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
 from infra.components.mcp_server import McpServer, McpServerArgs
-from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs, server_host
+from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
 from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
 from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
 from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
@@ -23,7 +23,7 @@ from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
 from infra.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
 from infra.config import McpServer as McpServerConfig
 from infra.config import PerimeterConfig, PerimeterSecrets, as_secret
-from infra.naming import UPSTREAM_CA_CONFIG_MAP, mcp_release, server_tls_secret
+from infra.naming import UPSTREAM_CA_CONFIG_MAP, mcp_release, mcp_service_host, server_tls_secret
 from infra.network import boundaries_summary, used_databases
 
 
@@ -70,7 +70,11 @@ def server_url(config: PerimeterConfig, server: McpServerConfig, domain: str) ->
 def server_dns_names(config: PerimeterConfig, server: McpServerConfig) -> list[str]:
     """Every name the Service answers to in the cluster; the proxy dials the first."""
     release = mcp_release(server)
-    return [server_host(config, server), f"{release}.{config.namespace}.svc", release]
+    return [
+        mcp_service_host(config.namespace, server),
+        f"{release}.{config.namespace}.svc",
+        release,
+    ]
 
 
 def upstream_tls(config: PerimeterConfig, opts: pulumi.ResourceOptions) -> UpstreamTls | None:

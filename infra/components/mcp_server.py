@@ -16,6 +16,7 @@ from infra.naming import (
     LABEL_ENVIRONMENT,
     database_ca_config_map,
     mcp_release,
+    mcp_service_host,
     tool_role,
 )
 from infra.tools import chart_path
@@ -116,7 +117,7 @@ class McpServer(pulumi.ComponentResource):
     ) -> None:
         super().__init__("agent-perimeter:index:McpServer", name, None, opts)
         self.release = mcp_release(args.server)
-        self.service_host = f"{self.release}.{args.config.namespace}.svc.cluster.local"
+        self.service_host = mcp_service_host(args.config.namespace, args.server)
         k8s.helm.v4.Chart(
             self.release,
             name=self.release,

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import McpServer, PerimeterConfig, PerimeterSecrets
+from infra.config import PerimeterConfig, PerimeterSecrets
 from infra.credentials import credential_secret
 from infra.naming import (
     ANNOTATION_UPSTREAM_CA,
@@ -21,7 +21,8 @@ from infra.naming import (
     CREDENTIAL_TUNNEL_TOKEN,
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
-    mcp_release,
+    TUNNEL_TLS_SECRET,
+    mcp_in_cluster_origin,
     tunnel_token_secret_name,
 )
 from infra.platform_api.tunnel import Tunnel, TunnelArgs
@@ -29,7 +30,6 @@ from infra.platform_api.tunnel_certificate import TunnelCertificate, TunnelCerti
 from infra.tools import chart_path
 
 CHART = chart_path("mcp-tunnel")
-TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,13 @@ class McpTunnelArgs:
     upstream_ca_sha256: pulumi.Input[str] | None = None
 
 
-def server_host(config: PerimeterConfig, server: McpServer) -> str:
-    """The name the proxy dials, and the name each server's certificate is issued for."""
-    return f"{mcp_release(server)}.{config.namespace}.svc.cluster.local"
-
-
 def tunnel_routes(config: PerimeterConfig) -> dict[str, str]:
     """Route subdomain -> upstream written exactly scheme://host:port (the proxy rejects a path);
     https under the managed CA unless `upstream_tls.enabled` is false."""
-    scheme = "https" if config.upstream_tls.enabled else "http"
     return {
-        server.route_name: f"{scheme}://{server_host(config, server)}:{server.port}"
+        server.route_name: mcp_in_cluster_origin(
+            config.namespace, server, config.upstream_tls.enabled
+        )
         for server in config.mcp_servers
     }
 
@@ -80,7 +76,7 @@ def tunnel_values(
             "id": tunnel_id if tunnel_id is not None else tunnel.id,
             "domain": domain if domain is not None else config.tunnel_domain,
             "tokenSecretName": tunnel_token_secret_name(tunnel.token_epoch),
-            "tlsSecretName": TLS_SECRET,
+            "tlsSecretName": TUNNEL_TLS_SECRET,
         },
         "proxy": {
             "image": tunnel.proxy_image.chart_values(),
@@ -161,7 +157,7 @@ class McpTunnel(pulumi.ComponentResource):
         tls = credential_secret(
             f"{name}-tls",
             config=config,
-            name=TLS_SECRET,
+            name=TUNNEL_TLS_SECRET,
             credential=CREDENTIAL_TUNNEL_TLS,
             reader=TUNNEL_RELEASE,
             data={"tls.crt": secrets.tunnel_tls_cert, "tls.key": secrets.tunnel_tls_key},

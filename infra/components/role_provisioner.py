@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,8 @@ from infra.naming import (
     database_ca_config_map,
     provisioner_name,
     provisioner_selector,
+    provisioning_digest,
+    verifiers_secret_name,
 )
 from infra.workloads import restricted_container_security, restricted_pod_security
 
@@ -68,7 +69,8 @@ class RoleProvisioner(pulumi.ComponentResource):
         base = provisioner_name(database)
         labels = common_labels(COMPONENT_PROVISIONER, base, config.environment)
         self.sql = role_sql(config, database)
-        digest = hashlib.sha256(f"{config.rotation_epoch}\n{self.sql}".encode()).hexdigest()[:10]
+        digest = provisioning_digest(config.rotation_epoch, self.sql)
+        verifiers_name = verifiers_secret_name(database, digest)
 
         admin = credential_secret(
             f"{name}-admin",
@@ -82,8 +84,7 @@ class RoleProvisioner(pulumi.ComponentResource):
         verifiers = credential_secret(
             f"{name}-verifiers",
             config=config,
-            # Named like the Job that reads it: a rotation creates both before deleting either.
-            name=f"{base}-verifiers-{digest}",
+            name=verifiers_name,
             credential=CREDENTIAL_ROLE_VERIFIERS,
             reader=base,
             data={spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)},
@@ -154,7 +155,7 @@ class RoleProvisioner(pulumi.ComponentResource):
             },
             {
                 "name": "verifiers",
-                "secret": {"secretName": f"{base}-verifiers-{digest}", "defaultMode": 0o440},
+                "secret": {"secretName": verifiers_name, "defaultMode": 0o440},
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
         ]

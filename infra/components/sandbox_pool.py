@@ -14,16 +14,13 @@ from infra.credentials import credential_secret
 from infra.naming import (
     CREDENTIAL_ENVIRONMENT_KEY,
     LABEL_ENVIRONMENT,
-    mcp_release,
+    environment_key_secret_name,
+    mcp_in_cluster_origin,
     sandbox_release,
 )
 from infra.tools import chart_path
 
 CHART = chart_path("sandbox-runner")
-
-
-def key_secret_name(pool: PoolConfig) -> str:
-    return f"{sandbox_release(pool.name)}-environment-key"
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ def sandbox_values(
         "image": pool.image.chart_values(),
         "environment": {
             "id": environment_id if environment_id is not None else pool.environment_id,
-            "keySecretName": key_secret_name(pool),
+            "keySecretName": environment_key_secret_name(pool.name),
         },
         "worker": {
             "maxIdle": pool.max_idle,
@@ -57,8 +54,11 @@ def sandbox_values(
         "mcpServers": [
             {
                 "name": name,
-                "url": f"http://{mcp_release(name)}.{config.namespace}.svc.cluster.local:"
-                f"{config.server(name).port}{config.server(name).path}",
+                # The scheme the server serves: https under the managed CA (the default).
+                "url": mcp_in_cluster_origin(
+                    config.namespace, config.server(name), config.upstream_tls.enabled
+                )
+                + config.server(name).path,
             }
             for name in pool.direct_mcp_access
         ],
@@ -81,7 +81,7 @@ class SandboxPool(pulumi.ComponentResource):
         key = credential_secret(
             f"{name}-environment-key",
             config=config,
-            name=key_secret_name(pool),
+            name=environment_key_secret_name(pool.name),
             credential=CREDENTIAL_ENVIRONMENT_KEY,
             reader=release,
             data={"key": args.environment_key},

@@ -8,6 +8,7 @@ import pytest
 from anthropic.lib.tools._beta_session_runner import TOOL_TIMEOUT
 from pydantic import ValidationError
 
+from infra.components.mcp_tunnel import tunnel_routes
 from infra.components.sandbox_pool import sandbox_values
 from infra.config import SandboxPool, load
 from tests.conftest import run_infra
@@ -89,3 +90,19 @@ def test_dev_ships_the_walkthroughs_sixty_second_pool_and_the_render_warns(tmp_p
     assert rendered.returncode == 0, rendered.stderr
     warnings = [line for line in rendered.stderr.splitlines() if line.startswith("warning: ")]
     assert warnings == [f"warning: {walkthrough.warnings[0]}"]
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_a_direct_pool_dials_the_scheme_the_server_serves(tls: bool) -> None:
+    """The tunnel's proxy and a direct pool reach a server at one origin: https while it
+    serves the managed certificate, http only when `upstream_tls` is off."""
+    config = load("dev")
+    server = config.mcp_servers[0]
+    config = config.model_copy(
+        update={"upstream_tls": config.upstream_tls.model_copy(update={"enabled": tls})}
+    )
+    pool = config.sandboxes[0].model_copy(update={"direct_mcp_access": [server.name]})
+    (entry,) = sandbox_values(config, pool)["mcpServers"]
+    origin = tunnel_routes(config)[server.route_name]
+    assert entry == {"name": server.name, "url": origin + server.path}
+    assert origin.startswith("https://" if tls else "http://")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,8 @@ import pytest
 import yaml
 
 from infra.config import ConfigError, load, parse_perimeter
+from infra.naming import generated_secret_names
+from infra.offline import render_environment
 from tests.conftest import REPO_ROOT, assert_refused, raw_settings
 
 PINNED = "@sha256:" + "a" * 64
@@ -498,3 +501,20 @@ def test_cli_refuses_bad_files_with_exit_2_and_writes_nothing(
     assert "Traceback" not in proc.stderr
     assert TOKEN not in proc.stderr + proc.stdout
     assert not out.exists()
+
+
+DIGEST_SUFFIX = re.compile(r"-[0-9a-f]{10}$")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_collision_check_sees_every_secret_the_program_creates(stack: str) -> None:
+    """A name the check never sees can collide unnoticed: each rendered Secret is one the
+    check lists, by its whole name or, for a content digest, by the base it carries."""
+    config = load(stack=stack)
+    listed = {name for name, _ in generated_secret_names(config)}
+    rendered = {
+        m["metadata"]["name"] for m in render_environment(config) if m.get("kind") == "Secret"
+    }
+    based = {name if name in listed else DIGEST_SUFFIX.sub("", name) for name in rendered}
+    assert based - listed == set(), "Secrets the collision check never sees"
+    assert listed - based == set(), "the check lists a Secret never made"
