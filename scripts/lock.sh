@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the pins: requirements.lock (the project, dev tools included) from pyproject.toml,
-# and policies/requirements.txt (the policy pack) from the same pins. One resolution for
-# Python 3.11-3.13 on every platform, every file hashed. Run after changing a dependency.
+# and policies/requirements.txt (the policy pack), servers/requirements.txt and
+# sandbox/requirements.txt (the images) from the same pins. One resolution for Python
+# 3.11-3.13 on every platform, every file hashed. Run after changing a dependency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION="0.13.8"
@@ -22,3 +23,6 @@ echo "lock: pinning policies/requirements.in into policies/requirements.txt from
 echo "lock: pinning servers/requirements.in into servers/requirements.txt from the lock"
 "$venv/bin/uv" pip compile servers/requirements.in --constraint requirements.lock "${common[@]}" \
   -o servers/requirements.txt
+echo "lock: pinning sandbox/requirements.in into sandbox/requirements.txt from the lock"
+"$venv/bin/uv" pip compile sandbox/requirements.in --constraint requirements.lock "${common[@]}" \
+  -o sandbox/requirements.txt

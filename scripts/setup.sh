@@ -8,9 +8,11 @@ HELM_VERSION="v3.21.4"
 TOOLS_BIN="$PWD/.tools/bin"
 
 # --live: also what the live node needs (tests/live): a container runtime, CNI plugins,
-# netfilter tools and the image tools, all from Debian.
+# netfilter tools and the image tools (debootstrap: the Debian root filesystem of the Python
+# and psql images), all from Debian.
 LIVE_PACKAGES="containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins
-iptables:iptables nft:nftables umoci:umoci skopeo:skopeo gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev"
+iptables:iptables nft:nftables umoci:umoci skopeo:skopeo gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+/usr/sbin/debootstrap:debootstrap"
 
 need_apt=()
 if [ "${1:-}" = --live ]; then

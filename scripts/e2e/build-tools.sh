@@ -40,6 +40,16 @@ if [ "$KNP_XT_QUEUE" = auto ]; then
   if zcat /proc/config.gz 2>/dev/null | grep '^# CONFIG_NFT_QUEUE is not set' >/dev/null; then KNP_XT_QUEUE=1; fi
 fi
 IMAGE_TAG=1
+# The Debian root filesystem the Python and psql images share (rootfs-bookworm): debootstrap
+# minbase of this suite plus these packages, from the mirror the host's apt uses (where it
+# comes from is not part of the recipe; what is installed is). psql >= 15 for the role
+# provisioner's \getenv; python-is-python3 for the charts' `python -m ...` commands.
+ROOTFS_SUITE=bookworm
+ROOTFS_PACKAGES="python3 python-is-python3 postgresql-client-15"
+# The Python the images run (bookworm's 3.11): pip installs the hashed pins for it, for
+# glibc 2.36 (every manylinux tag up to it), whatever the host's own Python is.
+IMAGE_PYTHON=3.11
+IMAGE_GLIBC_MINOR=36
 # kwok's `fast` stages: a pod is Running and Ready as soon as it is scheduled (the
 # `general` set's pod-ready waits for an Initialized condition only its pod-create sets),
 # a Job's pod Succeeds at once, and a deleted pod goes at once instead of after a jitter
@@ -59,7 +69,8 @@ mkdir -p "$AP_CACHE"
 say() { printf '[e2e-tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Per tool: "<version>|<build functions>|<vendored archives>|<variables it reads>|<repo files>
-# |<tools it copies from>" (the last two optional).
+# |<tools it copies from>" (the last two optional). A repo file ending in / is a directory:
+# every file under it (tree_files) is in the digest, path and content.
 tool_spec() {
   case $1 in
     pulumi) echo "$PULUMI_VERSION|build_pulumi_cli|pulumi-language-python.tar.gz|PULUMI_VERSION" ;;
@@ -72,6 +83,14 @@ tool_spec() {
     image-pause) echo "$IMAGE_TAG|build_image_pause pack_image|||images/pause/pause.c" ;;
     image-probe) echo "$IMAGE_TAG|build_image_probe pack_image passwd_files|||images/probe/main.go" ;;
     image-coredns) echo "$IMAGE_TAG|build_image_coredns pack_image passwd_files||||coredns" ;;
+    rootfs-bookworm) echo "$ROOTFS_SUITE|build_rootfs_bookworm debian_mirror||ROOTFS_SUITE ROOTFS_PACKAGES" ;;
+    image-role-provisioner) echo "$IMAGE_TAG|build_image_role_provisioner pack_on_base base_rootfs nonroot_user|||\
+|rootfs-bookworm" ;;
+    image-mcp-exports) echo "$IMAGE_TAG|build_image_mcp_exports pack_on_base base_rootfs nonroot_user pip_target copy_tree \
+py_compile tree_files||IMAGE_PYTHON IMAGE_GLIBC_MINOR|servers/requirements.txt servers/__init__.py servers/runtime/ \
+servers/exports/|rootfs-bookworm" ;;
+    image-sandbox-worker) echo "$IMAGE_TAG|build_image_sandbox_worker pack_on_base base_rootfs nonroot_user pip_target \
+copy_tree py_compile tree_files||IMAGE_PYTHON IMAGE_GLIBC_MINOR|sandbox/requirements.txt sandbox/|rootfs-bookworm" ;;
     etcd) echo "$ETCD_VERSION|build_etcd||ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION|build_kwok||KWOK_VERSION" ;;
     kwok-stages) echo "$KWOK_VERSION|build_kwok_stages||KWOK_VERSION KWOK_STAGES" ;;
@@ -79,6 +98,13 @@ tool_spec() {
   esac
 }
 HELPERS="build_once source_dir extract minify_json"
+
+# tree_files DIR: the files under the repo directory DIR, relative to the repo, sorted;
+# bytecode caches left by test runs are not part of it. Named in the spec of each tool
+# that copies a tree (not a helper of all: that would change every tool's digest).
+tree_files() {
+  (cd "$repo" && find "${1%/}" -name __pycache__ -prune -o -type f ! -name '*.pyc' -print | LC_ALL=C sort)
+}
 
 # The text a tool's digest is taken of; kept in its cache entry so --verify can say what
 # changed.
@@ -90,7 +116,13 @@ recipe() {
   echo "go $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH) CGO_ENABLED=$CGO_ENABLED GOFLAGS=$GOFLAGS"
   for item in $vars; do echo "var $item=${!item}"; done
   for item in $sources; do echo "source $item $(sha256sum <"$SOURCES/$item" | cut -d' ' -f1)"; done
-  for item in $files; do echo "file $item $(sha256sum <"$repo/$item" | cut -d' ' -f1)"; done
+  for item in $files; do
+    if [ "${item%/}" != "$item" ]; then
+      echo "tree $item $(tree_files "$item" | (cd "$repo" && xargs -r sha256sum) | sha256sum | cut -d' ' -f1)"
+    else
+      echo "file $item $(sha256sum <"$repo/$item" | cut -d' ' -f1)"
+    fi
+  done
   for item in $deps; do echo "uses $item $(digest "$item")"; done
   for item in $HELPERS $fns; do declare -f "$item"; done
 }
@@ -369,6 +401,149 @@ build_image_coredns() {
   pack_image coredns rootfs --config.entrypoint /coredns
 }
 
+# The mirror of the host's apt sources for Debian's main archive (deb822 or one-line form).
+debian_mirror() {
+  local found
+  found=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | python3 -c '
+import re, sys
+text = sys.stdin.read()
+for uri in re.findall(r"^\s*URIs:\s*(\S+)", text, re.M) + re.findall(r"^\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+\S+", text, re.M):
+    if uri.rstrip("/").endswith("/debian"):
+        print(uri)
+        break
+')
+  [ -n "$found" ] || { say "no Debian mirror in /etc/apt/sources.list*"; return 1; }
+  echo "$found"
+}
+
+# debootstrap minbase + ROOTFS_PACKAGES, without docs, manuals, locales, apt lists and logs;
+# kept as one tar (numeric owners) that the images unpack.
+build_rootfs_bookworm() {
+  local mirror
+  command -v debootstrap >/dev/null 2>&1 || { say "no debootstrap: bash scripts/setup.sh --live installs it"; return 1; }
+  mirror=$(debian_mirror)
+  say "  rootfs: debootstrap --variant=minbase $ROOTFS_SUITE from $mirror"
+  if ! debootstrap --variant=minbase --include="${ROOTFS_PACKAGES// /,}" "$ROOTFS_SUITE" rootfs "$mirror" \
+      >debootstrap.log 2>&1; then
+    tail -n 20 debootstrap.log >&2
+    return 1
+  fi
+  rm -rf rootfs/usr/share/doc/* rootfs/usr/share/man/* rootfs/usr/share/info/* \
+    rootfs/usr/share/locale/* rootfs/var/cache/apt/* rootfs/var/lib/apt/lists/* \
+    rootfs/var/cache/debconf/*-old rootfs/var/log/* rootfs/dev/* rootfs/run/* rootfs/tmp/*
+  tar --numeric-owner -C rootfs -cf "$out/rootfs.tar" .
+  # The same tree as the base layer of every image on it (pack_on_base): one blob, so the
+  # node's containerd stores and unpacks it once for all of them.
+  umoci init --layout "$out/layout"
+  umoci new --image "$out/layout:base"
+  umoci insert --image "$out/layout:base" rootfs /
+  umoci gc --layout "$out/layout"
+}
+
+# pack_on_base NAME ROOTFS PATH... -- UMOCI-CONFIG-ARGS...: as pack_image, but rootfs-bookworm's
+# base layer as is, and one layer of the PATHs of ROOTFS (what the image's build added or
+# changed).
+pack_on_base() {
+  local name=$1 rootfs=$2 layer=$PWD/layer ref="localhost/agent-perimeter/$1:$IMAGE_TAG"
+  shift 2
+  mkdir -p "$layer"
+  while [ "$1" != -- ]; do
+    (cd "$rootfs" && cp -a --parents "${1#/}" "$layer/")
+    shift
+  done
+  shift
+  cp -a "$(entry rootfs-bookworm)/bin/layout" layout
+  umoci tag --image layout:base "$IMAGE_TAG"
+  umoci insert --image "layout:$IMAGE_TAG" "$layer" /
+  umoci config --image "layout:$IMAGE_TAG" --author agent-perimeter --os linux --architecture amd64 "$@"
+  umoci gc --layout layout
+  skopeo --insecure-policy copy -q "oci:layout:$IMAGE_TAG" "docker-archive:$out/$name.tar:$ref"
+  echo "$ref" > "$out/$name.ref"
+}
+
+base_rootfs() { # dir: the shared Debian root filesystem, unpacked
+  mkdir -p "$1"
+  tar --numeric-owner -xpf "$(entry rootfs-bookworm)/bin/rootfs.tar" -C "$1"
+}
+
+nonroot_user() { # rootfs [home]: user and group 65532 (nonroot) beside Debian's own
+  local home=${2:-/nonexistent}
+  echo "nonroot:x:65532:65532:nonroot:$home:/usr/sbin/nologin" >> "$1/etc/passwd"
+  echo "nonroot:x:65532:" >> "$1/etc/group"
+}
+
+# pip_target REQUIREMENTS DIR: the hashed pins, no resolution, as wheels for the images'
+# Python and glibc (not the host's), into DIR.
+pip_target() {
+  local platforms=(--platform manylinux2014_x86_64) minor  # pip adds manylinux2010 and 1
+  for minor in $(seq 17 "$IMAGE_GLIBC_MINOR"); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
+  PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 python3 -m pip install -q --no-cache-dir \
+    --require-hashes --no-deps --only-binary=:all: --python-version "$IMAGE_PYTHON" \
+    --implementation cp --abi "cp${IMAGE_PYTHON/./}" "${platforms[@]}" \
+    --target "$2" -r "$repo/$1" 2>&1 | { grep -v "^WARNING: Running pip as the 'root' user" || true; } >&2
+  [ "${PIPESTATUS[0]}" -eq 0 ]
+}
+
+copy_tree() { # repo-dir dest: every file tree_files lists, at its path relative to repo-dir
+  local file rel
+  for file in $(tree_files "$1"); do
+    rel=${file#"${1%/}"/}
+    install -D -m 0644 "$repo/$file" "$2/$rel"
+  done
+}
+
+# py_compile ROOTFS DIR...: bytecode written now by the image's own interpreter (the
+# root filesystem is read-only at run time, PYTHONDONTWRITEBYTECODE=1).
+py_compile() {
+  local rootfs=$1
+  shift
+  chroot "$rootfs" /usr/bin/python3 -m compileall -q "$@" >/dev/null
+}
+
+PY_ENV=(--config.env PYTHONDONTWRITEBYTECODE=1 --config.env PYTHONUNBUFFERED=1)
+IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# The role-provisioning Job's image (infra/database/job.py): /bin/sh, cat and psql >= 15
+# (Debian's own binary first on PATH, not the perl wrapper), as 65532.
+build_image_role_provisioner() {
+  base_rootfs rootfs
+  nonroot_user rootfs
+  pack_on_base role-provisioner rootfs /etc/passwd /etc/group -- --config.user 65532:65532 \
+    --config.env "PATH=/usr/lib/postgresql/15/bin:$IMAGE_PATH" --config.cmd psql --config.cmd --version
+}
+
+# servers/exports/Dockerfile on the shared root filesystem.
+build_image_mcp_exports() {
+  base_rootfs rootfs
+  nonroot_user rootfs
+  pip_target servers/requirements.txt rootfs/opt/server/site-packages
+  install -D -m 0644 "$repo/servers/__init__.py" rootfs/opt/app/servers/__init__.py
+  copy_tree servers/runtime rootfs/opt/app/servers/runtime
+  copy_tree servers/exports rootfs/opt/app/servers/exports
+  rm rootfs/opt/app/servers/exports/Dockerfile
+  py_compile rootfs /opt/app /opt/server/site-packages
+  pack_on_base mcp-exports rootfs /etc/passwd /etc/group /opt -- --config.user 65532:65532 "${PY_ENV[@]}" \
+    --config.env "PATH=$IMAGE_PATH" --config.env PYTHONPATH=/opt/app:/opt/server/site-packages \
+    --config.entrypoint python3 --config.entrypoint -m --config.entrypoint servers.exports
+}
+
+# sandbox/Dockerfile on the shared root filesystem: the SDK from its hashed pins, the
+# `sandbox` package, bash, /workspace owned by 65532.
+build_image_sandbox_worker() {
+  base_rootfs rootfs
+  nonroot_user rootfs /workspace
+  pip_target sandbox/requirements.txt rootfs/opt/worker/site-packages
+  copy_tree sandbox rootfs/opt/worker/site-packages/sandbox
+  rm rootfs/opt/worker/site-packages/sandbox/{Dockerfile,requirements.in,requirements.txt}
+  py_compile rootfs /opt/worker/site-packages
+  install -d -o 65532 -g 65532 rootfs/workspace
+  pack_on_base sandbox-worker rootfs /etc/passwd /etc/group /opt /workspace -- --config.user 65532:65532 "${PY_ENV[@]}" \
+    --config.env "PATH=$IMAGE_PATH" --config.env PYTHONPATH=/opt/worker/site-packages \
+    --config.workingdir /workspace --config.cmd python --config.cmd -m --config.cmd sandbox \
+    --config.cmd --help
+}
+
 build_etcd() {
   go mod init ap.local/etcd >/dev/null 2>&1
   cat > main.go <<'GO'
@@ -417,7 +592,9 @@ build_kwok_stages() {
 ENGINE_TOOLS="pulumi pulumi-resource-kubernetes pulumi-resource-random"
 CONTROL_PLANE_TOOLS="kubernetes etcd kwok kwok-stages"
 NODE_TOOLS="kubernetes-node coredns kube-network-policies"
-IMAGES="image-pause image-probe image-coredns"
+# The root filesystem the Python and psql images unpack: built first, not an image itself.
+IMAGE_BASES="rootfs-bookworm"
+IMAGES="image-pause image-probe image-coredns image-role-provisioner image-mcp-exports image-sandbox-worker"
 
 user_pulumi() { command -v pulumi >/dev/null 2>&1 && [ -z "${E2E_BUILD_ENGINE:-}" ]; }
 
@@ -427,8 +604,8 @@ tools_of() {
     control-plane) echo "$CONTROL_PLANE_TOOLS" ;;
     kwok-stages) echo "kwok-stages" ;;
     node) echo "$NODE_TOOLS" ;;
-    images) echo "$IMAGES" ;;
-    live) echo "$NODE_TOOLS $IMAGES" ;;
+    images) echo "$IMAGE_BASES $IMAGES" ;;
+    live) echo "$NODE_TOOLS $IMAGE_BASES $IMAGES" ;;
     all) echo "$CONTROL_PLANE_TOOLS $(tools_of engine)" ;;
     *) echo "usage: $0 [--verify|--digests] [engine|control-plane|kwok-stages|node|images|live|all]" >&2; return 2 ;;
   esac

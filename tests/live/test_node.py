@@ -35,12 +35,7 @@ def test_containment_holds_with_the_node_running(live: Live) -> None:
 
 def test_restricted_pods_run_for_real_and_reach_each_other(live: Live) -> None:
     node = live.node
-    node.kubectl("create", "namespace", NS)
-    node.kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
-    deadline = time.monotonic() + 30
-    while node.kubectl("-n", NS, "get", "sa", "default", check=False).returncode != 0:
-        assert time.monotonic() < deadline, "the namespace's default ServiceAccount never came"
-        time.sleep(0.2)
+    node.restricted_namespace(NS)
     try:
         root_pod = probe_pod("as-root", NS, {}, "smoke", "listener", live.probe_image, ["listen"])
         root_pod["spec"]["securityContext"] = {"runAsUser": 0}

@@ -4,6 +4,7 @@ is missing. Only digests here; tests/e2e/test_tool_cache.py builds against the r
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -78,3 +79,31 @@ def test_an_edited_recipe_finds_the_old_entry_stale_and_says_what_differs(
     assert [p.name for p in cache.iterdir() if not p.name.startswith(".")] == [
         Path(rebuilt.stdout.split()[1]).parent.name
     ]
+
+
+def test_an_image_is_keyed_by_every_repo_file_it_copies(tmp_path: Path) -> None:
+    """The MCP server and sandbox images copy whole directories: an edit to any file under
+    them, or a new one, re-keys that image alone; a test run's bytecode does not."""
+    repo = SCRIPT.parents[2]
+    copy = tmp_path / "scripts" / "e2e" / "build-tools.sh"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(SCRIPT.read_text())
+    for tree in ("images", "servers", "sandbox"):
+        shutil.copytree(repo / tree, tmp_path / tree, ignore=shutil.ignore_patterns("__pycache__"))
+    base = digests(copy, "images")
+    assert base == digests(SCRIPT, "images")
+
+    def changed() -> set[str]:
+        now = digests(copy, "images")
+        return {name for name in base if base[name] != now[name]}
+
+    contract = tmp_path / "servers" / "runtime" / "contract.py"
+    contract.write_text(contract.read_text() + "# edited\n")
+    assert changed() == {"image-mcp-exports"}
+    (tmp_path / "sandbox" / "extra.py").write_text("")
+    assert changed() == {"image-mcp-exports", "image-sandbox-worker"}
+    contract.write_text((repo / "servers" / "runtime" / "contract.py").read_text())
+    (tmp_path / "sandbox" / "extra.py").unlink()
+    (tmp_path / "sandbox" / "__pycache__").mkdir(exist_ok=True)
+    (tmp_path / "sandbox" / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"\0")
+    assert changed() == set()

@@ -452,6 +452,16 @@ class LiveNode:
             raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
         return done
 
+    def restricted_namespace(self, name: str) -> None:
+        """A new namespace enforcing Pod Security `restricted`, ready for pods: a new
+        namespace refuses them until its `default` ServiceAccount exists."""
+        self.kubectl("create", "namespace", name)
+        self.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+        deadline = time.monotonic() + 30
+        while self.kubectl("-n", name, "get", "sa", "default", check=False).returncode != 0:
+            assert time.monotonic() < deadline, "the namespace's default ServiceAccount never came"
+            time.sleep(0.2)
+
     def _json(self, *args: str) -> dict:
         out = self.kubectl(*args, "-o", "json", check=False)
         return json.loads(out.stdout) if out.returncode == 0 else {}

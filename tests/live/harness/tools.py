@@ -31,6 +31,8 @@ def ensure_live_tools() -> LiveTools:
                 binaries[binary.name] = binary
     images = {}
     for name, built in ensure("images").items():
+        if not name.startswith("image-"):
+            continue  # a root filesystem the images are built from
         short = name.removeprefix("image-")
         images[short] = Image(
             (built.directory / f"{short}.ref").read_text().strip(),
