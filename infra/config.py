@@ -1304,6 +1304,47 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+# A system prompt is instructions, not a corpus: a bigger file is a wrong path or a pasted dump.
+MAX_PROMPT_BYTES = 64 * 1024
+# The project's checkout (Pulumi.yaml's directory): a stack file elsewhere may still use its
+# prompts.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_prompt(base: Path, relative: str) -> str:
+    """The prompt file's text, confined to the stack file's directory or the project: a path
+    (absolute, a `..` escape or a symlink) resolving outside them would make any file the
+    machine can read (say /etc/passwd) an agent's instructions, sent to the platform."""
+    root = base.resolve()
+    roots = (root, PROJECT_ROOT)
+    try:
+        path = (root / relative).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or "a symlink loop"
+        raise ValueError(
+            f"cannot read {relative!r} ({reason}); the path is relative to the stack file"
+        ) from None
+    if not any(path.is_relative_to(r) for r in roots):
+        raise ValueError(
+            f"{relative!r} resolves outside {root} and the project: "
+            "prompt files must live in the repository"
+        )
+    if not path.is_file():
+        raise ValueError(f"{relative!r} is not a regular file")
+    size = path.stat().st_size
+    if size > MAX_PROMPT_BYTES:
+        raise ValueError(f"{relative!r} is {size} bytes; a prompt file may have {MAX_PROMPT_BYTES}")
+    try:
+        text = path.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{relative!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {relative!r} ({exc.strerror})") from None
+    if not text:
+        raise ValueError(f"{relative!r} is empty: an agent needs instructions")
+    return text
+
+
 def parse_perimeter(raw: Any, source: str, base_dir: Path | None = None) -> PerimeterConfig:
     """Validate the settings; system prompt files are read relative to `base_dir`."""
     if not isinstance(raw, Mapping):
@@ -1315,23 +1356,17 @@ def parse_perimeter(raw: Any, source: str, base_dir: Path | None = None) -> Peri
     base = base_dir or Path(source).resolve().parent
     problems = []
     for i, agent in enumerate(config.agents):
-        path = base / agent.system_prompt_file
         try:
-            config._prompts[agent.name] = path.read_text().strip()
-        except OSError as exc:
-            problems.append(
-                (
-                    f"agents[{i}].system_prompt_file",
-                    f"cannot read {path} ({exc.strerror}); the path is relative to the stack file",
-                )
-            )
+            config._prompts[agent.name] = read_prompt(base, agent.system_prompt_file)
+        except ValueError as exc:
+            problems.append((f"agents[{i}].system_prompt_file", str(exc)))
     if problems:
         raise ConfigError(source, problems)
     return config
 
 
 def stack_file(stack: str, root: Path | None = None) -> Path:
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or PROJECT_ROOT
     return root / f"Pulumi.{stack}.yaml"
 
 
@@ -1595,7 +1630,7 @@ def load_pulumi() -> tuple[PerimeterConfig, PerimeterSecrets]:
     stack = pulumi.get_stack()
     source = f"Pulumi.{stack}.yaml"
     cfg = pulumi.Config(PROJECT)
-    root = Path(__file__).resolve().parent.parent
+    root = PROJECT_ROOT
     try:
         config = parse_perimeter(cfg.get_object("perimeter"), source, root)
     except ConfigError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import ConfigError, load, parse_perimeter
+from infra.config import MAX_PROMPT_BYTES, ConfigError, load, parse_perimeter
 from infra.naming import generated_secret_names
 from infra.offline import render_environment
 from tests.conftest import REPO_ROOT, assert_refused, raw_settings
@@ -518,3 +518,72 @@ def test_the_collision_check_sees_every_secret_the_program_creates(stack: str) -
     based = {name if name in listed else DIGEST_SUFFIX.sub("", name) for name in rendered}
     assert based - listed == set(), "Secrets the collision check never sees"
     assert listed - based == set(), "the check lists a Secret never made"
+
+
+def _prompt_escape(tmp_path: Path, how: str) -> str:
+    """Lay out one kind of prompt file under `tmp_path/repo` (the stack file's directory);
+    the path to give as `system_prompt_file`."""
+    repo = tmp_path / "repo"
+    (repo / "prompts").mkdir(parents=True)
+    (tmp_path / "outside.md").write_text("outside the repository")
+    prompt = repo / "prompts/p.md"
+    if how == "absolute":
+        return "/etc/passwd"
+    if how == "dot-dot":
+        return "prompts/../../outside.md"
+    if how == "a directory":
+        return "prompts"
+    if how == "symlink out":
+        prompt.symlink_to("/etc/passwd")
+    elif how == "a symlink loop":
+        prompt.symlink_to(prompt)
+    elif how == "empty":
+        prompt.write_text(" \n")
+    elif how == "not UTF-8":
+        prompt.write_bytes(b"\xff\xfe\x00")
+    elif how == "too big":
+        prompt.write_text("x" * (MAX_PROMPT_BYTES + 1))
+    return "prompts/p.md"
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("absolute", "resolves outside"),
+        ("dot-dot", "resolves outside"),
+        ("symlink out", "resolves outside"),
+        ("a directory", "not a regular file"),
+        ("empty", "is empty"),
+        ("not UTF-8", "not UTF-8"),
+        ("too big", "bytes; a prompt file may have"),
+        ("a symlink loop", "cannot read"),
+    ],
+)
+def test_a_prompt_file_outside_the_repository_or_unfit_is_refused(
+    tmp_path: Path, how: str, message: str
+) -> None:
+    relative = _prompt_escape(tmp_path, how)
+    raw = raw_settings("dev")
+    raw["agents"][0]["system_prompt_file"] = relative
+    for agent in raw["agents"][1:]:
+        agent["system_prompt_file"] = "ok.md"
+    (tmp_path / "repo" / "ok.md").write_text("Answer tickets.")
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, str(tmp_path / "repo" / "Pulumi.dev.yaml"))
+    problems = dict(caught.value.problems)
+    assert list(problems) == ["agents[0].system_prompt_file"]
+    assert message in problems["agents[0].system_prompt_file"]
+    assert "root:" not in str(caught.value) and "outside the repository" not in str(caught.value)
+
+
+@pytest.mark.parametrize("given", ["prompt.md", "absolute"])
+def test_a_prompt_symlinked_inside_the_repository_is_read(tmp_path: Path, given: str) -> None:
+    repo = tmp_path / "repo"
+    (repo / "shared").mkdir(parents=True)
+    (repo / "shared/base.md").write_text("Answer tickets.\n")
+    (repo / "prompt.md").symlink_to(repo / "shared/base.md")
+    raw = raw_settings("dev")
+    for agent in raw["agents"]:
+        agent["system_prompt_file"] = str(repo / "prompt.md") if given == "absolute" else given
+    config = parse_perimeter(raw, str(repo / "Pulumi.dev.yaml"))
+    assert config.system_prompt(config.agents[0]) == "Answer tickets."
