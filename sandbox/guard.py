@@ -15,14 +15,14 @@ from collections.abc import Sequence
 import anyio
 from anthropic.lib.environments import BetaAnyRunnableTool
 from anthropic.lib.tools import (
-    BetaAsyncBuiltinFunctionTool,
     BetaBuiltinFunctionTool,
     BetaFunctionTool,
     BetaFunctionToolResultType,
     ToolError,
 )
 from anthropic.lib.tools._beta_functions import aclose_runnable_tool
-from anthropic.types.beta import BetaToolUnionParam
+
+from sandbox.facade import FacadeTool
 
 
 class SessionGuard:
@@ -73,19 +73,13 @@ class SessionGuard:
         return [LimitedTool(tool, self) for tool in tools]
 
 
-class LimitedTool(BetaAsyncBuiltinFunctionTool):
+class LimitedTool(FacadeTool):
     """A tool as the agent sees it (same name and schema), counted and bounded by its guard."""
 
     def __init__(self, inner: BetaAnyRunnableTool, guard: SessionGuard) -> None:
+        super().__init__(inner)
         self._inner = inner
         self._guard = guard
-
-    def to_dict(self) -> BetaToolUnionParam:
-        return self._inner.to_dict()
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
 
     async def call(self, input: object) -> BetaFunctionToolResultType:
         self._guard.admit()

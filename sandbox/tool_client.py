@@ -12,12 +12,12 @@ from typing import Any
 
 import anyio
 from anthropic.lib.environments import BetaAnyRunnableTool
-from anthropic.lib.tools import BetaAsyncBuiltinFunctionTool, BetaFunctionToolResultType, ToolError
+from anthropic.lib.tools import BetaFunctionToolResultType, ToolError
 from anthropic.lib.tools.agent_toolset import AgentToolContext, beta_agent_toolset_20260401
-from anthropic.types.beta import BetaToolUnionParam
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from sandbox.facade import FacadeTool
 from sandbox.toolhost import MAX_MESSAGE_BYTES
 
 # Time the host gets at session end to kill what the session started and empty the workspace.
@@ -148,22 +148,15 @@ class ToolHostSession:
         self.killed = int(self._ended.reply.get("killed", 0))
 
 
-class RemoteTool(BetaAsyncBuiltinFunctionTool):
+class RemoteTool(FacadeTool):
     """An SDK tool as the agent sees it (its own name and schema), run on the tool host."""
 
     def __init__(
         self, local: BetaAnyRunnableTool, host: ToolHostSession, context: dict[str, Any]
     ) -> None:
-        self._local = local
+        super().__init__(local)
         self._host = host
         self._context = context
-
-    def to_dict(self) -> BetaToolUnionParam:
-        return self._local.to_dict()
-
-    @property
-    def name(self) -> str:
-        return self._local.name
 
     async def call(self, input: object) -> BetaFunctionToolResultType:
         result: BetaFunctionToolResultType = await self._host.call(self.name, input, self._context)

@@ -103,8 +103,6 @@ def start_tool_host(base: Path, log_path: Path) -> ToolHost:
 @dataclass
 class Worker:
     process: subprocess.Popen[str]
-    workspace: Path
-    scratch: Path
     health_port: int
     log_path: Path
     tools: ToolHost
@@ -188,7 +186,7 @@ def start_worker(platform: FakePlatform, tmp_path: Path) -> Iterator[Callable[..
             process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, text=True
             )
-        worker = Worker(process, host.workspace, host.scratch, port, log_path, host)
+        worker = Worker(process, port, log_path, host)
         started.append(worker)
         return worker
 

@@ -98,8 +98,8 @@ def test_a_second_session_sees_nothing_the_first_one_left(
     assert first_dir != second_dir
     assert found == [second_dir, f"{second_dir}/.tmp"], "files from the first session survived"
     assert worker.terminate() == 0
-    assert list(worker.workspace.iterdir()) == []
-    assert list(worker.scratch.iterdir()) == []
+    assert list(worker.tools.workspace.iterdir()) == []
+    assert list(worker.tools.scratch.iterdir()) == []
 
 
 def test_the_key_is_not_in_a_tool_environment(
