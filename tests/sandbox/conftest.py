@@ -23,9 +23,9 @@ import pytest
 
 from tests.processes import stop
 
+from .attempts import ENVIRONMENT_KEY
 from .platform import ENVIRONMENT_ID, FakePlatform
 
-ENVIRONMENT_KEY = "sk-ant-envkey-" + "Q7x" * 12
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The tools' user, as in the chart: not the worker's, so nothing a tool runs can read the key.
 TOOLS_UID = 65533

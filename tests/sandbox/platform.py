@@ -57,12 +57,21 @@ class Session:
     result_arrived: threading.Condition = field(default_factory=threading.Condition)
 
 
+def result_text(event: dict[str, Any]) -> str:
+    """The text a tool result sent to the platform holds."""
+    content = event["content"]
+    assert isinstance(content, list)
+    return "".join(block["text"] for block in content)
+
+
 def _json(model: Any) -> bytes:
     return model.to_json(indent=None).encode() if model is not None else b"null"
 
 
 class FakePlatform:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """`host`: loopback for a worker on this machine; the node's bridge address for one in
+        a pod."""
         self.requests: list[Recorded] = []
         self.sessions: dict[str, Session] = {}
         self._queue: list[Session] = []
@@ -83,7 +92,7 @@ class FakePlatform:
             def do_POST(self) -> None:
                 platform._handle(self, "POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -6,14 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .conftest import ENVIRONMENT_KEY, Worker
-from .platform import FakePlatform
-
-
-def result_text(event: dict[str, object]) -> str:
-    content = event["content"]
-    assert isinstance(content, list)
-    return "".join(block["text"] for block in content)
+from .attempts import ENVIRONMENT_KEY
+from .conftest import Worker
+from .platform import FakePlatform, result_text
 
 
 def test_a_session_past_its_run_timeout_is_force_stopped(

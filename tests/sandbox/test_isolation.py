@@ -7,14 +7,17 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .conftest import ENVIRONMENT_KEY, TOOLS_UID, Worker
-from .platform import FakePlatform
-from .test_enforcement import result_text
-
-KEY_PREFIX = ENVIRONMENT_KEY[:14]
-# Processes whose command line holds one of the markers 12341..12344 (arguments are
-# NUL-separated there, so the marker is one argument).
-COUNT = "grep -l '[1]234[1-4]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l"
+from .attempts import (
+    COUNT,
+    ENVIRONMENT_KEY,
+    ESCAPES,
+    ESCAPES_RUNNING,
+    LONG_CALL,
+    key_attempts,
+    leaked,
+)
+from .conftest import TOOLS_UID, Worker
+from .platform import FakePlatform, result_text
 
 
 def processes_of(uid: int) -> dict[int, str]:
@@ -38,30 +41,14 @@ def test_no_way_a_tool_tries_yields_the_key(
     worker = start_worker()
     pid = worker.process.pid
     key_path = tmp_path / "secret" / "key"
-    attempts = {
-        "the key path": f"cat {key_path}",
-        "every mount": "cat /proc/self/mountinfo",
-        "the worker's environ": f"cat /proc/{pid}/environ",
-        "the worker's cmdline": f"cat /proc/{pid}/cmdline",
-        "the worker's memory": (
-            f"python3 -c \"f=open('/proc/{pid}/mem','rb'); f.seek(0x400000); print(f.read(64))\""
-        ),
-        "the worker's root": f"ls -R /proc/{pid}/root/ | head; cat /proc/{pid}/root{key_path}",
-        "every process": "for p in /proc/[0-9]*; do cat $p/environ $p/cmdline; done",
-        "a search": f"grep -rsl {KEY_PREFIX} /tmp /proc/[0-9]*/environ /proc/[0-9]*/cmdline",
-        "the service account": "ls -R /var/run/secrets/kubernetes.io",
-        "who am I": "id -u",
-    }
-    session = platform.queue_session(
-        [("bash", {"command": c + "; true"}) for c in attempts.values()]
-    )
+    attempts = key_attempts(str(key_path), pid, search_root="/tmp")
+    session = platform.queue_session([("bash", {"command": c}) for c in attempts.values()])
     platform.wait_stopped(session)
 
     results = dict(zip(attempts, map(result_text, platform.tool_results(session)), strict=True))
     assert "/proc/self/mountinfo" not in results["every mount"] and results["every mount"]
     assert results["every process"], "the tool could not even read its own processes"
-    leaked = [what for what, text in results.items() if KEY_PREFIX in text]
-    assert leaked == [], f"a tool read the environment key through: {leaked}"
+    assert leaked(results) == [], f"a tool read the environment key through: {leaked(results)}"
     assert results["who am I"].strip() == str(TOOLS_UID), "tools must not run as the worker"
     assert worker.terminate() == 0
     assert ENVIRONMENT_KEY not in worker.tools.log()
@@ -70,20 +57,7 @@ def test_no_way_a_tool_tries_yields_the_key(
 def test_nothing_a_session_starts_outlives_it(
     platform: FakePlatform, start_worker: Callable[..., Worker]
 ) -> None:
-    marker = "sleep 1234"
-    escapes = [
-        # A new session and process group: a group kill would miss it.
-        f"setsid {marker}1 >/dev/null 2>&1 < /dev/null &",
-        f"nohup {marker}2 >/dev/null 2>&1 &",
-        # A double fork: the daemon's parent is gone before the session ends.
-        f"( ( {marker}3 >/dev/null 2>&1 & ) & )",
-        # Deaf to SIGTERM.
-        f"sh -c 'trap \"\" TERM; while :; do {marker}4; done' >/dev/null 2>&1 &",
-        # '[1]': the pattern must not match grep's own command line.
-        # Started in the background: give them (a loaded machine) a few seconds to show.
-        f"for i in $(seq 50); do n=$({COUNT}); [ $n -ge 4 ] && break; sleep 0.2; done; echo $n",
-    ]
-    first = platform.queue_session([("bash", {"command": c}) for c in escapes])
+    first = platform.queue_session([("bash", {"command": c}) for c in [*ESCAPES, ESCAPES_RUNNING]])
     second = platform.queue_session([("bash", {"command": COUNT})])
     worker = start_worker()
     platform.wait_stopped(first)
@@ -105,7 +79,7 @@ def test_nothing_a_session_starts_outlives_it(
 def test_a_tool_call_cut_off_at_the_deadline_leaves_nothing_running(
     platform: FakePlatform, start_worker: Callable[..., Worker]
 ) -> None:
-    session = platform.queue_session([("bash", {"command": "sleep 120"})], end="hold")
+    session = platform.queue_session([("bash", {"command": LONG_CALL})], end="hold")
     worker = start_worker(run_timeout_seconds=3)
     platform.wait_stopped(session, timeout=30)
 

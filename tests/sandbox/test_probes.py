@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from sandbox.health import LOOP_STALE_SECONDS, Health
 
-from .conftest import ENVIRONMENT_KEY, Worker
+from .attempts import ENVIRONMENT_KEY
+from .conftest import Worker
 from .platform import FakePlatform
 
 

@@ -9,7 +9,7 @@ import pytest
 from sandbox.cli import main
 from sandbox.settings import DEFAULT_TOOL_ENV, duration_seconds, parse
 
-from .conftest import ENVIRONMENT_KEY
+from .attempts import ENVIRONMENT_KEY
 
 
 def argv(key_file: Path, *extra: str) -> list[str]:
