@@ -80,16 +80,16 @@ tool_spec() {
     kubernetes-node) echo "$KUBERNETES_VERSION|build_kubernetes_node kube_module||KUBERNETES_VERSION" ;;
     coredns) echo "$COREDNS_VERSION|build_coredns||COREDNS_VERSION" ;;
     kube-network-policies) echo "$KNP_VERSION|build_kube_network_policies||KNP_VERSION KNP_XT_QUEUE" ;;
-    image-pause) echo "$IMAGE_TAG|build_image_pause pack_image|||images/pause/pause.c" ;;
-    image-probe) echo "$IMAGE_TAG|build_image_probe pack_image passwd_files|||images/probe/main.go" ;;
-    image-coredns) echo "$IMAGE_TAG|build_image_coredns pack_image passwd_files||||coredns" ;;
+    image-pause) echo "$IMAGE_TAG|build_image_pause pack_image write_image|||images/pause/pause.c" ;;
+    image-probe) echo "$IMAGE_TAG|build_image_probe pack_image write_image passwd_files|||images/probe/main.go" ;;
+    image-coredns) echo "$IMAGE_TAG|build_image_coredns pack_image write_image passwd_files||||coredns" ;;
     rootfs-bookworm) echo "$ROOTFS_SUITE|build_rootfs_bookworm debian_mirror||ROOTFS_SUITE ROOTFS_PACKAGES" ;;
-    image-role-provisioner) echo "$IMAGE_TAG|build_image_role_provisioner pack_on_base base_rootfs nonroot_user|||\
+    image-role-provisioner) echo "$IMAGE_TAG|build_image_role_provisioner pack_on_base write_image base_rootfs nonroot_user|||\
 |rootfs-bookworm" ;;
-    image-mcp-exports) echo "$IMAGE_TAG|build_image_mcp_exports pack_on_base base_rootfs nonroot_user pip_target copy_tree \
+    image-mcp-exports) echo "$IMAGE_TAG|build_image_mcp_exports pack_on_base write_image base_rootfs nonroot_user pip_target copy_tree \
 py_compile tree_files||IMAGE_PYTHON IMAGE_GLIBC_MINOR|servers/requirements.txt servers/__init__.py servers/runtime/ \
 servers/exports/|rootfs-bookworm" ;;
-    image-sandbox-worker) echo "$IMAGE_TAG|build_image_sandbox_worker pack_on_base base_rootfs nonroot_user pip_target \
+    image-sandbox-worker) echo "$IMAGE_TAG|build_image_sandbox_worker pack_on_base write_image base_rootfs nonroot_user pip_target \
 copy_tree py_compile tree_files||IMAGE_PYTHON IMAGE_GLIBC_MINOR|sandbox/requirements.txt sandbox/|rootfs-bookworm" ;;
     etcd) echo "$ETCD_VERSION|build_etcd||ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION|build_kwok||KWOK_VERSION" ;;
@@ -369,11 +369,19 @@ passwd_files() { # rootfs: the users images run as
 # pack_image NAME ROOTFS UMOCI-CONFIG-ARGS...: one layer of ROOTFS, configured with umoci,
 # written as a docker-archive by skopeo.
 pack_image() {
-  local name=$1 rootfs=$2 ref="localhost/agent-perimeter/$1:$IMAGE_TAG"
+  local name=$1 rootfs=$2
   shift 2
   umoci init --layout layout
   umoci new --image "layout:$IMAGE_TAG"
-  umoci insert --image "layout:$IMAGE_TAG" "$rootfs" /
+  write_image "$name" "$rootfs" "$@"
+}
+
+# write_image NAME LAYER UMOCI-CONFIG-ARGS...: LAYER on the image at layout:$IMAGE_TAG, its
+# config set, and the result as $out/NAME.tar (docker-archive) and the reference in NAME.ref.
+write_image() {
+  local name=$1 layer=$2 ref="localhost/agent-perimeter/$1:$IMAGE_TAG"
+  shift 2
+  umoci insert --image "layout:$IMAGE_TAG" "$layer" /
   umoci config --image "layout:$IMAGE_TAG" --author agent-perimeter --os linux --architecture amd64 "$@"
   umoci gc --layout layout
   skopeo --insecure-policy copy -q "oci:layout:$IMAGE_TAG" "docker-archive:$out/$name.tar:$ref"
@@ -445,7 +453,7 @@ build_rootfs_bookworm() {
 # base layer as is, and one layer of the PATHs of ROOTFS (what the image's build added or
 # changed).
 pack_on_base() {
-  local name=$1 rootfs=$2 layer=$PWD/layer ref="localhost/agent-perimeter/$1:$IMAGE_TAG"
+  local name=$1 rootfs=$2 layer=$PWD/layer
   shift 2
   mkdir -p "$layer"
   while [ "$1" != -- ]; do
@@ -455,11 +463,7 @@ pack_on_base() {
   shift
   cp -a "$(entry rootfs-bookworm)/bin/layout" layout
   umoci tag --image layout:base "$IMAGE_TAG"
-  umoci insert --image "layout:$IMAGE_TAG" "$layer" /
-  umoci config --image "layout:$IMAGE_TAG" --author agent-perimeter --os linux --architecture amd64 "$@"
-  umoci gc --layout layout
-  skopeo --insecure-policy copy -q "oci:layout:$IMAGE_TAG" "docker-archive:$out/$name.tar:$ref"
-  echo "$ref" > "$out/$name.ref"
+  write_image "$name" "$layer" "$@"
 }
 
 base_rootfs() { # dir: the shared Debian root filesystem, unpacked

@@ -452,6 +452,12 @@ class LiveNode:
             raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
         return done
 
+    def bridge_address(self) -> str:
+        """This machine's address on the pod bridge (the pods' gateway): where a pod reaches a
+        stand-in the suite runs here, without a packet leaving the machine."""
+        words = host.run("ip", "-4", "-o", "addr", "show", "dev", BRIDGE).split()
+        return words[words.index("inet") + 1].split("/")[0]
+
     def restricted_namespace(self, name: str) -> None:
         """A new namespace enforcing Pod Security `restricted`, ready for pods: a new
         namespace refuses them until its `default` ServiceAccount exists."""
@@ -514,6 +520,7 @@ class LiveNode:
             )
             if mount.startswith(str(self.root)) and not unmounted:
                 host.run("umount", "-l", mount, check=False)
+        self._kill_pod_processes()
         for cgroup in sorted(Path("/sys/fs/cgroup").glob("*/kubepods*"), reverse=True):
             for d in sorted(cgroup.rglob("*"), key=lambda p: len(p.parts), reverse=True):
                 if d.is_dir():
@@ -560,6 +567,25 @@ class LiveNode:
                     os.killpg(int(proc.name), signal.SIGKILL)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(proc.name), signal.SIGKILL)
+
+    def _kill_pod_processes(self, timeout: float = 10) -> None:
+        """A container still running when the kubelet and its shims are gone (a pod that did not
+        end within the teardown's wait) keeps its cgroup: kill what is left in the pods'
+        cgroups, so they can be removed."""
+
+        def left() -> set[int]:
+            pids: set[int] = set()
+            for procs in Path("/sys/fs/cgroup").glob("*/kubepods*/**/cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    pids |= {int(p) for p in procs.read_text().split()}
+            return pids
+
+        deadline = time.monotonic() + timeout
+        while (pids := left()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
 
     def _netfilter_back(self) -> None:
         """Delete the rules and chains that were not there before start (kube-proxy's, the
