@@ -259,6 +259,31 @@ class Server:
         if started.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not start again:\n{started.stderr}")
 
+    def serve_pods(self, address: str, pod_range: str) -> None:
+        """Listen on `address` too (where pods reach this machine), with TLS on (a throwaway
+        certificate: sslmode=require encrypts, it does not verify), and let `pod_range` log
+        in with SCRAM: restarted on the same port and data."""
+        from tests.certificates.issued import make_ca, make_serving
+
+        _, ca = make_ca("agent-perimeter live database CA")
+        _, leaf = make_serving(ca, dns_names=["postgres"])
+        for name, pem in (("server.crt", leaf["cert_pem"]), ("server.key", leaf["key_pem"])):
+            path = self.root / name
+            path.write_text(pem)
+            path.chmod(0o600)
+            if os.geteuid() == 0:
+                shutil.chown(path, "postgres", "postgres")
+        with (self.root / "data" / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {pod_range} scram-sha-256\n")
+        self.stop()
+        self.options = self.options.replace(
+            "listen_addresses=127.0.0.1", f"listen_addresses=127.0.0.1,{address}"
+        ) + (
+            f" -c ssl=on -c ssl_cert_file={self.root / 'server.crt'}"
+            f" -c ssl_key_file={self.root / 'server.key'}"
+        )
+        self.start()
+
     def stop(self) -> None:
         _as_postgres(
             [

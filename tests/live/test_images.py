@@ -10,6 +10,7 @@ import re
 import time
 from typing import Any
 
+from infra.config import load
 from infra.database.job import MIN_PSQL_VERSION
 from tests.live.harness.session import Live
 
@@ -66,7 +67,9 @@ def _terminated(live: Live, name: str, timeout: float = 90) -> tuple[int, str]:
 def test_built_images_run_under_restricted(live: Live) -> None:
     node = live.node
     images = live.tools.images
-    assert images["mcp-exports"].ref == "localhost/agent-perimeter/mcp-exports:1"  # dev's image
+    dev = load(stack="dev")
+    assert images["mcp-exports"].ref == dev.server("exports").image  # dev runs what is built here
+    assert images["role-provisioner"].ref == dev.provisioner.image
     node.restricted_namespace(NS)
     pods = {
         # The role-provisioning Job's shell: /bin/sh, cat and psql (infra/database/job.py).

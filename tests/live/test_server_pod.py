@@ -1,0 +1,194 @@
+"""The walkthrough's MCP server (dev's `exports`) as a real pod, on roles the real provisioning
+Job made: the Job's objects exactly as `pulumi up --stack dev` creates them (its SQL, the
+roles' verifiers, the image built here) run against a real PostgreSQL; then the server's
+chart, its tool credentials the program's own, answers a tool call through the pod network.
+
+Changed from dev, and why: the database's address and port are this machine's on the pod
+bridge (the suite's PostgreSQL listens there, with TLS for dev's sslmode=require); the admin
+password is that server's; the serving certificate is issued here (the program's is made at
+`up`). The NetworkPolicies are not applied: the policy agent never polices traffic to the
+node's own addresses, so they would prove nothing here (the probe matrix tries them)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp_types import CallToolResult
+
+from infra import naming
+from infra.config import PerimeterConfig, parse_perimeter, stack_file
+from infra.offline import CHART_TYPE, chart_release, helm_template, synthesize
+from servers.runtime.app import TENANT_META_KEY
+from tests.certificates.issued import make_ca, make_serving
+from tests.conftest import raw_settings
+from tests.database.conftest import Server, running_pg
+from tests.live.harness.containment import POD_RANGE
+from tests.live.harness.session import Live
+from tests.servers.harness import run
+
+NS = "ap-live-server"
+SERVER = "exports"
+DATABASE = "support"
+TENANT, CUSTOMER = "acme", "cus_AAAAAAAAAAA1"  # seeded by tests/database (SCHEMA_SQL)
+
+
+def _config(database_address: str, database_port: int) -> PerimeterConfig:
+    raw = raw_settings("dev")
+    raw["databases"][DATABASE] |= {
+        "host": database_address,
+        "port": database_port,
+        "cidrs": [f"{database_address}/32"],
+    }
+    return parse_perimeter(raw, str(stack_file("dev")))
+
+
+def _in_namespace(manifest: dict[str, Any]) -> dict[str, Any]:
+    return manifest | {"metadata": manifest["metadata"] | {"namespace": NS}}
+
+
+def _objects(config: PerimeterConfig, pg: Server) -> tuple[list[Any], list[Any], str]:
+    """The provisioning objects (admin password filled in), the server's chart render and
+    Secrets (serving certificate issued here), and the CA that certificate chains to."""
+    synthesis = synthesize(config, render_charts=False)
+    provisioner = naming.provisioner_name(DATABASE)
+    release = naming.mcp_release(SERVER)
+    provisioning, secrets, rendered = [], [], []
+    _, ca = make_ca("agent-perimeter live serving CA")
+    _, leaf = make_serving(ca, dns_names=[naming.mcp_service_host(NS, SERVER)])
+    for resource in synthesis.resources:
+        inputs = resource.inputs
+        if resource.type == CHART_TYPE and chart_release(resource).name == release:
+            chart = chart_release(resource)
+            rendered = helm_template(chart.name, chart.chart, NS, chart.values)
+            continue
+        if not resource.type.startswith("kubernetes:") or inputs.get("kind") == "NetworkPolicy":
+            continue
+        name = inputs.get("metadata", {}).get("name", "")
+        if name == f"{provisioner}-admin":
+            provisioning.append(
+                _in_namespace(
+                    inputs | {"stringData": inputs["stringData"] | {"password": pg.admin_password}}
+                )
+            )
+        elif name.startswith(provisioner):
+            provisioning.append(_in_namespace(inputs))
+        elif inputs.get("kind") == "Secret" and name.startswith(release + "-"):
+            data = dict(inputs["stringData"])
+            if "tls.crt" in data:
+                data = {"tls.crt": leaf["cert_pem"], "tls.key": leaf["key_pem"]}
+            elif "credential" in data:
+                data = {"credential": "a" * 64}  # the export store's signing key
+            secrets.append(_in_namespace(inputs | {"stringData": data}))
+    assert provisioning and rendered and secrets, "dev no longer provisions and serves exports"
+    return provisioning, [*secrets, *rendered], str(ca["cert_pem"])
+
+
+def _apply(live: Live, objects: list[Any]) -> None:
+    live.node.kubectl(
+        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    )
+
+
+def _wait(live: Live, what: str, condition: str, timeout: int) -> None:
+    done = live.node.kubectl(
+        "-n", NS, "wait", f"--for=condition={condition}", what, f"--timeout={timeout}s",
+        check=False, timeout=timeout + 30,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pods = live.node.kubectl("-n", NS, "get", "pods", "-o", "wide").stdout
+        logs = live.node.kubectl("-n", NS, "logs", what, "--all-containers", check=False)
+        raise AssertionError(
+            f"{what} not {condition}: {done.stderr}\n{pods}\n{logs.stdout}{logs.stderr}"
+        )
+
+
+@pytest.fixture
+def database(live: Live) -> Iterator[Server]:
+    with running_pg() as pg:
+        pg.serve_pods(live.node.bridge_address(), POD_RANGE)
+        yield pg
+
+
+def test_the_export_server_pod_answers_on_roles_the_real_job_made(
+    live: Live, database: Server
+) -> None:
+    config = _config(live.node.bridge_address(), database.port)
+    provisioning, serving, ca_pem = _objects(config, database)
+    tool_roles = {
+        naming.tool_role(server, tool)
+        for server in config.mcp_servers
+        if server.database == DATABASE
+        for tool in server.tools
+    }
+    live.node.restricted_namespace(NS)
+    try:
+        _apply(live, provisioning)
+        (job,) = [o["metadata"]["name"] for o in provisioning if o["kind"] == "Job"]
+        _wait(live, f"job/{job}", "complete", 120)
+        made = set(
+            database.superuser(
+                "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname LIKE 'mcp\\_%'"
+            ).rows
+        )
+        assert made == tool_roles, "the Job did not make exactly the tools' roles"
+
+        _apply(live, serving)
+        release = naming.mcp_release(SERVER)
+        # Ready only when every tool's role has logged in, from the pod, through the bridge.
+        _wait(live, f"deployment/{release}", "available", 120)
+        pod = json.loads(
+            live.node.kubectl(
+                "-n", NS, "get", "pods", "-l", f"app.kubernetes.io/instance={release}", "-o", "json"
+            ).stdout
+        )["items"][0]
+        ip = pod["status"]["podIP"]
+        (token_secret,) = [
+            s
+            for s in serving
+            if s["kind"] == "Secret" and "platform-token" in s["metadata"]["name"]
+        ]
+        token = token_secret["stringData"]["token"]
+        result = _call(f"https://{ip}:{_port(serving, release)}/mcp", token, ca_pem)
+        assert not result.is_error, result.content
+        job_seen = json.loads(result.content[0].text)["job"]  # type: ignore[union-attr]
+        assert job_seen["customer_id"] == CUSTOMER, job_seen
+
+        sessions = database.superuser(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE client_addr IS NOT NULL"
+            f" AND client_addr <<= '{POD_RANGE}'"
+        ).rows
+        assert set(sessions) <= tool_roles and sessions, f"pod sessions as {sessions}"
+        log = live.node.kubectl("-n", NS, "logs", pod["metadata"]["name"]).stdout
+        assert token not in log and database.admin_password not in log
+    finally:
+        live.node.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+
+
+def _port(objects: list[Any], release: str) -> int:
+    """The server's container port (its Service targets it by name)."""
+    (deployment,) = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == release
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return int(container["ports"][0]["containerPort"])
+
+
+def _call(url: str, token: str, ca_pem: str) -> CallToolResult:
+    """One tool call with the official client. The certificate is checked against the CA that
+    issued it alone; its name is the Service's, and this call dials the pod's address."""
+    from infra.audit.advertised import mcp_session
+
+    context = ssl.create_default_context(cadata=ca_pem)
+    context.check_hostname = False
+
+    async def go() -> CallToolResult:
+        async with mcp_session(url, token, context) as client:
+            return await client.call_tool(
+                "get_latest_export_job", {"customer_id": CUSTOMER}, meta={TENANT_META_KEY: TENANT}
+            )
+
+    return run(go())
