@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 import re
 import tomllib
 from pathlib import Path
 
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from infra.audit.pr import MARKER
 
@@ -45,9 +47,15 @@ def test_the_policy_pack_is_pinned_from_the_same_lock() -> None:
     assert {name: locked.get(name) for name in pack} == pack
 
 
-def test_python_3_11_to_3_13() -> None:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["requires-python"] == ">=3.11,<3.14"
+def test_the_python_range_admits_this_interpreter_and_the_linters_target_its_floor() -> None:
+    """ruff and mypy check against the oldest Python the package admits, so syntax or stdlib
+    newer than that fails lint, not a user's install."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    admitted = SpecifierSet(pyproject["project"]["requires-python"])
+    assert platform.python_version() in admitted
+    (floor,) = [s.version for s in admitted if s.operator == ">="]
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + floor.replace(".", "")
+    assert pyproject["tool"]["mypy"]["python_version"] == floor
 
 
 def test_setup_installs_from_the_lock_with_hashes() -> None:
