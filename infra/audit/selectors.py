@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.manifests import ManifestError
+from policies.rules.k8s import SELECTOR_OPERATORS
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,15 @@ class Selector:
         ]
         for expr in raw.get("matchExpressions") or []:
             op = expr.get("operator")
-            if op not in OPERATORS:
+            if op not in SELECTOR_OPERATORS:
                 raise ManifestError(
-                    f"{where}: matchExpressions operator {op!r} is not one of {', '.join(OPERATORS)}"
+                    f"{where}: matchExpressions operator {op!r} is not one of "
+                    + ", ".join(SELECTOR_OPERATORS)
                 )
             values = tuple(sorted(str(v) for v in expr.get("values") or []))
+            if (op in ("In", "NotIn")) != bool(values):
+                need = "needs values" if op in ("In", "NotIn") else "takes no values"
+                raise ManifestError(f"{where}: matchExpressions operator {op} {need}")
             reqs.append(Requirement(str(expr.get("key", "")), op, values))
         return cls(tuple(reqs))
 

@@ -188,8 +188,13 @@ def security_context(container: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def secret_references(spec: Mapping[str, Any]) -> set[str]:
-    """Every Secret a pod reads: env, envFrom, secret volumes and projected volumes."""
-    names: set[str] = set()
+    """Every Secret a pod reads: env, envFrom, secret volumes, projected volumes and its image
+    pull Secrets (the kubelet reads those for the pod: a registry credential is a credential)."""
+    names: set[str] = {
+        str(pull["name"])
+        for pull in as_list(spec.get("imagePullSecrets"))
+        if isinstance(pull, Mapping) and pull.get("name")
+    }
     for _, container in containers(spec):
         for env in as_list(container.get("env")):
             name = dig(env, "valueFrom", "secretKeyRef", "name")
@@ -225,8 +230,14 @@ def labels_match(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+# A label selector's operators; the API server refuses any other.
+SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
 def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
-    """A full label selector (matchLabels + matchExpressions) against a set of labels."""
+    """A full label selector (matchLabels + matchExpressions) against a set of labels. An
+    expression the API server would refuse (an unknown operator, In/NotIn without values,
+    Exists/DoesNotExist with some) matches nothing, never everything."""
     selector = as_map(selector)
     for key, value in as_map(selector.get("matchLabels")).items():
         if labels.get(key) != value:
@@ -236,6 +247,8 @@ def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
         key = str(expression.get("key"))
         operator = expression.get("operator")
         values = {str(v) for v in as_list(expression.get("values"))}
+        if operator not in SELECTOR_OPERATORS or (operator in ("In", "NotIn")) != bool(values):
+            return False
         present = key in labels
         if operator == "In" and not (present and str(labels[key]) in values):
             return False
