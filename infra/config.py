@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from infra.errors import ConfigError  # defined apart: a folder check loads no pydantic
+from policies.rules.names import role_name as role_name  # one derivation, the pack's
 from policies.rules.network import reachable_metadata  # every metadata address, every spelling
 
 if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
@@ -1192,11 +1193,6 @@ class PerimeterConfig(_Section):
             allowed = use.tools or [t.name for t in server.tools]
             chosen.append((server, [t for t in server.tools if t.name in allowed]))
         return chosen
-
-
-def role_name(server: str, tool: str) -> str:
-    """Database role of one tool: derived, never configured, so it cannot be shared."""
-    return f"mcp_{server.replace('-', '_')}_{tool}"
 
 
 def _name_collisions(config: PerimeterConfig) -> list[str]:

@@ -2,8 +2,9 @@
 
 NetworkPolicies select pods by the labels the charts put on them, and the
 policies and audit recognise credentials by the labels and annotations the
-program puts on Secrets. Keeping every such name here is what lets a test hold
-the two sides together.
+program puts on Secrets. Those the policy pack reads too are defined in
+policies/rules/names.py (the pack runs without the program) and imported here; the rest are
+defined here. Either way, once.
 """
 
 from __future__ import annotations
@@ -14,26 +15,39 @@ import re
 from typing import TYPE_CHECKING
 
 from infra.config import McpServer, Tool, role_name
+from policies.rules import names as rule_names
+
+# The names the policy pack reads too: defined there (it runs without the program), re-exported.
+from policies.rules.names import (
+    ANNOTATION_DATABASE_ROLE as ANNOTATION_DATABASE_ROLE,
+    ANNOTATION_MCP_SERVER_URL as ANNOTATION_MCP_SERVER_URL,
+    ANNOTATION_READER as ANNOTATION_READER,
+    COMPONENT_MCP_SERVER as COMPONENT_MCP_SERVER,
+    COMPONENT_PROVISIONER as COMPONENT_PROVISIONER,
+    COMPONENT_SANDBOX as COMPONENT_SANDBOX,
+    COMPONENT_TUNNEL as COMPONENT_TUNNEL,
+    CREDENTIAL_BACKEND as CREDENTIAL_BACKEND,
+    CREDENTIAL_DATABASE_ADMIN as CREDENTIAL_DATABASE_ADMIN,
+    CREDENTIAL_DATABASE_ROLE as CREDENTIAL_DATABASE_ROLE,
+    CREDENTIAL_PLATFORM_TOKEN as CREDENTIAL_PLATFORM_TOKEN,
+    LABEL_AGENT_DEFINITION as LABEL_AGENT_DEFINITION,
+    LABEL_COMPONENT as LABEL_COMPONENT,
+    LABEL_CREDENTIAL as LABEL_CREDENTIAL,
+    LABEL_INSTANCE as LABEL_INSTANCE,
+    LABEL_NAME as LABEL_NAME,
+    LABEL_ROLE_SQL as LABEL_ROLE_SQL,
+)
 
 if TYPE_CHECKING:
     from infra.config import PerimeterConfig
 
 PART_OF = "agent-perimeter"
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_INSTANCE = "app.kubernetes.io/instance"
-LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_PART_OF = "app.kubernetes.io/part-of"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
 # The perimeter's own vocabulary.
 LABEL_ENVIRONMENT = "agent-perimeter.io/environment"
-LABEL_CREDENTIAL = "agent-perimeter.io/credential"
-LABEL_ROLE_SQL = "agent-perimeter.io/role-sql"
-LABEL_AGENT_DEFINITION = "agent-perimeter.io/agent-definition"
-ANNOTATION_DATABASE_ROLE = "agent-perimeter.io/database-role"
 ANNOTATION_GRANTS = "agent-perimeter.io/grants"
-ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
-ANNOTATION_READER = "agent-perimeter.io/reader"
 ANNOTATION_BACKEND = "agent-perimeter.io/backend"
 # Changed when a NetworkPolicy's live rules drifted, so the provider re-applies it (boundary_repair).
 ANNOTATION_BOUNDARY_RESTORED = "agent-perimeter.io/boundary-restored"
@@ -41,20 +55,10 @@ ANNOTATION_BOUNDARY_RESTORED = "agent-perimeter.io/boundary-restored"
 ANNOTATION_PATCH_FORCE = "pulumi.com/patchForce"
 
 # Values of LABEL_CREDENTIAL: what a Secret grants.
-CREDENTIAL_DATABASE_ROLE = "database-role"
-CREDENTIAL_PLATFORM_TOKEN = "platform-token"
 CREDENTIAL_TUNNEL_TOKEN = "tunnel-token"
 CREDENTIAL_TUNNEL_TLS = "tunnel-tls"
 CREDENTIAL_ENVIRONMENT_KEY = "environment-key"
-CREDENTIAL_DATABASE_ADMIN = "database-admin"
 CREDENTIAL_ROLE_VERIFIERS = "role-verifiers"
-CREDENTIAL_BACKEND = "backend"
-
-# Workload kinds (LABEL_COMPONENT) and chart names.
-COMPONENT_MCP_SERVER = "mcp-server"
-COMPONENT_TUNNEL = "mcp-tunnel"
-COMPONENT_SANDBOX = "sandbox-runner"
-COMPONENT_PROVISIONER = "role-provisioner"
 
 TUNNEL_RELEASE = "mcp-tunnel"
 SANDBOX_RELEASE = "sandbox-runner"
@@ -63,8 +67,7 @@ SANDBOX_RELEASE = "sandbox-runner"
 def mcp_release(server: McpServer | str) -> str:
     """Release (and Deployment, Service) name of one MCP server; contains the chart name
     so the chart's fullname helper keeps it unchanged."""
-    name = server if isinstance(server, str) else server.name
-    return f"mcp-server-{name}"
+    return rule_names.mcp_release(server if isinstance(server, str) else server.name)
 
 
 def mcp_service_host(namespace: str, server: McpServer | str) -> str:

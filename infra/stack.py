@@ -21,8 +21,7 @@ from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerAr
 from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
 from infra.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
-from infra.config import McpServer as McpServerConfig
-from infra.config import PerimeterConfig, PerimeterSecrets, as_secret
+from infra.config import McpServer as McpServerConfig, PerimeterConfig, PerimeterSecrets, as_secret
 from infra.naming import UPSTREAM_CA_CONFIG_MAP, mcp_release, mcp_service_host, server_tls_secret
 from infra.network import boundaries_summary, used_databases
 

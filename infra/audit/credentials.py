@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from infra import naming
 from infra.audit.findings import INFO, Flag
 from infra.audit.inventory import Inventory, SecretObject, object_ref
-from policies.rules.sql import grants as sql_grants
-from policies.rules.sql import unquote
+from policies.rules.names import ROLE_SQL_KEY
+from policies.rules.sql import grants as sql_grants, unquote
 
 Grant = tuple[str, str]  # (privilege, schema.table)
-SQL_KEY = "roles.sql"
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def build_credentials(inv: Inventory) -> CredentialMatrix:
         labels = (cm.get("metadata") or {}).get("labels") or {}
         if str(labels.get(naming.LABEL_ROLE_SQL)).lower() == "true":
             applied = applied if applied is not None else {}
-            sql = str((cm.get("data") or {}).get(SQL_KEY, ""))
+            sql = str((cm.get("data") or {}).get(ROLE_SQL_KEY, ""))
             for role, found in role_sql_grants(sql).items():
                 applied.setdefault(role, set()).update(found)
     matrix = CredentialMatrix(list(credentials.values()), undeclared, applied, [])

@@ -14,8 +14,7 @@ from infra.config import AgentSpec, PerimeterConfig
 from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import LABEL_AGENT_DEFINITION, common_labels
 from infra.platform_api.agent import Agent, AgentArgs
-
-DATA_KEY = "agent-definition.json"
+from policies.rules.names import AGENT_DEFINITION_KEY
 
 
 def configmap_name(agent: AgentSpec | None) -> str:
@@ -61,7 +60,7 @@ class AgentDefinition(pulumi.ComponentResource):
                     },
                 ),
                 "data": {
-                    DATA_KEY: self.definition.apply(
+                    AGENT_DEFINITION_KEY: self.definition.apply(
                         lambda d: json.dumps(d, indent=2, sort_keys=True)
                     )
                 },

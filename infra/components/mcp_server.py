@@ -9,8 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import McpServer as McpServerConfig
-from infra.config import PerimeterConfig
+from infra.config import McpServer as McpServerConfig, PerimeterConfig
 from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     LABEL_ENVIRONMENT,

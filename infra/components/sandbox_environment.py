@@ -7,8 +7,7 @@ from typing import Any
 
 import pulumi
 
-from infra.config import PerimeterConfig
-from infra.config import SandboxPool as PoolConfig
+from infra.config import PerimeterConfig, SandboxPool as PoolConfig
 from infra.platform_api.environment import Environment, EnvironmentArgs
 
 

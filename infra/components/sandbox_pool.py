@@ -8,8 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import PerimeterConfig
-from infra.config import SandboxPool as PoolConfig
+from infra.config import PerimeterConfig, SandboxPool as PoolConfig
 from infra.credentials import credential_secret
 from infra.naming import (
     CREDENTIAL_ENVIRONMENT_KEY,

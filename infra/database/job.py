@@ -14,9 +14,10 @@ import hashlib
 import shlex
 
 from infra.config import DatabaseEndpoint
+from policies.rules.names import ROLE_SQL_KEY
 
 SQL_MOUNT_PATH = "/etc/role-sql"
-SQL_FILE_KEY = "roles.sql"
+SQL_FILE_KEY = ROLE_SQL_KEY
 SQL_FILE = f"{SQL_MOUNT_PATH}/{SQL_FILE_KEY}"
 ADMIN_PASSWORD_ENV = "PGPASSWORD"
 ADMIN_PASSWORD_KEY = "password"  # key of the admin Secret mounted as PGPASSWORD

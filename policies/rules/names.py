@@ -1,7 +1,6 @@
-"""The labels and names the rules recognise objects by.
-
-A copy of the contract in infra/naming.py, because the pack runs in its own
-virtualenv without the program; tests/policies hold the two copies equal.
+"""The labels and names the rules recognise objects by: the pack's half of the naming
+contract, defined here because the pack runs in its own virtualenv without the program.
+infra/naming.py (and so the program, the charts' values and the audit) imports them.
 """
 
 from __future__ import annotations
@@ -40,5 +39,5 @@ def mcp_release(server: str) -> str:
 
 
 def role_name(server: str, tool: str) -> str:
-    """The database role of one tool, derived the way infra.config derives it."""
+    """The database role of one tool: derived, never configured, so it cannot be shared."""
     return f"mcp_{server.replace('-', '_')}_{tool}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
@@ -10,17 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import config as infra_config
-from infra import naming
+from infra import config as infra_config, naming
 from infra.network import allowed_egress_cidrs
 from policies.rules import (
     ALL_RULES,
     DEFAULT_ALLOWED_EGRESS_CIDRS,
     Resource,
     evaluate,
+    names as rule_names,
     pack_config,
 )
-from policies.rules import names as rule_names
 from tests.conftest import SHIPPED_STACKS
 from tests.policies import perimeter_fixtures as fx
 
@@ -142,30 +142,36 @@ def test_auto_named_resource_is_named_by_its_pulumi_name() -> None:
     assert (violation.resource, violation.urn) == ("Service/-/svc", "urn:x")
 
 
-def test_rule_names_mirror_the_naming_contract() -> None:
-    """The pack carries its own copy of the labels; it must say what infra.naming says."""
-    shared = [
-        "LABEL_NAME",
-        "LABEL_INSTANCE",
-        "LABEL_COMPONENT",
-        "LABEL_CREDENTIAL",
-        "LABEL_ROLE_SQL",
-        "LABEL_AGENT_DEFINITION",
-        "ANNOTATION_DATABASE_ROLE",
-        "ANNOTATION_MCP_SERVER_URL",
-        "CREDENTIAL_DATABASE_ROLE",
-        "CREDENTIAL_PLATFORM_TOKEN",
-        "CREDENTIAL_DATABASE_ADMIN",
-        "COMPONENT_MCP_SERVER",
-        "COMPONENT_TUNNEL",
-        "COMPONENT_SANDBOX",
-        "COMPONENT_PROVISIONER",
-    ]
-    for name in shared:
-        assert getattr(rule_names, name) == getattr(naming, name), name
-    assert rule_names.mcp_release("tickets") == naming.mcp_release("tickets")
+def _constants(path: Path) -> dict[str, str]:
+    """Top-level `NAME = "literal"` assignments of one module."""
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {t.id: value.value for t in targets if isinstance(t, ast.Name)}
+    return found
+
+
+def test_the_names_the_pack_reads_are_defined_once() -> None:
+    """policies/rules/names.py defines them (the pack runs without the program); the program,
+    the audit, the servers and the sandbox import them: no module redefines one, under its own
+    name or another (a label, an annotation or a data key spelled out again)."""
+    names_file = PACK / "rules" / "names.py"
+    pack = _constants(names_file)
+    spelled = {v for v in pack.values() if "/" in v or v.endswith((".sql", ".json", ".yaml"))}
+    copies = []
+    for folder in ("infra", "policies", "servers", "sandbox"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path == names_file or ".venv" in path.parts:
+                continue
+            for name, value in _constants(path).items():
+                if name in pack or value in spelled:
+                    copies.append(f"{path.relative_to(REPO)}: {name} = {value!r}")
+    assert copies == [], "defined again:\n" + "\n".join(copies)
+    assert naming.LABEL_NAME is rule_names.LABEL_NAME
     for server, tool in [("tickets", "get_ticket"), ("order-history", "list_orders")]:
-        assert rule_names.role_name(server, tool) == infra_config.role_name(server, tool)
+        assert infra_config.role_name(server, tool) == f"mcp_{server.replace('-', '_')}_{tool}"
 
 
 @pytest.mark.parametrize("tier", ["dev", "staging", "prod"])

@@ -18,8 +18,7 @@ from pathlib import Path
 from infra.audit.probe import Target, config_targets
 from infra.config import load
 from policies.rules.network import METADATA_ADDRESSES
-from tests.live.harness import containment as contain
-from tests.live.harness import preflight
+from tests.live.harness import containment as contain, preflight
 from tests.live.harness.containment import Containment, Listen
 from tests.live.harness.host import Snapshot, drop_new_empty_tables, run
 from tests.live.harness.node import BRIDGE, LiveNode
