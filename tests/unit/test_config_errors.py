@@ -587,3 +587,53 @@ def test_a_prompt_symlinked_inside_the_repository_is_read(tmp_path: Path, given:
         agent["system_prompt_file"] = str(repo / "prompt.md") if given == "absolute" else given
     config = parse_perimeter(raw, str(repo / "Pulumi.dev.yaml"))
     assert config.system_prompt(config.agents[0]) == "Answer tickets."
+
+
+BASE_URL_REFUSED = [
+    ("http://api.example.com", "must be https://"),
+    ("https://user:hunter2@api.example.com", "must not carry user or password"),
+    ("https://token@api.example.com", "must not carry user or password"),
+    ("https://169.254.169.254", "metadata, link-local or unspecified"),
+    ("https://[fd00:ec2::254]", "metadata, link-local or unspecified"),
+    ("https://[::ffff:169.254.169.254]", "metadata, link-local or unspecified"),
+    ("https://2852039166", "metadata, link-local or unspecified"),  # 169.254.169.254
+    ("https://0xa9fea9fe", "metadata, link-local or unspecified"),
+    ("https://0251.0376.0251.0376", "metadata, link-local or unspecified"),
+    ("https://169.254.43518", "metadata, link-local or unspecified"),
+    ("https://169.254.10.1", "metadata, link-local or unspecified"),  # link-local
+    ("https://[fe80::1]", "metadata, link-local or unspecified"),
+    ("https://0.0.0.0", "metadata, link-local or unspecified"),
+    ("https://[::]", "metadata, link-local or unspecified"),
+]
+
+
+@pytest.mark.parametrize(("url", "message"), BASE_URL_REFUSED)
+def test_an_unsafe_platform_base_url_is_refused_without_repeating_it(
+    url: str, message: str
+) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["platform"]["base_url"] = url
+
+    assert_refused(mutate, "platform.base_url", message)
+    raw = raw_settings("dev")
+    mutate(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_perimeter(raw, "Pulumi.dev.yaml")
+    assert url not in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.anthropic.com",
+        "https://proxy.internal.example:8443/anthropic",
+        "http://127.0.0.1:8080",
+        "http://localhost:9999",
+        "http://[::1]:8080",
+        "https://10.0.0.8",
+    ],
+)
+def test_a_safe_platform_base_url_is_accepted(url: str) -> None:
+    raw = raw_settings("dev")
+    raw["platform"]["base_url"] = url
+    assert parse_perimeter(raw, "Pulumi.dev.yaml").platform.base_url == url
