@@ -272,6 +272,10 @@ Duration = Annotated[str, AfterValidator(_duration)]
 Cidr = Annotated[str, AfterValidator(_network)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535)]
+# A rotation counter: it becomes a name suffix ("-r12"), and names have a length limit. Ten
+# thousand rotations (one a day for 27 years) is plenty; a bigger number is a typo or a date.
+MAX_EPOCH = 9999
+Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH)]
 
 
 class ImageRef(BaseModel):
@@ -762,7 +766,7 @@ class McpServer(_Section):
     args: list[PlainText] = Field(default=[], max_length=64)
     config_files: dict[FileName, PlainText] = {}
     # Raise by one per `pulumi up` to rotate this server's platform token without downtime.
-    token_epoch: int = Field(default=0, ge=0)
+    token_epoch: Epoch = 0
 
     @field_validator("tools")
     @classmethod
@@ -841,7 +845,7 @@ class Tunnel(_Section):
     domain: Domain | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=255)
     # Raise by one to rotate the tunnel token; the token Secret is renamed with it.
-    token_epoch: int = Field(default=0, ge=0)
+    token_epoch: Epoch = 0
     replicas: int = Field(default=2, ge=1, le=10)
     proxy_image: Image
     cloudflared_image: Image
@@ -998,7 +1002,7 @@ class PerimeterConfig(_Section):
     environment: ShortName
     tier: Annotated[Tier, Field(strict=False)]  # a YAML string naming the enum member
     namespace: NamespaceName
-    rotation_epoch: int = Field(default=0, ge=0)
+    rotation_epoch: Epoch = 0
     min_cidr_prefix: CidrPrefixLimits = CidrPrefixLimits()
     platform: PlatformEndpoints = PlatformEndpoints()
     cluster: ClusterNetwork = ClusterNetwork()

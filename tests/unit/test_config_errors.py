@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import MAX_PROMPT_BYTES, ConfigError, load, parse_perimeter
+from infra.config import MAX_EPOCH, MAX_PROMPT_BYTES, ConfigError, load, parse_perimeter
 from infra.naming import generated_secret_names
 from infra.offline import render_environment
 from tests.conftest import REPO_ROOT, assert_refused, raw_settings
@@ -637,3 +637,31 @@ def test_a_safe_platform_base_url_is_accepted(url: str) -> None:
     raw = raw_settings("dev")
     raw["platform"]["base_url"] = url
     assert parse_perimeter(raw, "Pulumi.dev.yaml").platform.base_url == url
+
+
+@pytest.mark.parametrize(
+    ("field", "mutate"),
+    [
+        ("rotation_epoch", lambda raw: raw.__setitem__("rotation_epoch", MAX_EPOCH + 1)),
+        ("tunnel.token_epoch", lambda raw: raw["tunnel"].__setitem__("token_epoch", 20261203)),
+        (
+            "mcp_servers[0].token_epoch",
+            lambda raw: raw["mcp_servers"][0].__setitem__("token_epoch", MAX_EPOCH + 1),
+        ),
+    ],
+)
+def test_a_rotation_counter_past_its_bound_is_refused(
+    field: str, mutate: Callable[[dict[str, Any]], None]
+) -> None:
+    assert_refused(mutate, field, f"less than or equal to {MAX_EPOCH}")
+
+
+def test_the_largest_rotation_counters_still_make_valid_names() -> None:
+    raw = raw_settings("dev")
+    raw["rotation_epoch"] = MAX_EPOCH
+    raw["tunnel"]["token_epoch"] = MAX_EPOCH
+    for server in raw["mcp_servers"]:
+        server["token_epoch"] = MAX_EPOCH
+    names = generated_secret_names(parse_perimeter(raw, "Pulumi.dev.yaml"))
+    too_long = [name for name, _ in names if len(name) > 63]
+    assert names and too_long == [], too_long
