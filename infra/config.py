@@ -259,6 +259,32 @@ def _network(value: str) -> str:
 
 
 DnsLabel = Annotated[str, _dns_label(63)]
+# Kubernetes label syntax, checked here because these become NetworkPolicy selectors: a bad
+# one would be refused by the API server mid-`up`, after other objects exist.
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL_RULE = "at most 63 of A-Z a-z 0-9 - _ . , beginning and ending with a letter or digit"
+
+
+def _label_key(key: str) -> str:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _LABEL_PREFIX.fullmatch(prefix)):
+        raise ValueError(f"label key prefix {prefix!r} is not a DNS subdomain")
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(
+            f"label key {key!r} is not a Kubernetes label key: its name is {_LABEL_RULE}"
+        )
+    return key
+
+
+def _label_value(value: str) -> str:
+    if value and not _LABEL_NAME.fullmatch(value):
+        raise ValueError(f"label value {value!r} is not a Kubernetes label value: {_LABEL_RULE}")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
 NamespaceName = Annotated[str, _dns_label(63), AfterValidator(_namespace)]
 Domain = Annotated[str, AfterValidator(_domain)]
 UrlPath = Annotated[str, AfterValidator(_url_path)]
@@ -446,7 +472,9 @@ def _require_safe_base_url(url: str) -> None:
 class ClusterNetwork(_Section):
     service_cidrs: list[Cidr] = Field(default=["10.96.0.0/12"], min_length=1)
     dns_namespace: DnsLabel = "kube-system"
-    dns_pod_labels: dict[str, str] = Field(default={"k8s-app": "kube-dns"}, min_length=1)
+    dns_pod_labels: dict[LabelKey, LabelValue] = Field(
+        default={"k8s-app": "kube-dns"}, min_length=1
+    )
 
 
 class NamespaceQuota(_Section):
@@ -862,7 +890,7 @@ class Metrics(_Section):
     metrics port (and the proxy's, when `proxy_port` says the proxy image serves one)."""
 
     scraper_namespace: DnsLabel
-    scraper_pod_labels: dict[str, str] = Field(min_length=1)
+    scraper_pod_labels: dict[LabelKey, LabelValue] = Field(min_length=1)
     # The vendor documents no metrics setting for the proxy: give the port only when the
     # proxy image in use serves Prometheus metrics on one.
     proxy_port: UnprivilegedPort | None = None

@@ -665,3 +665,39 @@ def test_the_largest_rotation_counters_still_make_valid_names() -> None:
     names = generated_secret_names(parse_perimeter(raw, "Pulumi.dev.yaml"))
     too_long = [name for name, _ in names if len(name) > 63]
     assert names and too_long == [], too_long
+
+
+LABELS_REFUSED = [
+    ({"k8s-app": "kube dns"}, "k8s-app", "is not a Kubernetes label value"),
+    ({"k8s-app": "x" * 64}, "k8s-app", "is not a Kubernetes label value"),
+    ({"k8s-app": "-dns"}, "k8s-app", "is not a Kubernetes label value"),
+    ({"bad key!": "x"}, "bad key!", "is not a Kubernetes label key"),
+    ({"a" * 64: "x"}, "a" * 64, "is not a Kubernetes label key"),
+    ({"Example.com/app": "x"}, "Example.com/app", "is not a DNS subdomain"),
+    ({"/app": "x"}, "/app", "is not a DNS subdomain"),
+]
+
+
+@pytest.mark.parametrize(("labels", "key", "message"), LABELS_REFUSED)
+def test_selector_labels_are_kubernetes_labels_at_config_time(
+    labels: dict[str, str], key: str, message: str
+) -> None:
+    """They become NetworkPolicy selectors: refused here, not by the API server mid-`up`."""
+    assert_refused(
+        lambda raw: raw["cluster"].__setitem__("dns_pod_labels", labels),
+        f"cluster.dns_pod_labels.{key}",
+        message,
+    )
+    scraper = {"scraper_namespace": "monitoring", "scraper_pod_labels": labels}
+    assert_refused(
+        lambda raw: raw.__setitem__("metrics", scraper),
+        f"metrics.scraper_pod_labels.{key}",
+        message,
+    )
+
+
+def test_legitimate_selector_labels_are_accepted() -> None:
+    raw = raw_settings("dev")
+    labels = {"example.com/app": "kube-dns_1.x", "k8s-app": "", "A.b-c_d": "Z9"}
+    raw["cluster"]["dns_pod_labels"] = labels
+    assert parse_perimeter(raw, "Pulumi.dev.yaml").cluster.dns_pod_labels == labels
