@@ -1151,6 +1151,7 @@ class PerimeterConfig(_Section):
                 roles.setdefault(role, where)
         problems += self._cidr_breadth()
         problems += self._backend_overlaps()
+        problems += self._backends_across_servers()
         if self.tier is Tier.prod and not self.upstream_tls.enabled:
             problems.append(
                 "upstream_tls.enabled: prod requires TLS from the proxy to every MCP server; "
@@ -1216,6 +1217,36 @@ class PerimeterConfig(_Section):
                     if clash:
                         problems.append(
                             f"mcp_servers[{i}].backends[{j}].{spot.format(k=k)}: {clash}"
+                        )
+        return problems
+
+    def _backends_across_servers(self) -> list[str]:
+        """One server's backend range that overlaps another server's backend would let the
+        first reach the second's service (egress matches addresses, not intent), unless both
+        declare the very same address: then they call one shared service on purpose."""
+        declared = [
+            (i, j, server, backend, [ipaddress.ip_network(c) for c in backend.effective_cidrs])
+            for i, server in enumerate(self.mcp_servers)
+            for j, backend in enumerate(server.backends)
+        ]
+        problems = []
+        for i, j, server, backend, networks in declared:
+            for k, m, other, theirs, their_networks in declared:
+                if k <= i or (backend.host, sorted(map(str, networks))) == (
+                    theirs.host,
+                    sorted(map(str, their_networks)),
+                ):
+                    continue
+                for n, network in enumerate(networks):
+                    if any(
+                        network.version == t.version and network.overlaps(t) for t in their_networks
+                    ):
+                        spot = f"cidrs[{n}]" if backend.cidrs else "host"
+                        problems.append(
+                            f"mcp_servers[{i}].backends[{j}].{spot}: {network} overlaps "
+                            f"mcp_servers[{k}].backends[{m}] ({other.name}'s {theirs.name}), so "
+                            f"{server.name} could reach it too; narrow the range, or declare the "
+                            "identical address (host and cidrs) in both when it is one service"
                         )
         return problems
 

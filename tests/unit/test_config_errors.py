@@ -701,3 +701,30 @@ def test_legitimate_selector_labels_are_accepted() -> None:
     labels = {"example.com/app": "kube-dns_1.x", "k8s-app": "", "A.b-c_d": "Z9"}
     raw["cluster"]["dns_pod_labels"] = labels
     assert parse_perimeter(raw, "Pulumi.dev.yaml").cluster.dns_pod_labels == labels
+
+
+def _server(raw: dict[str, Any], name: str) -> tuple[int, dict[str, Any]]:
+    return next((i, s) for i, s in enumerate(raw["mcp_servers"]) if s["name"] == name)
+
+
+def test_a_backend_range_covering_another_servers_backend_is_refused() -> None:
+    """inventory's 10.30.0.0/16 would let it reach exports' store at 10.30.9.10."""
+
+    def widen(raw: dict[str, Any]) -> None:
+        _server(raw, "inventory")[1]["backends"][0]["cidrs"] = ["10.30.0.0/16"]
+
+    raw = raw_settings("dev")
+    widen(raw)
+    i, _ = _server(raw, "inventory")
+    k, _ = _server(raw, "exports")
+    first, second = sorted([i, k])
+    field = f"mcp_servers[{first}].backends[0]." + ("cidrs[0]" if first == i else "host")
+    assert_refused(widen, field, f"overlaps mcp_servers[{second}].backends[0]")
+
+
+def test_two_servers_declaring_one_shared_backend_address_are_accepted() -> None:
+    raw = raw_settings("dev")
+    store = _server(raw, "exports")[1]["backends"][0]
+    shared = {**store, "name": "shared-store", "credential": False}
+    _server(raw, "inventory")[1]["backends"].append(shared)
+    parse_perimeter(raw, "Pulumi.dev.yaml")
