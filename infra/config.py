@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from infra.dns_names import HOSTNAME, domain_problem
 from infra.errors import ConfigError  # defined apart: a folder check loads no pydantic
 from policies.rules.names import role_name as role_name  # one derivation, the pack's
 from policies.rules.network import reachable_metadata  # every metadata address, every spelling
@@ -82,9 +83,6 @@ PENDING_TUNNEL_DOMAIN = "tunnel-domain.pending.invalid"
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
-)
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 _IMAGE = re.compile(
@@ -131,7 +129,7 @@ def _hostname(value: str) -> str:
         return value
     except ValueError:
         pass
-    if not _HOSTNAME.fullmatch(value):
+    if not HOSTNAME.fullmatch(value):
         raise _invalid("hostname", f"{value!r} is not a hostname or IP address")
     return value
 
@@ -168,16 +166,9 @@ def quantity_value(value: str) -> Decimal:
 
 def _domain(value: str) -> str:
     """A DNS name with at least two labels: the platform builds https://<route>.<domain> from it."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        pass
-    else:
-        raise _invalid("domain_ip", f"{value!r} is an IP address; a domain name is required here")
-    if not _HOSTNAME.fullmatch(value) or "." not in value:
-        raise _invalid(
-            "domain", f"{value!r} is not a domain name such as mcp.example.com (lowercase)"
-        )
+    problem = domain_problem(value)
+    if problem is not None:
+        raise _invalid(*problem)
     return value
 
 

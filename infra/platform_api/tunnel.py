@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
+from infra.dns_names import domain_problem
 from infra.platform_api.base import PlatformProvider, with_secret_outputs
 from infra.platform_api.connection import calling, fail, plain
 from infra.platform_api.sdk import anthropic
@@ -35,6 +36,12 @@ class TunnelProvider(PlatformProvider):
                     fail(f"{what}: cannot adopt {tunnel.id}, it is archived")
             else:
                 tunnel = client.beta.tunnels.create(display_name=props.get("display_name"))
+        problem = _returned_problem(tunnel)
+        if problem is not None:
+            if not props.get("adopt_id"):  # nothing depends on it yet: leave nothing behind
+                with calling(f"{what} ({tunnel.id})", "archive after a bad answer"):
+                    client.beta.tunnels.archive(tunnel.id)
+            fail(f"{what}: {problem}")
         expected = props.get("expected_domain")
         if props.get("adopt_id") and expected and expected != tunnel.domain:
             fail(
@@ -80,12 +87,26 @@ class TunnelProvider(PlatformProvider):
         tunnel = client.beta.tunnels.retrieve(object_id)
         if tunnel.archived_at is not None:
             return None
+        problem = _returned_problem(tunnel)
+        if problem is not None:
+            fail(f"{self.what(props, object_id)}: {problem}")
         token = client.beta.tunnels.reveal_token(object_id)
         return {"domain": tunnel.domain, "token": token.tunnel_token, "token_id": token.id}
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         props = plain(props)
         self.remove(id_, props, "archive", lambda client: client.beta.tunnels.archive(id_))
+
+
+def _returned_problem(tunnel: Any) -> str | None:
+    """What is wrong with the domain the platform returned, before anything is built on it
+    (every MCP server URL, the tunnel chart, the vault credentials)."""
+    problem = domain_problem(str(tunnel.domain))
+    if problem is None:
+        return None
+    return (
+        f"the platform returned tunnel domain {tunnel.domain!r}, which is not usable: {problem[1]}"
+    )
 
 
 @dataclass(frozen=True)

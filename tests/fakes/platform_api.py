@@ -150,6 +150,9 @@ class FakePlatform:
         self.api_key = api_key
         self.requests: list[tuple[str, str]] = []
         self._failures: list[tuple[int, str, str]] = []
+        # The domain the next created tunnels get; None: one derived from the id, as the
+        # platform assigns them.
+        self.tunnel_domain: str | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -276,7 +279,7 @@ def _tunnel_create(p: FakePlatform, body: dict[str, Any], _: dict[str, str]) -> 
             id=tunnel_id,
             created_at=datetime.now(UTC),
             display_name=body.get("display_name"),
-            domain=f"{tunnel_id[4:].lower()}.tunnels.platform.test",
+            domain=p.tunnel_domain or f"{tunnel_id[4:].lower()}.tunnels.platform.test",
             type="tunnel",
         )
     )

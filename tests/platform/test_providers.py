@@ -315,3 +315,31 @@ def test_a_failed_token_reveal_leaves_no_unrecorded_tunnel(
             {"connection": connection, "display_name": "dev", "token_epoch": 0, "adopt_id": None}
         )
     assert all(t["archived_at"] for t in platform.state.objects["tunnels"].values())
+
+
+@pytest.mark.parametrize("domain", ["not a domain", "10.0.0.1", "UPPER.example.com", "single"])
+def test_a_tunnel_domain_the_platform_returns_unusable_is_refused_where_it_arrives(
+    platform: FakePlatform, connection: dict, domain: str
+) -> None:
+    """Caught by the provider that receives it, naming the platform, before any URL, chart or
+    vault credential is built on it (not by the tunnel chart's schema, 100 resources later)."""
+    provider = TunnelProvider()
+    props = {"connection": connection, "display_name": "dev", "token_epoch": 0, "adopt_id": None}
+    created = provider.create(props)
+    platform.state.objects["tunnels"][created.id]["domain"] = domain
+    with pytest.raises(PlatformError, match="the platform returned tunnel domain"):
+        provider.read(created.id, created.outs)
+    with pytest.raises(PlatformError, match="the platform returned tunnel domain"):
+        provider.create({**props, "adopt_id": created.id})
+    assert platform.state.objects["tunnels"][created.id]["archived_at"] is None  # adopted: kept
+
+
+def test_a_created_tunnel_with_an_unusable_domain_is_archived_and_refused(
+    platform: FakePlatform, connection: dict
+) -> None:
+    platform.tunnel_domain = "not a domain"
+    props = {"connection": connection, "display_name": "dev", "token_epoch": 0, "adopt_id": None}
+    with pytest.raises(PlatformError, match=r"'not a domain'.* is not a domain name"):
+        TunnelProvider().create(props)
+    (tunnel,) = platform.state.objects["tunnels"].values()
+    assert tunnel["archived_at"], "the refused tunnel was left behind on the platform"
