@@ -68,8 +68,9 @@ def test_built_images_run_under_restricted(live: Live) -> None:
     node = live.node
     images = live.tools.images
     dev = load(stack="dev")
-    assert images["mcp-exports"].ref == dev.server("exports").image  # dev runs what is built here
-    assert images["role-provisioner"].ref == dev.provisioner.image
+    # dev runs what is built here
+    assert images["mcp-exports"].ref == str(dev.server("exports").image)
+    assert images["role-provisioner"].ref == str(dev.provisioner.image)
     node.restricted_namespace(NS)
     pods = {
         # The role-provisioning Job's shell: /bin/sh, cat and psql (infra/database/job.py).
