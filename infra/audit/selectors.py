@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.manifests import ManifestError
-from policies.rules.k8s import SELECTOR_OPERATORS
+from policies.rules.k8s import selector_expression_refused
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -61,15 +61,10 @@ class Selector:
         ]
         for expr in raw.get("matchExpressions") or []:
             op = expr.get("operator")
-            if op not in SELECTOR_OPERATORS:
-                raise ManifestError(
-                    f"{where}: matchExpressions operator {op!r} is not one of "
-                    + ", ".join(SELECTOR_OPERATORS)
-                )
             values = tuple(sorted(str(v) for v in expr.get("values") or []))
-            if (op in ("In", "NotIn")) != bool(values):
-                need = "needs values" if op in ("In", "NotIn") else "takes no values"
-                raise ManifestError(f"{where}: matchExpressions operator {op} {need}")
+            refused = selector_expression_refused(op, values)
+            if refused is not None:
+                raise ManifestError(f"{where}: matchExpressions {refused}")
             reqs.append(Requirement(str(expr.get("key", "")), op, values))
         return cls(tuple(reqs))
 

@@ -15,7 +15,7 @@ from infra.database.job import (
     ADMIN_SECRET_DIR,
     CA_FILE_KEY,
     CA_MOUNT_PATH,
-    SQL_FILE_KEY,
+    ROLE_SQL_KEY,
     SQL_MOUNT_PATH,
     VERIFIERS_DIR,
     connection_env,
@@ -99,7 +99,7 @@ class RoleProvisioner(pulumi.ComponentResource):
                     f"{base}-sql-{digest}", config.namespace, {**labels, LABEL_ROLE_SQL: "true"}
                 ),
                 "immutable": True,
-                "data": {SQL_FILE_KEY: self.sql},
+                "data": {ROLE_SQL_KEY: self.sql},
             },
             opts=child,
         )

@@ -17,8 +17,7 @@ from infra.config import DatabaseEndpoint
 from policies.rules.names import ROLE_SQL_KEY
 
 SQL_MOUNT_PATH = "/etc/role-sql"
-SQL_FILE_KEY = ROLE_SQL_KEY
-SQL_FILE = f"{SQL_MOUNT_PATH}/{SQL_FILE_KEY}"
+SQL_FILE = f"{SQL_MOUNT_PATH}/{ROLE_SQL_KEY}"
 ADMIN_PASSWORD_ENV = "PGPASSWORD"
 ADMIN_PASSWORD_KEY = "password"  # key of the admin Secret mounted as PGPASSWORD
 APPLICATION_NAME = "agent-perimeter-role-provisioner"

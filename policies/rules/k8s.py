@@ -7,7 +7,7 @@ spec) anywhere in their body. Rules ask `pod_views` and never look at the kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,6 +234,17 @@ def labels_match(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
+def selector_expression_refused(operator: Any, values: Collection[Any]) -> str | None:
+    """Why the API server refuses one matchExpressions entry (an unknown operator, In/NotIn
+    without values, Exists/DoesNotExist with some), or None when it accepts it."""
+    if operator not in SELECTOR_OPERATORS:
+        return f"operator {operator!r} is not one of {', '.join(SELECTOR_OPERATORS)}"
+    if (operator in ("In", "NotIn")) != bool(values):
+        need = "needs values" if operator in ("In", "NotIn") else "takes no values"
+        return f"operator {operator} {need}"
+    return None
+
+
 def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
     """A full label selector (matchLabels + matchExpressions) against a set of labels. An
     expression the API server would refuse (an unknown operator, In/NotIn without values,
@@ -247,7 +258,7 @@ def selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool:
         key = str(expression.get("key"))
         operator = expression.get("operator")
         values = {str(v) for v in as_list(expression.get("values"))}
-        if operator not in SELECTOR_OPERATORS or (operator in ("In", "NotIn")) != bool(values):
+        if selector_expression_refused(operator, values) is not None:
             return False
         present = key in labels
         if operator == "In" and not (present and str(labels[key]) in values):

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from infra.config import ConfigError, PerimeterConfig, load, parse_perimeter
 from infra.database.job import (
-    SQL_FILE_KEY,
+    ROLE_SQL_KEY,
     SQL_MOUNT_PATH,
     connection_env,
     psql_command,
@@ -228,7 +228,7 @@ def test_psql_command_stops_on_error_in_one_transaction_without_psqlrc() -> None
     assert "--no-psqlrc" in command
     assert command[command.index("-v") + 1] == "ON_ERROR_STOP=1"
     assert "--single-transaction" in command
-    assert command[command.index("-f") + 1] == f"{SQL_MOUNT_PATH}/{SQL_FILE_KEY}"
+    assert command[command.index("-f") + 1] == f"{SQL_MOUNT_PATH}/{ROLE_SQL_KEY}"
     assert psql_command("/tmp/x.sql")[-1] == "/tmp/x.sql"
 
 
