@@ -10,7 +10,6 @@ the stand-in at the host's bridge address, so no request can leave the machine."
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -61,40 +60,20 @@ def _objects(live: Live, base_url: str) -> tuple[list[dict[str, Any]], dict[str,
     return [key_secret, *rendered], deployment
 
 
-def _pod_name(live: Live, deployment: dict[str, Any], timeout: float = 120) -> str:
-    """The pool's pod, once both its containers are Ready (the worker has polled the stand-in,
-    the tool host listens)."""
-    selector = ",".join(
-        f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
-    )
-    deadline = time.monotonic() + timeout
-    pods: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        out = live.node.kubectl("-n", NS, "get", "pods", "-l", selector, "-o", "json")
-        pods = json.loads(out.stdout)["items"]
-        for pod in pods:
-            conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
-            if conditions.get("Ready") == "True":
-                return str(pod["metadata"]["name"])
-        time.sleep(0.5)
-    states = [p["status"].get("containerStatuses") or p["status"] for p in pods]
-    raise AssertionError(f"the pool's pod was not Ready in {timeout:.0f} s: {states}")
-
-
 @pytest.fixture
 def pool(live: Live) -> Iterator[tuple[FakePlatform, str, dict[str, Any]]]:
     platform = FakePlatform(host=live.node.bridge_address()).start()
     objects, deployment = _objects(live, platform.base_url)
     live.node.restricted_namespace(NS)
     try:
-        applied = live.node.kubectl(
-            "apply",
-            "-f",
-            "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
-        )
-        assert "deployment.apps" in applied.stdout, applied.stdout
-        yield platform, _pod_name(live, deployment), deployment
+        applied = live.node.apply(objects)
+        assert "deployment.apps" in applied, applied
+        # Available once both containers are Ready: the worker has polled the stand-in, the
+        # tool host listens.
+        name = deployment["metadata"]["name"]
+        live.node.wait(NS, f"deployment/{name}", "available", 120)
+        pod = live.node.pod_of(NS, deployment["spec"]["selector"]["matchLabels"])
+        yield platform, pod["metadata"]["name"], deployment
     finally:
         live.node.kubectl("delete", "namespace", NS, "--wait=false", check=False)
         platform.stop()

@@ -87,25 +87,6 @@ def _objects(config: PerimeterConfig, pg: Server) -> tuple[list[Any], list[Any],
     return provisioning, [*secrets, *rendered], str(ca["cert_pem"])
 
 
-def _apply(live: Live, objects: list[Any]) -> None:
-    live.node.kubectl(
-        "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-    )
-
-
-def _wait(live: Live, what: str, condition: str, timeout: int) -> None:
-    done = live.node.kubectl(
-        "-n", NS, "wait", f"--for=condition={condition}", what, f"--timeout={timeout}s",
-        check=False, timeout=timeout + 30,
-    )  # fmt: skip
-    if done.returncode != 0:
-        pods = live.node.kubectl("-n", NS, "get", "pods", "-o", "wide").stdout
-        logs = live.node.kubectl("-n", NS, "logs", what, "--all-containers", check=False)
-        raise AssertionError(
-            f"{what} not {condition}: {done.stderr}\n{pods}\n{logs.stdout}{logs.stderr}"
-        )
-
-
 @pytest.fixture
 def database(live: Live) -> Iterator[Server]:
     with running_pg() as pg:
@@ -126,9 +107,9 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
     }
     live.node.restricted_namespace(NS)
     try:
-        _apply(live, provisioning)
+        live.node.apply(provisioning)
         (job,) = [o["metadata"]["name"] for o in provisioning if o["kind"] == "Job"]
-        _wait(live, f"job/{job}", "complete", 120)
+        live.node.wait(NS, f"job/{job}", "complete", 120)
         made = set(
             database.superuser(
                 "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname LIKE 'mcp\\_%'"
@@ -136,15 +117,11 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
         )
         assert made == tool_roles, "the Job did not make exactly the tools' roles"
 
-        _apply(live, serving)
+        live.node.apply(serving)
         release = naming.mcp_release(SERVER)
         # Ready only when every tool's role has logged in, from the pod, through the bridge.
-        _wait(live, f"deployment/{release}", "available", 120)
-        pod = json.loads(
-            live.node.kubectl(
-                "-n", NS, "get", "pods", "-l", f"app.kubernetes.io/instance={release}", "-o", "json"
-            ).stdout
-        )["items"][0]
+        live.node.wait(NS, f"deployment/{release}", "available", 120)
+        pod = live.node.pod_of(NS, naming.mcp_server_selector(SERVER))
         ip = pod["status"]["podIP"]
         (token_secret,) = [
             s
@@ -188,7 +165,9 @@ def _call(url: str, token: str, ca_pem: str) -> CallToolResult:
     async def go() -> CallToolResult:
         async with mcp_session(url, token, context) as client:
             return await client.call_tool(
-                "get_latest_export_job", {"customer_id": CUSTOMER}, meta={TENANT_META_KEY: TENANT}
+                "get_latest_export_job",
+                {"customer_id": CUSTOMER},
+                meta={TENANT_META_KEY: TENANT},  # type: ignore[arg-type]
             )
 
     return run(go())

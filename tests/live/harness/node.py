@@ -452,6 +452,32 @@ class LiveNode:
             raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
         return done
 
+    def apply(self, objects: list[dict]) -> str:
+        """`kubectl apply` of `objects` as one List; what kubectl printed."""
+        items = {"apiVersion": "v1", "kind": "List", "items": objects}
+        return self.kubectl("apply", "-f", "-", stdin=json.dumps(items)).stdout
+
+    def wait(self, namespace: str, what: str, condition: str, timeout: int) -> None:
+        """`kubectl wait` for `condition` on `what`; past `timeout`, an error with the
+        namespace's pods and the object's logs."""
+        done = self.kubectl(
+            "-n", namespace, "wait", f"--for=condition={condition}", what,
+            f"--timeout={timeout}s", check=False, timeout=timeout + 30,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pods = self.kubectl("-n", namespace, "get", "pods", "-o", "wide").stdout
+            logs = self.kubectl("-n", namespace, "logs", what, "--all-containers", check=False)
+            raise AssertionError(
+                f"{what} not {condition}: {done.stderr}\n{pods}\n{logs.stdout}{logs.stderr}"
+            )
+
+    def pod_of(self, namespace: str, selector: dict[str, str]) -> dict:
+        """The first pod `selector` matches in `namespace`."""
+        labels = ",".join(f"{k}={v}" for k, v in selector.items())
+        pods = self._json("-n", namespace, "get", "pods", "-l", labels).get("items", [])
+        assert pods, f"no pod in {namespace} matches {labels}"
+        return dict(pods[0])
+
     def bridge_address(self) -> str:
         """This machine's address on the pod bridge (the pods' gateway): where a pod reaches a
         stand-in the suite runs here, without a packet leaving the machine."""
