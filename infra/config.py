@@ -423,10 +423,9 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     """An address written as the host, in any spelling a resolver accepts: dotted, IPv6,
     and the numeric IPv4 forms inet_aton takes (2852039166, 0xa9fea9fe, 0251.0376.0251.0376,
     169.254.43518)."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
+    address = _ip_or_none(host)
+    if address is not None:
+        return address
     if host and all(c in "0123456789abcdefxABCDEFX." for c in host) and host[0].isdigit():
         try:
             return ipaddress.IPv4Address(socket.inet_aton(host))
