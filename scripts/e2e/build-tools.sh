@@ -608,7 +608,7 @@ tools_of() {
     control-plane) echo "$CONTROL_PLANE_TOOLS" ;;
     kwok-stages) echo "kwok-stages" ;;
     node) echo "$NODE_TOOLS" ;;
-    images) echo "$IMAGE_BASES $IMAGES" ;;
+    images) echo "coredns $IMAGE_BASES $IMAGES" ;;  # image-coredns copies the coredns build
     live) echo "$NODE_TOOLS $IMAGE_BASES $IMAGES" ;;
     all) echo "$CONTROL_PLANE_TOOLS $(tools_of engine)" ;;
     *) echo "usage: $0 [--verify|--digests] [engine|control-plane|kwok-stages|node|images|live|all]" >&2; return 2 ;;
