@@ -259,10 +259,10 @@ class Server:
         if started.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not start again:\n{started.stderr}")
 
-    def serve_pods(self, address: str, pod_range: str) -> None:
-        """Listen on `address` too (where pods reach this machine), with TLS on (a throwaway
-        certificate: sslmode=require encrypts, it does not verify), and let `pod_range` log
-        in with SCRAM: restarted on the same port and data."""
+    def serve_pods(self, address: str, clients: str) -> None:
+        """Listen on `address` too (where pods' connections arrive), with TLS on (a throwaway
+        certificate: sslmode=require encrypts, it does not verify), and let `clients` (a
+        range) log in with SCRAM: restarted on the same port and data."""
         from tests.certificates.issued import make_ca, make_serving
 
         _, ca = make_ca("agent-perimeter live database CA")
@@ -274,7 +274,7 @@ class Server:
             if os.geteuid() == 0:
                 shutil.chown(path, "postgres", "postgres")
         with (self.root / "data" / "pg_hba.conf").open("a") as hba:
-            hba.write(f"host all all {pod_range} scram-sha-256\n")
+            hba.write(f"host all all {clients} scram-sha-256\n")
         self.stop()
         self.options = self.options.replace(
             "listen_addresses=127.0.0.1", f"listen_addresses=127.0.0.1,{address}"

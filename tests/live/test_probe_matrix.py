@@ -5,31 +5,12 @@ policy widened by hand is caught, then closed again."""
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 
 import pytest
 
-from infra.commands.source import load_stack_source
-from infra.manifests import Manifest
 from tests.conftest import run_infra
-from tests.live.harness.containment import POD_RANGE
-from tests.live.harness.session import FORBIDDEN, INTERNET, LIVE_STACKS, Live
-
-
-def _fences(stack: str) -> list[Manifest]:
-    """The stack's namespace and its NetworkPolicies, as the program renders them."""
-    source = load_stack_source(stack)
-    return [m for m in source.manifests if m["kind"] in ("Namespace", "NetworkPolicy")]
-
-
-def _apply(live: Live, manifests: list[Manifest]) -> None:
-    live.node.kubectl(
-        "apply",
-        "-f",
-        "-",
-        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
-    )
+from tests.live.harness.session import FORBIDDEN, INTERNET, LIVE_STACKS, Live, stack_fences
 
 
 def _probe(live: Live, stack: str, *extra: str) -> tuple[int, str, str]:
@@ -46,7 +27,7 @@ def _probe(live: Live, stack: str, *extra: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module", params=LIVE_STACKS)
 def fenced(live: Live, request: pytest.FixtureRequest) -> str:
-    _apply(live, _fences(request.param))
+    live.node.apply(stack_fences(request.param))
     return request.param
 
 
@@ -71,11 +52,7 @@ def test_probed_matrix_equals_the_audit(live: Live, fenced: str) -> None:
     assert any(f["matrix"] == "allow" for f in flows) and any(f["matrix"] == "deny" for f in flows)
     # A leak is seen by a listener: the stand-ins heard pod traffic exactly where the
     # matrix allows it, and never at a forbidden address.
-    heard = {
-        (s["address"], s["port"], s["proto"])
-        for s in live.containment.seen()[seen_before:]
-        if ipaddress.ip_address(s["source"]) in ipaddress.ip_network(POD_RANGE)
-    }
+    heard = live.containment.heard_from_pods(since=seen_before)
     forbidden = {(t.address, t.port, t.protocol) for t in FORBIDDEN}
     assert not heard & forbidden, heard & forbidden
     allowed_outside = {
@@ -89,7 +66,7 @@ def test_probed_matrix_equals_the_audit(live: Live, fenced: str) -> None:
 
 
 def test_a_widened_policy_is_caught_then_closed(live: Live, fenced: str) -> None:
-    manifests = _fences(fenced)
+    manifests = stack_fences(fenced)
     policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
     victim = next(m for m in policies if "sandbox" in m["metadata"]["name"])
     widened = copy.deepcopy(victim)
@@ -99,13 +76,13 @@ def test_a_widened_policy_is_caught_then_closed(live: Live, fenced: str) -> None
             "ports": [{"protocol": "TCP", "port": INTERNET.port}],
         }
     )
-    _apply(live, [widened])
+    live.node.apply([widened])
     code, out, _ = _probe(live, fenced)
     print(out)
     assert code == 1
     rows = [line for line in out.splitlines() if "DISAGREES" in line]
     assert rows and all(INTERNET.address in r and "| deny | reached |" in r for r in rows), rows
-    _apply(live, [victim])
+    live.node.apply([victim])
     code, out, _ = _probe(live, fenced)
     assert code == 0, out
     assert "0 disagreements" in out.splitlines()[0]

@@ -3,10 +3,12 @@
 image built here, Pod Security `restricted` enforced, serving sessions that a stand-in
 platform on this machine hands it. From inside those sessions, the key stays out of reach,
 nothing a session starts outlives it, and the pool's 60-second run and tool-call cap end
-runs with the reason logged.
+runs with the reason logged. Dev's NetworkPolicies are in force: the platform is reached
+where dev declares its API (a stand-in address behind the containment's veth), and nothing
+else is, from the worker or from agent code.
 
 The one change to the render: the worker's ANTHROPIC_BASE_URL (the SDK's own variable) names
-the stand-in at the host's bridge address, so no request can leave the machine."""
+that stand-in address (plain HTTP on the API's port), so no request can leave the machine."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from typing import Any
 
 import pytest
 
+from infra.audit.probe import Target
 from infra.config import load
 from infra.naming import sandbox_release
 from infra.offline import CHART_TYPE, chart_release, helm_template, synthesize
-from tests.live.harness.session import Live
+from tests.live.harness.containment import LINK_HOST
+from tests.live.harness.session import FORBIDDEN, Live, stand_in
 from tests.sandbox import attempts
 from tests.sandbox.platform import FakePlatform, Session, result_text
 
@@ -62,21 +66,33 @@ def _objects(live: Live, base_url: str) -> tuple[list[dict[str, Any]], dict[str,
 
 @pytest.fixture
 def pool(live: Live) -> Iterator[tuple[FakePlatform, str, dict[str, Any]]]:
-    platform = FakePlatform(host=live.node.bridge_address()).start()
-    objects, deployment = _objects(live, platform.base_url)
+    api = stand_in("dev", "platform API")
+    platform = FakePlatform(host=LINK_HOST).start()
+    objects, deployment = _objects(live, f"http://{api.address}:{api.port}")
     live.node.restricted_namespace(NS)
     try:
-        applied = live.node.apply(objects)
-        assert "deployment.apps" in applied, applied
-        # Available once both containers are Ready: the worker has polled the stand-in, the
-        # tool host listens.
-        name = deployment["metadata"]["name"]
-        live.node.wait(NS, f"deployment/{name}", "available", 120)
-        pod = live.node.pod_of(NS, deployment["spec"]["selector"]["matchLabels"])
-        yield platform, pod["metadata"]["name"], deployment
+        with live.containment.forward(api.address, api.port, platform.server.server_address[1]):
+            live.fence(NS, "dev")
+            applied = live.node.apply(objects)
+            assert "deployment.apps" in applied, applied
+            # Available once both containers are Ready: the worker has polled the stand-in
+            # through the fence, the tool host listens.
+            name = deployment["metadata"]["name"]
+            live.node.wait(NS, f"deployment/{name}", "available", 120)
+            pod = live.node.pod_of(NS, deployment["spec"]["selector"]["matchLabels"])
+            yield platform, pod["metadata"]["name"], deployment
     finally:
         live.node.kubectl("delete", "namespace", NS, "--wait=false", check=False)
         platform.stop()
+
+
+def _reach(targets: list[Target]) -> str:
+    """A shell line per target: `address:port reached`, or `blocked` after 3 s."""
+    return "; ".join(
+        f"timeout 3 bash -c ': >/dev/tcp/{t.address}/{t.port}' 2>/dev/null"
+        f" && echo {t.address}:{t.port} reached || echo {t.address}:{t.port} blocked"
+        for t in targets
+    )
 
 
 def _logs(live: Live, pod: str, container: str) -> str:
@@ -101,6 +117,13 @@ def test_the_walkthrough_pool_runs_sessions_with_the_key_out_of_reach_and_nothin
 
     tried = attempts.key_attempts(args["--environment-key-file"], worker_pid=None, search_root="/")
     steal = platform.queue_session([("bash", {"command": c}) for c in tried.values()])
+    # Agent code under the pool's egress policy: the platform's API address answers (the
+    # worker's one way out), and no other address does: metadata, the internet, dev's
+    # database (a stand-in listens at each, so a leak would be heard).
+    api = stand_in("dev", "platform API")
+    elsewhere = [*FORBIDDEN, stand_in("dev", "database support")]
+    heard_before = len(live.containment.seen())
+    egress = platform.queue_session([("bash", {"command": _reach([api, *elsewhere])})])
     # The SDK's file and bash tools at work in the session's workspace and in /tmp, on a
     # read-only root; then every way of staying behind.
     work = platform.queue_session(
@@ -134,6 +157,14 @@ def test_the_walkthrough_pool_runs_sessions_with_the_key_out_of_reach_and_nothin
         f"a tool in the pod read the environment key through: {attempts.leaked(results)}"
     )
     assert results["who am I"].strip() == str(tools["securityContext"]["runAsUser"])
+
+    platform.wait_stopped(egress, timeout=120)
+    (reached,) = _texts(platform, egress)
+    assert reached.splitlines() == [
+        f"{t.address}:{t.port} {'reached' if t == api else 'blocked'}" for t in [api, *elsewhere]
+    ], reached
+    heard = live.containment.heard_from_pods(since=heard_before)
+    assert not heard & {(t.address, t.port, t.protocol) for t in elsewhere}, heard
 
     platform.wait_stopped(work, timeout=60)
     _, shown, root_write, *_, running = _texts(platform, work)

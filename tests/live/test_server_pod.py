@@ -3,11 +3,11 @@ Job made: the Job's objects exactly as `pulumi up --stack dev` creates them (its
 roles' verifiers, the image built here) run against a real PostgreSQL; then the server's
 chart, its tool credentials the program's own, answers a tool call through the pod network.
 
-Changed from dev, and why: the database's address and port are this machine's on the pod
-bridge (the suite's PostgreSQL listens there, with TLS for dev's sslmode=require); the admin
-password is that server's; the serving certificate is issued here (the program's is made at
-`up`). The NetworkPolicies are not applied: the policy agent never polices traffic to the
-node's own addresses, so they would prove nothing here (the probe matrix tries them)."""
+Dev's NetworkPolicies are in force, and the database is where dev declares it (10.20.0.15,
+a stand-in address behind the containment's veth): the Job's and the server's connections
+cross the policy agent, and the suite's PostgreSQL (TLS on, for dev's sslmode=require)
+answers there. Changed from dev, and why: the admin password is that server's; the serving
+certificate is issued here (the program's is made at `up`)."""
 
 from __future__ import annotations
 
@@ -20,30 +20,19 @@ import pytest
 from mcp_types import CallToolResult
 
 from infra import naming
-from infra.config import PerimeterConfig, parse_perimeter, stack_file
+from infra.config import PerimeterConfig, load
 from infra.offline import CHART_TYPE, chart_release, helm_template, synthesize
 from servers.runtime.app import TENANT_META_KEY
 from tests.certificates.issued import make_ca, make_serving
-from tests.conftest import raw_settings
 from tests.database.conftest import Server, running_pg
-from tests.live.harness.containment import POD_RANGE
-from tests.live.harness.session import Live
+from tests.live.harness.containment import LINK_HOST, LINK_NS
+from tests.live.harness.session import Live, stand_in
 from tests.servers.harness import run
 
 NS = "ap-live-server"
 SERVER = "exports"
 DATABASE = "support"
 TENANT, CUSTOMER = "acme", "cus_AAAAAAAAAAA1"  # seeded by tests/database (SCHEMA_SQL)
-
-
-def _config(database_address: str, database_port: int) -> PerimeterConfig:
-    raw = raw_settings("dev")
-    raw["databases"][DATABASE] |= {
-        "host": database_address,
-        "port": database_port,
-        "cidrs": [f"{database_address}/32"],
-    }
-    return parse_perimeter(raw, str(stack_file("dev")))
 
 
 def _in_namespace(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -88,17 +77,22 @@ def _objects(config: PerimeterConfig, pg: Server) -> tuple[list[Any], list[Any],
 
 
 @pytest.fixture
-def database(live: Live) -> Iterator[Server]:
+def database(live: Live) -> Iterator[tuple[Server, str]]:
+    """The suite's PostgreSQL, served at dev's database address; and the address its
+    connections through the fence come from."""
+    target = stand_in("dev", f"database {DATABASE}")
     with running_pg() as pg:
-        pg.serve_pods(live.node.bridge_address(), POD_RANGE)
-        yield pg
+        pg.serve_pods(LINK_HOST, f"{LINK_NS}/32")
+        with live.containment.forward(target.address, target.port, pg.port) as source:
+            yield pg, source
 
 
 def test_the_export_server_pod_answers_on_roles_the_real_job_made(
-    live: Live, database: Server
+    live: Live, database: tuple[Server, str]
 ) -> None:
-    config = _config(live.node.bridge_address(), database.port)
-    provisioning, serving, ca_pem = _objects(config, database)
+    pg, fenced_source = database
+    config = load(stack="dev")
+    provisioning, serving, ca_pem = _objects(config, pg)
     tool_roles = {
         naming.tool_role(server, tool)
         for server in config.mcp_servers
@@ -107,11 +101,12 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
     }
     live.node.restricted_namespace(NS)
     try:
+        live.fence(NS, "dev")
         live.node.apply(provisioning)
         (job,) = [o["metadata"]["name"] for o in provisioning if o["kind"] == "Job"]
         live.node.wait(NS, f"job/{job}", "complete", 120)
         made = set(
-            database.superuser(
+            pg.superuser(
                 "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname LIKE 'mcp\\_%'"
             ).rows
         )
@@ -119,7 +114,7 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
 
         live.node.apply(serving)
         release = naming.mcp_release(SERVER)
-        # Ready only when every tool's role has logged in, from the pod, through the bridge.
+        # Ready only when every tool's role has logged in from the pod, through the fence.
         live.node.wait(NS, f"deployment/{release}", "available", 120)
         pod = live.node.pod_of(NS, naming.mcp_server_selector(SERVER))
         ip = pod["status"]["podIP"]
@@ -134,13 +129,12 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
         job_seen = json.loads(result.content[0].text)["job"]  # type: ignore[union-attr]
         assert job_seen["customer_id"] == CUSTOMER, job_seen
 
-        sessions = database.superuser(
-            "SELECT DISTINCT usename FROM pg_stat_activity WHERE client_addr IS NOT NULL"
-            f" AND client_addr <<= '{POD_RANGE}'"
+        sessions = pg.superuser(
+            f"SELECT DISTINCT usename FROM pg_stat_activity WHERE client_addr = '{fenced_source}'"
         ).rows
         assert set(sessions) <= tool_roles and sessions, f"pod sessions as {sessions}"
         log = live.node.kubectl("-n", NS, "logs", pod["metadata"]["name"]).stdout
-        assert token not in log and database.admin_password not in log
+        assert token not in log and pg.admin_password not in log
     finally:
         live.node.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 

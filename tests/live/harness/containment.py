@@ -17,12 +17,14 @@ cleaned up by the next (`reap`).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,6 +164,29 @@ class Containment:
                 )
             time.sleep(0.05)
 
+    @contextlib.contextmanager
+    def forward(self, address: str, port: int, to_port: int) -> Iterator[str]:
+        """Hand TCP `address`:`port` (a stand-in of this namespace) to a real server on this
+        machine at LINK_HOST:`to_port`. A pod's packets still cross the policy agent on
+        their way to `address`; the namespace then passes them on, masqueraded, so the
+        server sees them from LINK_NS, which this yields. The rules go on exit, and the
+        stand-in listener answers there again."""
+        if address not in self.addresses:
+            raise ValueError(f"containment: {address} is not a stand-in address of ours")
+        match = ("-d", address, "-p", "tcp", "--dport", str(port))
+        back = ("-d", LINK_HOST, "-p", "tcp", "--dport", str(to_port))
+        rules = [
+            ("PREROUTING", *match, "-j", "DNAT", "--to-destination", f"{LINK_HOST}:{to_port}"),
+            ("POSTROUTING", *back, "-j", "MASQUERADE"),
+        ]
+        for rule in rules:
+            self._ns("iptables", "-w", "-t", "nat", "-I", *rule)
+        try:
+            yield LINK_NS
+        finally:
+            for rule in rules:
+                self._ns("iptables", "-w", "-t", "nat", "-D", *rule, check=False)
+
     def verify(self) -> None:
         """Re-assert our jumps at position 1 (kube-proxy prepends its own), then prove every
         fence holds; raises naming the first one that does not."""
@@ -208,6 +233,15 @@ class Containment:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def heard_from_pods(self, since: int = 0) -> set[tuple[str, int, str]]:
+        """(address, port, protocol) of each stand-in a pod's packet reached, counting from
+        the `since`-th packet answered (`len(seen())` taken earlier)."""
+        return {
+            (str(s["address"]), int(str(s["port"])), str(s["proto"]))
+            for s in self.seen()[since:]
+            if ipaddress.ip_address(str(s["source"])) in ipaddress.ip_network(POD_RANGE)
+        }
 
     def stop(self) -> None:
         for process in (self.listener, self.holder):

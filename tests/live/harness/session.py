@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.audit.probe import Target, config_targets
+from infra.commands.source import load_stack_source
 from infra.config import load
+from infra.manifests import Manifest
 from policies.rules.network import METADATA_ADDRESSES
 from tests.live.harness import containment as contain, preflight
 from tests.live.harness.containment import Containment, Listen
@@ -45,6 +47,20 @@ def stand_ins() -> list[Target]:
     return list(dict.fromkeys([*found, *FORBIDDEN]))
 
 
+def stack_fences(stack: str) -> list[Manifest]:
+    """The stack's Namespace and NetworkPolicies, as the program renders them."""
+    source = load_stack_source(stack)
+    return [m for m in source.manifests if m["kind"] in ("Namespace", "NetworkPolicy")]
+
+
+def stand_in(stack: str, name: str) -> Target:
+    """The address `stack`'s declared endpoint `name` (say "platform API") is served at."""
+    found = [t for t in config_targets(load(stack=stack)) if t.name == name]
+    if not found:
+        raise AssertionError(f"{stack} declares no {name!r} endpoint")
+    return found[0]
+
+
 @dataclass
 class Live:
     node: LiveNode
@@ -56,6 +72,16 @@ class Live:
     @property
     def probe_image(self) -> str:
         return self.tools.images["probe"].ref
+
+    def fence(self, namespace: str, stack: str) -> None:
+        """`stack`'s NetworkPolicies in force in `namespace` (a test's own): the policies
+        select by labels only, so they fence the same pods there as in the stack's."""
+        policies = [
+            m | {"metadata": m["metadata"] | {"namespace": namespace}}
+            for m in stack_fences(stack)
+            if m["kind"] == "NetworkPolicy"
+        ]
+        self.node.apply(policies)
 
 
 @contextmanager
