@@ -40,6 +40,12 @@ from infra.dns_names import HOSTNAME, domain_problem
 from infra.errors import ConfigError  # defined apart: a folder check loads no pydantic
 from policies.rules.names import role_name as role_name  # one derivation, the pack's
 from policies.rules.network import reachable_metadata  # every metadata address, every spelling
+from policies.rules.secret_shapes import (  # one credential judge: the config's and the pack's
+    credential_in_args,
+    credential_in_text,
+    credential_in_value,
+    credential_name,
+)
 
 if TYPE_CHECKING:  # the Pulumi SDK is imported only where a Pulumi program runs
     import pulumi
@@ -627,9 +633,6 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 # Set by the chart itself: a server's own settings must not shadow them.
 RESERVED_ENV_PREFIXES = ("MCP_", "BACKEND_", "DATABASE_", "PG", "TOOL_")
-# A value under such a name is a credential: it belongs in backendCredentials (a mounted file
-# with one reader), not in a Deployment's plain-text environment.
-_CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL")
 MAX_CONFIG_FILES_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB, with its metadata
 
 
@@ -646,7 +649,7 @@ def _env_name(value: str) -> str:
             f"{value!r} starts with {', '.join(RESERVED_ENV_PREFIXES)}: the chart sets those "
             "itself; pick another name",
         )
-    if _CREDENTIAL_NAME.search(value):
+    if credential_name(value):  # a value under such a name is a credential
         raise _invalid(
             "env_credential",
             f"{value!r} names a credential; declare it as a backend with `credential: true` and "
@@ -664,19 +667,32 @@ def _file_name(value: str) -> str:
     return value
 
 
-def _no_private_key(value: str) -> str:
-    if "PRIVATE KEY-----" in value:
-        raise _invalid(
-            "private_key",
-            "holds a private key; credentials go in the backendCredentials secret (the value "
-            "is not shown here)",
-        )
+def _refused_credential(found: str) -> PydanticCustomError:
+    return _invalid(
+        "credential_value",
+        f"holds {found}; credentials go in the backendCredentials secret, mounted as a file "
+        "(the value is not shown here)",
+    )
+
+
+def _no_credential_value(value: str) -> str:
+    found = credential_in_value(value)
+    if found:
+        raise _refused_credential(found)
+    return value
+
+
+def _no_credential_text(value: str) -> str:
+    found = credential_in_text(value)
+    if found:
+        raise _refused_credential(found)
     return value
 
 
 EnvName = Annotated[str, AfterValidator(_env_name)]
 FileName = Annotated[str, AfterValidator(_file_name)]
-PlainText = Annotated[str, AfterValidator(_no_private_key)]
+PlainText = Annotated[str, AfterValidator(_no_credential_value)]
+PlainFile = Annotated[str, AfterValidator(_no_credential_text)]
 
 
 class Backend(_Section):
@@ -782,7 +798,7 @@ class McpServer(_Section):
     tools: list[Tool] = Field(min_length=1)
     env: dict[EnvName, PlainText] = {}
     args: list[PlainText] = Field(default=[], max_length=64)
-    config_files: dict[FileName, PlainText] = {}
+    config_files: dict[FileName, PlainFile] = {}
     # Raise by one per `pulumi up` to rotate this server's platform token without downtime.
     token_epoch: Epoch = 0
 
@@ -791,6 +807,19 @@ class McpServer(_Section):
     def _unique_tools(cls, tools: list[Tool]) -> list[Tool]:
         _require_unique((t.name for t in tools), "tool name")
         return tools
+
+    @field_validator("args")
+    @classmethod
+    def _no_credential_flag(cls, args: list[str]) -> list[str]:
+        found = credential_in_args(args)
+        if found:
+            index, what = found
+            raise _invalid(
+                "credential_value",
+                f"args[{index}] holds {what}; credentials go in the backendCredentials secret, "
+                "mounted as a file (the value is not shown here)",
+            )
+        return args
 
     @field_validator("config_files")
     @classmethod

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import names, sql
+from . import names, secret_shapes, sql
 from .inventory import Inventory, agent_toolsets, role_sql_texts
 from .k8s import containers, pod_labels, pod_views, where
 from .model import Resource, Settings, Target, as_list, as_map, resource_rule, stack_rule
@@ -254,8 +254,46 @@ def backend_credential_own_server(
                         )
 
 
+@resource_rule(
+    "no-plaintext-credential",
+    "No credential in plain text: not in a container's env values, command or args, nor in a "
+    "ConfigMap (judged by credential names as words and by well-known token shapes).",
+    "Put the credential in its own Secret and mount it as a file into the one workload that "
+    "uses it; pass the file's path instead of the value.",
+)
+def no_plaintext_credential(resource: Resource, settings: Settings) -> Iterator[str]:
+    """The value is never repeated: only where it is and what it looks like."""
+    if resource.kind == "ConfigMap":
+        for field_name in ("data", "binaryData"):
+            for key, value in sorted(as_map(resource.props.get(field_name)).items()):
+                text = str(value) if field_name == "data" else ""
+                found = secret_shapes.credential_in_text(text) or secret_shapes.credential_in_env(
+                    str(key), text
+                )
+                if found:
+                    yield f"{field_name}.{key} holds {found}"
+        return
+    for pod in pod_views(resource):
+        at = where(resource, pod)
+        for description, container in containers(pod.spec):
+            for env in as_list(container.get("env")):
+                env = as_map(env)
+                if "value" in env:
+                    found = secret_shapes.credential_in_env(
+                        str(env.get("name", "")), str(env["value"])
+                    )
+                    if found:
+                        yield f"{at}{description}: env {env.get('name')} holds {found}"
+            for field_name in ("command", "args"):
+                words = [str(a) for a in as_list(container.get(field_name))]
+                hit = secret_shapes.credential_in_args(words)
+                if hit:
+                    yield f"{at}{description}: {field_name}[{hit[0]}] holds {hit[1]}"
+
+
 RULES = (
     secret_single_reader,
+    no_plaintext_credential,
     backend_credential_own_server,
     database_admin_only_provisioner,
     database_roles_unique,

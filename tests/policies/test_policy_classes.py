@@ -697,6 +697,32 @@ CASES: list[Case] = [
         lambda m: (bundle_namespace(m), m.extend(guards()))
     ),
     good("admission-policies-enforced", "a namespace the bundle does not own")(lambda m: None),
+    # --- credentials in plain text (issue 22 §7): by value, and names judged by words ---
+    bad("no-plaintext-credential", "a literal under a credential name", DEPLOY)(
+        set_container(env=[{"name": "DB_PASS", "value": "hunter2"}])
+    ),
+    bad("no-plaintext-credential", "a password inside a URL, under a plain name", DEPLOY)(
+        set_container(env=[{"name": "UPSTREAM", "value": "postgres://app:" + "pw1234@db/x"}])
+    ),
+    bad("no-plaintext-credential", "a token in the args", DEPLOY)(
+        set_container(args=["--upstream-auth", "Bearer " + "9f2c8a7d6e5b4c3a2b1c"])
+    ),
+    bad("no-plaintext-credential", "a credential flag with a literal", DEPLOY)(
+        set_container(command=["server", "--db-password=hunter2"])
+    ),
+    bad("no-plaintext-credential", "a password in a ConfigMap's file", f"ConfigMap/{NS}/app")(
+        add(obj("v1", "ConfigMap", "app", data={"app.ini": "[db]\npassword = hunter2\n"}))
+    ),
+    good("no-plaintext-credential", "a count and a file path under credential-like names")(
+        set_container(
+            env=[{"name": "MAX_TOKENS", "value": "1024"}, {"name": "TOKEN_FILE", "value": "/x"}]
+        )
+    ),
+    good("no-plaintext-credential", "a credential read from a Secret, not a literal")(
+        set_container(
+            env=[{"name": "DB_PASS", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+        )
+    ),
 ]
 
 

@@ -84,7 +84,7 @@ BAD_BACKENDS = [
     ("a database tool without grants", _database_tool_without_grants, "mcp_servers[1].tools[1].grants", "needs at least one grant"),
     ("a credential as an env value", _credential_in_env, "mcp_servers[3].env.BILLING_API_TOKEN", "backendCredentials"),
     ("an env name the chart sets", lambda raw: _billing(raw)["env"].update(MCP_PORT="1"), "mcp_servers[3].env.MCP_PORT", "the chart sets those itself"),
-    ("a private key in a config file", lambda raw: _billing(raw)["config_files"].update({"key.pem": "-----BEGIN EC PRIVATE KEY-----\nx\n"}), "mcp_servers[3].config_files.key.pem", "holds a private key"),
+    ("a private key in a config file", lambda raw: _billing(raw)["config_files"].update({"key.pem": "-----BEGIN EC PRIVATE KEY-----\nx\n"}), "mcp_servers[3].config_files.key.pem", "holds a PEM private key"),
     ("a config file name with a path", lambda raw: _billing(raw)["config_files"].update({"../x": "a"}), "mcp_servers[3].config_files.../x", "plain file name"),
     ("plain HTTP upstreams in prod", lambda raw: (raw.update(tier="prod"), _plain_http_in_prod(raw)), "upstream_tls.enabled", "prod requires TLS"),
     ("a renewal window as long as the validity", lambda raw: raw.update(upstream_tls={"validity_hours": 720, "renew_within_hours": 720}), "upstream_tls.renew_within_hours", "shorter than the validity"),
