@@ -1,7 +1,9 @@
 """The walkthrough's MCP server (dev's `exports`) as a real pod, on roles the real provisioning
 Job made: the Job's objects exactly as `pulumi up --stack dev` creates them (its SQL, the
 roles' verifiers, the image built here) run against a real PostgreSQL; then the server's
-chart, its tool credentials the program's own, answers a tool call through the pod network.
+chart, its tool credentials the program's own, answers a tool call through the pod network:
+from a pod with the tunnel's labels, by the Service's name with the certificate verified, as
+the tunnel's proxy calls it; and never from a pod its ingress policy does not name.
 
 Dev's NetworkPolicies are in force, and the database is where dev declares it (10.20.0.15,
 a stand-in address behind the containment's veth): the Job's and the server's connections
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +28,14 @@ from infra.offline import CHART_TYPE, chart_release, helm_template, synthesize
 from servers.runtime.app import TENANT_META_KEY
 from tests.certificates.issued import make_ca, make_serving
 from tests.database.conftest import Server, running_pg
+from tests.live.harness import mcp_call
 from tests.live.harness.containment import LINK_HOST, LINK_NS
 from tests.live.harness.session import Live, stand_in
 from tests.servers.harness import run
 
 NS = "ap-live-server"
+OUTSIDER = "ap-live-outsider"
+TUNNEL_LABELS = naming.tunnel_selector()  # what the server's ingress policy names
 SERVER = "exports"
 DATABASE = "support"
 TENANT, CUSTOMER = "acme", "cus_AAAAAAAAAAA1"  # seeded by tests/database (SCHEMA_SQL)
@@ -129,6 +135,19 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
         job_seen = json.loads(result.content[0].text)["job"]  # type: ignore[union-attr]
         assert job_seen["customer_id"] == CUSTOMER, job_seen
 
+        # What the tunnel's proxy does: a pod with the tunnel's labels calls the Service by
+        # its name, certificate verified; the same call from a pod the server's ingress does
+        # not name (another namespace, its egress open) never connects.
+        url = naming.mcp_in_cluster_origin(NS, config.server(SERVER), tls=True) + "/mcp"
+        image = live.tools.images["mcp-exports"].ref
+        phase, out = _call_from_pod(live, NS, TUNNEL_LABELS, image, url, token, ca_pem)
+        assert phase == "Succeeded", out
+        called = json.loads(out.strip().splitlines()[-1])
+        assert called["is_error"] is False and CUSTOMER in called["text"], called
+        live.node.restricted_namespace(OUTSIDER)
+        phase, out = _call_from_pod(live, OUTSIDER, {}, image, url, token, ca_pem)
+        assert phase == "Failed" and '"failed"' in out, f"the server answered a stranger: {out}"
+
         sessions = pg.superuser(
             f"SELECT DISTINCT usename FROM pg_stat_activity WHERE client_addr = '{fenced_source}'"
         ).rows
@@ -136,7 +155,74 @@ def test_the_export_server_pod_answers_on_roles_the_real_job_made(
         log = live.node.kubectl("-n", NS, "logs", pod["metadata"]["name"]).stdout
         assert token not in log and pg.admin_password not in log
     finally:
-        live.node.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+        for namespace in (NS, OUTSIDER):
+            live.node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _call_from_pod(
+    live: Live,
+    namespace: str,
+    labels: dict[str, str],
+    image: str,
+    url: str,
+    token: str,
+    ca_pem: str,
+) -> tuple[str, str]:
+    """One tool call from a one-shot pod under `restricted`, holding only the bearer and the
+    CA: its phase and what `mcp_call.py` printed."""
+    name = f"caller-{len(labels)}"
+    meta = {"name": name, "namespace": namespace}
+    script = Path(mcp_call.__file__).read_text()
+    live.node.apply(
+        [
+            {"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+             "stringData": {"token": token, "ca.crt": ca_pem}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+             "data": {"mcp_call.py": script}},
+        ]
+    )  # fmt: skip
+    container = {
+        "name": "call",
+        "image": image,
+        "imagePullPolicy": "Never",
+        "command": ["python", "/call/mcp_call.py"],
+        "env": [
+            {"name": "MCP_CALL_URL", "value": url},
+            {"name": "MCP_CALL_TOOL", "value": "get_latest_export_job"},
+            {"name": "MCP_CALL_ARGUMENTS", "value": json.dumps({"customer_id": CUSTOMER})},
+            {"name": "MCP_CALL_META", "value": json.dumps({TENANT_META_KEY: TENANT})},
+        ],
+        "volumeMounts": [{"name": "call", "mountPath": "/call", "readOnly": True}],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta | {"labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [
+                {
+                    "name": "call",
+                    "projected": {
+                        "sources": [{"secret": {"name": name}}, {"configMap": {"name": name}}]
+                    },
+                }
+            ],
+        },
+    }
+    return live.node.run_to_end(namespace, pod, timeout=120)
 
 
 def _port(objects: list[Any], release: str) -> int:

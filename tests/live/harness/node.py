@@ -478,6 +478,22 @@ class LiveNode:
         assert pods, f"no pod in {namespace} matches {labels}"
         return dict(pods[0])
 
+    def run_to_end(self, namespace: str, pod: dict, timeout: float) -> tuple[str, str]:
+        """Create `pod` (restartPolicy Never) and wait for it to finish: its phase
+        (Succeeded or Failed) and its log. Past `timeout`, an error with its status."""
+        self.apply([pod])
+        name = pod["metadata"]["name"]
+        deadline = time.monotonic() + timeout
+        while True:
+            phase = self._json("-n", namespace, "get", "pod", name).get("status", {}).get("phase")
+            if phase in ("Succeeded", "Failed"):
+                log = self.kubectl("-n", namespace, "logs", name, check=False).stdout
+                return str(phase), log
+            if time.monotonic() > deadline:
+                described = self.kubectl("-n", namespace, "describe", "pod", name, check=False)
+                raise AssertionError(f"pod {name} did not finish ({phase}):\n{described.stdout}")
+            time.sleep(0.5)
+
     def bridge_address(self) -> str:
         """This machine's address on the pod bridge (the pods' gateway): where a pod reaches a
         stand-in the suite runs here, without a packet leaving the machine."""
