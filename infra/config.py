@@ -1549,6 +1549,20 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"not valid YAML: {where}{problem}" + (f" ({context})" if context else "")
 
 
+def _keys_as_written(node: yaml.Node) -> None:
+    """Every mapping key is the text written: YAML 1.1 reads an unquoted `on`, `yes` or `ON`
+    as a boolean and `8080` as a number, and an error would then name `tunnel[1]`, a list
+    index, instead of the key `tunnel.on`. No key of the settings is anything but a name."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                key.tag = "tag:yaml.org,2002:str"
+            _keys_as_written(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _keys_as_written(item)
+
+
 def _parse_yaml(text: str) -> tuple[Any, list[tuple[str, str]]]:
     loader = _StrictLoader(text)
     try:
@@ -1556,6 +1570,7 @@ def _parse_yaml(text: str) -> tuple[Any, list[tuple[str, str]]]:
         if node is None:
             return None, []
         duplicates = _duplicate_keys(node, [])
+        _keys_as_written(node)
         return loader.construct_document(node), duplicates
     finally:
         loader.dispose()

@@ -401,6 +401,18 @@ BAD_FILES: list[tuple[str, bytes, str, str]] = [
         "key written twice",
     ),
     (
+        "a key YAML reads as a boolean",
+        _dev_bytes_replacing("      replicas: 1\n", "      replicas: 1\n      on: 3\n").encode(),
+        "tunnel.on",
+        "unknown key; allowed keys here: id, domain",
+    ),
+    (
+        "a key YAML reads as a number",
+        _dev_bytes_replacing("      replicas: 1\n", "      replicas: 1\n      8080: 3\n").encode(),
+        "tunnel.8080",
+        "unknown key",
+    ),
+    (
         "not UTF-8",
         DEV_TEXT.replace("Development", "D\xe9velopment").encode("latin-1"),
         "",
