@@ -1140,6 +1140,30 @@ class PerimeterConfig(_Section):
                         )
         return problems
 
+    def _scraper_problems(self) -> list[str]:
+        """A scraper in the perimeter's own namespace must be a pod no workload is: labels
+        that select a server, the tunnel, a pool or a provisioner would let that workload
+        (sandbox code, say) reach the tunnel's metrics ports as the scraper."""
+        from infra import naming  # naming reads these models' types
+
+        if self.metrics is None or self.metrics.scraper_namespace != self.namespace:
+            return []
+        workloads = [
+            *(naming.mcp_server_selector(s) for s in self.mcp_servers),
+            naming.tunnel_selector(),
+            *(naming.sandbox_selector(p.name) for p in self.sandboxes),
+            *(naming.provisioner_selector(d) for d in self.databases),
+        ]
+        wanted = self.metrics.scraper_pod_labels.items()
+        for labels in workloads:
+            if wanted <= labels.items():
+                return [
+                    "metrics.scraper_pod_labels: in the perimeter's namespace these labels "
+                    f"select {labels[naming.LABEL_INSTANCE]}'s pods; a scraper must be outside "
+                    "the namespace, or a pod no workload's labels match"
+                ]
+        return []
+
     @model_validator(mode="after")
     def _cross_references(self) -> PerimeterConfig:
         problems: list[str] = []
@@ -1147,6 +1171,7 @@ class PerimeterConfig(_Section):
         problems += _duplicates(names, "mcp_servers", "name")
         problems += _duplicates([s.route_name for s in self.mcp_servers], "mcp_servers", "route")
         problems += self._platform_problems()
+        problems += self._scraper_problems()
         for i, server in enumerate(self.mcp_servers):
             if server.database is not None and server.database not in self.databases:
                 problems.append(

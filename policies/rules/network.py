@@ -258,6 +258,23 @@ def _scraper_problems(peer: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _scraper_is_a_workload(
+    peer: Mapping[str, Any], namespace: str | None, inventory: Inventory
+) -> str | None:
+    """A scraper inside the policy's own namespace must be a pod no workload there is: else
+    that workload (sandbox code, say) reaches the tunnel's metrics ports as the scraper."""
+    named = as_map(as_map(peer.get("namespaceSelector")).get("matchLabels"))
+    if named.get(NAMESPACE_NAME_LABEL) != namespace:
+        return None
+    selector = peer.get("podSelector")
+    for workload in inventory.workloads:
+        if workload.effective_namespace == namespace and selector_matches(
+            selector, pod_labels(workload)
+        ):
+            return f"admits {workload.ref} as the scraper: a scraper is no workload of the namespace"
+    return None
+
+
 def _metrics_port_problems(ports: Sequence[Any]) -> str | None:
     if not ports:
         return "admits every port, not only the metrics ports"
@@ -304,6 +321,9 @@ def outbound_only_ingress(inventory: Inventory, settings: Settings) -> Iterator[
                     problem = "admits every source"
                 for peer in peers:
                     problem = problem or _scraper_problems(as_map(peer))
+                    problem = problem or _scraper_is_a_workload(
+                        as_map(peer), policy.effective_namespace, inventory
+                    )
                 if problem:
                     yield policy, f"ingress rule {i} to {workload.ref} {problem}"
 

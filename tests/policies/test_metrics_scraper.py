@@ -83,3 +83,48 @@ def test_a_scraper_without_labels_is_refused_naming_the_field(tmp_path) -> None:
     stack.write_text(text)
     with pytest.raises(ConfigError, match=r"metrics\.scraper_pod_labels"):
         load(config_file=str(stack))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"app.kubernetes.io/name": "sandbox-runner"},
+        {"app.kubernetes.io/instance": "sandbox-runner-support"},
+        {
+            "app.kubernetes.io/name": "mcp-server",
+            "app.kubernetes.io/instance": "mcp-server-exports",
+        },
+    ],
+)
+def test_a_scraper_in_the_perimeter_namespace_that_is_a_workload_is_refused(
+    labels: dict[str, str],
+) -> None:
+    from tests.conftest import assert_refused
+
+    def inside(raw: dict) -> None:  # type: ignore[type-arg]
+        raw["metrics"] = {"scraper_namespace": raw["namespace"], "scraper_pod_labels": labels}
+
+    assert_refused(inside, "metrics.scraper_pod_labels", "a scraper must be outside")
+
+
+def _scraped_from_own_namespace(labels: dict[str, str]) -> list[str]:
+    """The pack's verdict on dev with a scraper in the perimeter's namespace: built legitimately
+    with unique labels, then (as a hand-edit would) pointed at `labels`."""
+    config = load(stack="dev")
+    metrics = Metrics.model_validate(
+        {"scraper_namespace": config.namespace, "scraper_pod_labels": {"app": "prometheus"}}
+    )
+    manifests = render_environment(config.model_copy(update={"metrics": metrics}))
+    peer = find(manifests, "NetworkPolicy", "mcp-tunnel")["spec"]["ingress"][0]["from"][0]
+    peer["podSelector"]["matchLabels"] = labels
+    found = evaluate([Resource.from_manifest(m) for m in manifests], only=["outbound-only-ingress"])
+    return [v.message for v in found]
+
+
+def test_the_pack_refuses_a_workload_of_the_namespace_as_the_scraper() -> None:
+    (message,) = _scraped_from_own_namespace({"app.kubernetes.io/name": "sandbox-runner"})
+    assert "as the scraper: a scraper is no workload of the namespace" in message
+
+
+def test_a_scraper_pod_in_the_namespace_that_no_workload_is_passes() -> None:
+    assert _scraped_from_own_namespace({"app": "prometheus"}) == []
