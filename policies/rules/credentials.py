@@ -264,14 +264,13 @@ def backend_credential_own_server(
 def no_plaintext_credential(resource: Resource, settings: Settings) -> Iterator[str]:
     """The value is never repeated: only where it is and what it looks like."""
     if resource.kind == "ConfigMap":
-        for field_name in ("data", "binaryData"):
-            for key, value in sorted(as_map(resource.props.get(field_name)).items()):
-                text = str(value) if field_name == "data" else ""
-                found = secret_shapes.credential_in_text(text) or secret_shapes.credential_in_env(
-                    str(key), text
-                )
-                if found:
-                    yield f"{field_name}.{key} holds {found}"
+        for key, value in sorted(as_map(resource.props.get("data")).items()):
+            text = str(value)
+            found = secret_shapes.credential_in_text(text) or secret_shapes.credential_in_env(
+                str(key), text
+            )
+            if found:
+                yield f"data.{key} holds {found}"
         return
     for pod in pod_views(resource):
         at = where(resource, pod)

@@ -271,7 +271,9 @@ def _scraper_is_a_workload(
         if workload.effective_namespace == namespace and selector_matches(
             selector, pod_labels(workload)
         ):
-            return f"admits {workload.ref} as the scraper: a scraper is no workload of the namespace"
+            return (
+                f"admits {workload.ref} as the scraper: a scraper is no workload of the namespace"
+            )
     return None
 
 

@@ -170,7 +170,7 @@ def _call_from_pod(
 ) -> tuple[str, str]:
     """One tool call from a one-shot pod under `restricted`, holding only the bearer and the
     CA: its phase and what `mcp_call.py` printed."""
-    name = f"caller-{len(labels)}"
+    name = "caller"
     meta = {"name": name, "namespace": namespace}
     script = Path(mcp_call.__file__).read_text()
     live.node.apply(

@@ -7,10 +7,14 @@ from __future__ import annotations
 ENVIRONMENT_KEY = "sk-ant-envkey-" + "Q7x" * 12
 KEY_PREFIX = ENVIRONMENT_KEY[:14]
 
-# Processes whose command line holds one of the markers 12341..12344 (arguments are
-# NUL-separated there, so the marker is one argument). '[1]': the pattern must not match
-# grep's own command line.
-COUNT = "grep -l '[1]234[1-4]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l"
+# The escapes' own processes: a command line (NUL-separated, read as text by -a) that is
+# exactly `sleep 1234N`, or the SIGTERM-deaf loop around one. Whole command lines, so no other
+# process of the host that merely holds the digits (a PID, a container id) is counted, and
+# grep's own never matches.
+COUNT = (
+    "grep -laE '^(sleep.1234[1-4]|sh.-c.trap .*sleep 1234[1-4].*).$' /proc/[0-9]*/cmdline"
+    " 2>/dev/null | wc -l"
+)
 _MARKER = "sleep 1234"
 ESCAPES = [
     # A new session and process group: a group kill would miss it.
