@@ -19,12 +19,12 @@ def _pulumi_program() -> None:
     from infra.config import load_pulumi
     from infra.network import network_policies
     from infra.preflight import require_cluster_prerequisites
-    from infra.stack import build
+    from infra.stack import build, export_outputs
 
     config, secrets = load_pulumi()
     require_cluster_prerequisites(config)
     tokens = live_restore_tokens(network_policies(config), config.namespace)
-    build(config, secrets, tokens)
+    export_outputs(config, build(config, secrets, tokens))
 
 
 if _run_by_pulumi_engine():

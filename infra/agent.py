@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.config import MAX_MCP_SERVERS, AgentSpec, McpServer, PerimeterConfig, Tool
+from infra.config import MAX_MCP_SERVERS, AgentSpec, McpServer, Tool
+from infra.naming import mcp_url
 
 # MCP toolsets ask by default; written out so the platform's echo equals what we sent.
 ASK = {"type": "always_ask"}
 
 
-def mcp_server_entry(
-    config: PerimeterConfig, server: McpServer, domain: str | None = None
-) -> dict[str, str]:
-    return {"type": "url", "name": server.name, "url": config.mcp_url(server, domain)}
+# Each server the agent may use, with the tools it may call.
+Chosen = list[tuple[McpServer, list[Tool]]]
+
+
+def mcp_server_entry(server: McpServer, domain: str) -> dict[str, str]:
+    return {"type": "url", "name": server.name, "url": mcp_url(server, domain)}
 
 
 def toolset_entry(server: McpServer, tools: list[Tool] | None = None) -> dict[str, Any]:
@@ -38,36 +41,27 @@ def toolset_entry(server: McpServer, tools: list[Tool] | None = None) -> dict[st
     }
 
 
-def agent_definition(
-    config: PerimeterConfig, agent: AgentSpec | None = None, domain: str | None = None
-) -> dict[str, Any]:
-    """`mcp_servers` + `tools` of one agent (of every server when no agent is given).
+def agent_definition(chosen: Chosen, domain: str) -> dict[str, Any]:
+    """`mcp_servers` + `tools` of one agent (of every server for the legacy definition).
 
     No credentials: those live in the vault.
     """
-    chosen = (
-        config.agent_tools(agent)
-        if agent is not None
-        else [(s, list(s.tools)) for s in config.mcp_servers]
-    )
     assert len(chosen) <= MAX_MCP_SERVERS, "config validation caps the server count"
     return {
-        "mcp_servers": [mcp_server_entry(config, s, domain) for s, _ in chosen],
+        "mcp_servers": [mcp_server_entry(s, domain) for s, _ in chosen],
         "tools": [toolset_entry(s, tools) for s, tools in chosen],
     }
 
 
-def agent_spec(
-    config: PerimeterConfig, agent: AgentSpec, domain: str | None = None
-) -> dict[str, Any]:
+def agent_spec(agent: AgentSpec, system: str, chosen: Chosen, domain: str) -> dict[str, Any]:
     """Everything the platform's agent holds: name, model, instructions and its allowlist."""
     return {
         "name": agent.name,
         "model": agent.model,
-        "system": config.system_prompt(agent),
+        "system": system,
         "description": agent.description,
         "sandbox": agent.sandbox,
-        **agent_definition(config, agent, domain),
+        **agent_definition(chosen, domain),
     }
 
 

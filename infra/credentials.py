@@ -8,28 +8,17 @@ no Secret may be created without both.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
 
 import pulumi
 
 from infra.kubernetes_object import KubernetesObject, object_meta
-from infra.naming import ANNOTATION_READER, LABEL_CREDENTIAL, common_labels
-
-
-class Placement(Protocol):
-    """Where a credential lives: the whole config, or a component's slice of it."""
-
-    @property
-    def namespace(self) -> str: ...
-
-    @property
-    def environment(self) -> str: ...
+from infra.naming import ANNOTATION_READER, LABEL_CREDENTIAL, Placement, common_labels
 
 
 def credential_secret(
     resource_name: str,
     *,
-    config: Placement,
+    placement: Placement,
     name: pulumi.Input[str],
     credential: str,
     reader: str,
@@ -48,9 +37,9 @@ def credential_secret(
             "kind": "Secret",
             "metadata": object_meta(
                 name,
-                config.namespace,
+                placement.namespace,
                 labels={
-                    **common_labels(component, reader, config.environment),
+                    **common_labels(component, reader, placement.environment),
                     **(labels or {}),
                     LABEL_CREDENTIAL: credential,
                 },

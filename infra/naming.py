@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from infra.config import McpServer, Tool, role_name
 from policies.rules import names as rule_names
 
 # The names the policy pack reads too: defined there (it runs without the program), re-exported.
@@ -39,7 +39,7 @@ from policies.rules.names import (
 )
 
 if TYPE_CHECKING:
-    from infra.config import PerimeterConfig
+    from infra.config import McpServer, PerimeterConfig, Tool
 
 PART_OF = "agent-perimeter"
 LABEL_PART_OF = "app.kubernetes.io/part-of"
@@ -83,6 +83,12 @@ def mcp_in_cluster_origin(namespace: str, server: McpServer, tls: bool) -> str:
     return f"{scheme}://{mcp_service_host(namespace, server)}:{server.port}"
 
 
+def mcp_url(server: McpServer, domain: str) -> str:
+    """The exact URL the platform dials and the vault credential is bound to: the server's
+    route under the tunnel's domain, as the platform assigned it."""
+    return f"https://{server.route_name}.{domain}{server.path}"
+
+
 def provisioner_name(database: str) -> str:
     return f"role-provisioner-{database.replace('_', '-')}"
 
@@ -124,6 +130,16 @@ def sandbox_selector(pool: str | None = None) -> dict[str, str]:
 
 def provisioner_selector(database: str) -> dict[str, str]:
     return selector_labels(COMPONENT_PROVISIONER, provisioner_name(database))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a component's objects go: the environment's namespace and its label value.
+
+    The slice of the config every component shares, so none needs the whole config."""
+
+    namespace: str
+    environment: str
 
 
 def common_labels(component: str, instance: str, environment: str) -> dict[str, str]:
@@ -170,7 +186,7 @@ def backend_secret_name(server: McpServer | str, backend: str) -> str:
 
 
 def tool_role(server: McpServer, tool: Tool) -> str:
-    return role_name(server.name, tool.name)
+    return rule_names.role_name(server.name, tool.name)
 
 
 def password_env(role: str) -> str:

@@ -1,4 +1,9 @@
-"""One environment, assembled from the components in dependency order."""
+"""One environment, assembled from the components in dependency order.
+
+The one place the config is sliced: each component gets its own section and the
+cross-references resolved for it (a pool its servers' URLs, a provisioner its SQL), never
+the whole config, so each can be reused and tested alone.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from infra.components.admission_policies import AdmissionPolicies, AdmissionPoli
 from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
 from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
 from infra.components.mcp_server import McpServer, McpServerArgs
-from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
+from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs, TunnelSecrets, tunnel_routes
 from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
 from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
 from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
@@ -21,9 +26,24 @@ from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerAr
 from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
 from infra.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
-from infra.config import McpServer as McpServerConfig, PerimeterConfig, PerimeterSecrets, as_secret
-from infra.naming import UPSTREAM_CA_CONFIG_MAP, mcp_release, mcp_service_host, server_tls_secret
-from infra.network import boundaries_summary, used_databases
+from infra.config import (
+    AgentSpec,
+    McpServer as McpServerConfig,
+    PerimeterConfig,
+    PerimeterSecrets,
+    SandboxPool as SandboxPoolConfig,
+    as_secret,
+)
+from infra.database.sql import role_sql, roles_for
+from infra.naming import (
+    UPSTREAM_CA_CONFIG_MAP,
+    Placement,
+    mcp_in_cluster_origin,
+    mcp_release,
+    mcp_service_host,
+    server_tls_secret,
+)
+from infra.network import allowed_egress_cidrs, boundaries_summary, network_policies, used_databases
 
 
 @dataclass
@@ -42,6 +62,7 @@ class Perimeter:
     agents: dict[str, AgentDefinition]
     vault: PlatformVault | None
     vault_credentials: pulumi.Output[list]
+    environment_ids: dict[str, pulumi.Output[str]]
 
 
 def platform_connection(
@@ -64,6 +85,83 @@ def platform_connection(
 
 def server_url(config: PerimeterConfig, server: McpServerConfig, domain: str) -> str:
     return config.mcp_url(server, domain)
+
+
+def placement(config: PerimeterConfig) -> Placement:
+    return Placement(config.namespace, config.environment)
+
+
+def tunnel_args(
+    config: PerimeterConfig,
+    secrets: PerimeterSecrets,
+    connection: pulumi.Input[dict[str, Any]] | None = None,
+    certificates: UpstreamTls | None = None,
+) -> McpTunnelArgs:
+    return McpTunnelArgs(
+        placement(config),
+        config.tunnel,
+        TunnelSecrets(
+            tls_cert=secrets.tunnel_tls_cert,
+            tls_key=secrets.tunnel_tls_key,
+            token=secrets.tunnel_token,
+            ca_cert=secrets.tunnel_ca_cert,
+        ),
+        routes=tunnel_routes(config.namespace, config.mcp_servers, config.upstream_tls.enabled),
+        service_cidrs=config.cluster.service_cidrs,
+        metrics_port=config.metrics.proxy_port if config.metrics else None,
+        connection=connection,
+        upstream_ca_config_map=certificates.ca_config_map if certificates else None,
+        upstream_ca_sha256=certificates.ca_sha256 if certificates else None,
+    )
+
+
+def sandbox_pool_args(
+    config: PerimeterConfig,
+    pool: SandboxPoolConfig,
+    environment_key: pulumi.Input[str],
+    environment_id: pulumi.Input[str] | None = None,
+) -> SandboxPoolArgs:
+    """The pool gets the URLs of the servers it may dial directly, in the scheme they serve."""
+    direct = {
+        name: mcp_in_cluster_origin(
+            config.namespace, config.server(name), config.upstream_tls.enabled
+        )
+        + config.server(name).path
+        for name in pool.direct_mcp_access
+    }
+    return SandboxPoolArgs(placement(config), pool, environment_key, environment_id, direct)
+
+
+def role_provisioner_args(
+    config: PerimeterConfig,
+    database: str,
+    admin_password: pulumi.Output[str],
+    verifiers: Mapping[str, pulumi.Output[str]],
+) -> RoleProvisionerArgs:
+    return RoleProvisionerArgs(
+        placement(config),
+        database,
+        config.databases[database],
+        config.provisioner,
+        config.rotation_epoch,
+        role_sql(config, database),
+        roles_for(config, database),
+        admin_password,
+        verifiers,
+    )
+
+
+def agent_args(
+    config: PerimeterConfig,
+    agent: AgentSpec | None,
+    domain: pulumi.Input[str],
+    connection: pulumi.Input[dict[str, Any]] | None = None,
+) -> AgentDefinitionArgs:
+    """No agents configured: the legacy single definition over every server."""
+    system = config.system_prompt(agent) if agent is not None else ""
+    return AgentDefinitionArgs(
+        placement(config), agent, config.agent_tools(agent), domain, connection, system
+    )
 
 
 def server_dns_names(config: PerimeterConfig, server: McpServerConfig) -> list[str]:
@@ -103,7 +201,8 @@ def build(
     secrets: PerimeterSecrets,
     restore_tokens: Mapping[str, str] | None = None,
 ) -> Perimeter:
-    """Register every resource of one environment, cluster and platform, and export its outputs.
+    """Register every resource of one environment, cluster and platform (`export_outputs` then
+    exports what an operator reads).
 
     The NetworkPolicies exist before any workload, and each MCP server waits for
     its database roles, so no pod ever runs unfenced or without its role. Every
@@ -113,24 +212,23 @@ def build(
     for warning in config.warnings:
         pulumi.log.warn(warning)
     connection = platform_connection(config, secrets)
-    namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(config))
+    place = placement(config)
+    namespace = PerimeterNamespace("perimeter", PerimeterNamespaceArgs(place, config.quota))
     after_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     network = NetworkBoundary(
-        "network", NetworkBoundaryArgs(config, restore_tokens or {}), after_namespace
+        "network",
+        NetworkBoundaryArgs(network_policies(config), restore_tokens or {}),
+        after_namespace,
     )
-    admission = AdmissionPolicies("admission", AdmissionPoliciesArgs(config), after_namespace)
+    admission = AdmissionPolicies(
+        "admission", AdmissionPoliciesArgs(place, allowed_egress_cidrs(config)), after_namespace
+    )
     fenced = pulumi.ResourceOptions(depends_on=[namespace, network])
 
     certificates = upstream_tls(config, after_namespace)
     tunnel = McpTunnel(
         "tunnel",
-        McpTunnelArgs(
-            config,
-            secrets,
-            connection,
-            upstream_ca_config_map=certificates.ca_config_map if certificates else None,
-            upstream_ca_sha256=certificates.ca_sha256 if certificates else None,
-        ),
+        tunnel_args(config, secrets, connection, certificates),
         pulumi.ResourceOptions(
             depends_on=[namespace, network, *([certificates] if certificates else [])]
         ),
@@ -143,8 +241,9 @@ def build(
         server.name: McpServerCredentials(
             f"credentials-{server.name}",
             McpServerCredentialsArgs(
-                config,
+                place,
                 server,
+                config.rotation_epoch,
                 urls[server.name],
                 {
                     backend: value
@@ -166,7 +265,7 @@ def build(
         }
         provisioners[database] = RoleProvisioner(
             f"roles-{database}",
-            RoleProvisionerArgs(
+            role_provisioner_args(
                 config, database, secrets.database_admin_passwords[database], verifiers
             ),
             fenced,
@@ -175,13 +274,14 @@ def build(
         server.name: McpServer(
             f"mcp-{server.name}",
             McpServerArgs(
-                config,
+                place,
                 server,
                 credentials[server.name].tool_secrets,
                 credentials[server.name].platform_token_secret,
                 credentials[server.name].backend_secrets,
                 tls_secret=certificates.server_secrets[server.name] if certificates else None,
                 tls_cert_sha256=certificates.cert_sha256[server.name] if certificates else None,
+                database=config.databases[server.database] if server.database else None,
             ),
             pulumi.ResourceOptions(
                 depends_on=[
@@ -200,13 +300,14 @@ def build(
     for pool in config.sandboxes:
         if connection is not None:
             environment_ids[pool.name] = SandboxEnvironment(
-                f"environment-{pool.name}", SandboxEnvironmentArgs(config, pool, connection)
+                f"environment-{pool.name}",
+                SandboxEnvironmentArgs(config.environment, pool, connection),
             ).environment_id
         else:
             environment_ids[pool.name] = pulumi.Output.from_input(str(pool.environment_id))
         sandboxes[pool.name] = SandboxPool(
             f"sandbox-{pool.name}",
-            SandboxPoolArgs(
+            sandbox_pool_args(
                 config, pool, secrets.environment_keys[pool.name], environment_ids[pool.name]
             ),
             fenced,
@@ -216,7 +317,9 @@ def build(
         vault = PlatformVault(
             "platform",
             PlatformVaultArgs(
-                config,
+                config.environment,
+                config.vault,
+                config.mcp_servers,
                 connection,
                 urls={name: url for name, url in urls.items()},
                 tokens={name: c.platform_token for name, c in credentials.items()},
@@ -227,7 +330,7 @@ def build(
     agents = {
         (spec.name if spec else "agent"): AgentDefinition(
             f"agent-{spec.name}" if spec else "agent",
-            AgentDefinitionArgs(config, spec, tunnel.domain, connection),
+            agent_args(config, spec, tunnel.domain, connection),
             after_namespace,
         )
         for spec in specs
@@ -237,24 +340,6 @@ def build(
         *[credentials[s.name].vault_credential for s in config.mcp_servers]
     )
     vault_credentials = as_secret(every_credential)
-    pulumi.export("namespace", namespace.name)
-    pulumi.export("boundaries", boundaries_summary(config))
-    pulumi.export("tunnel_domain", tunnel.domain)
-    if vault is None:
-        # Outputs-only mode: a person copies these into the platform by hand.
-        pulumi.export("agent_definitions", {n: a.definition for n, a in agents.items()})
-        pulumi.export("vault_credentials", vault_credentials)
-    else:
-        pulumi.export("vault_id", vault.vault.id)
-        pulumi.export("environment_ids", environment_ids)
-        pulumi.export(
-            "agents",
-            {
-                name: {"id": a.platform_agent.id, "version": a.platform_agent.version}
-                for name, a in agents.items()
-                if a.platform_agent is not None
-            },
-        )
     return Perimeter(
         namespace,
         network,
@@ -268,4 +353,27 @@ def build(
         agents,
         vault,
         vault_credentials,
+        environment_ids,
     )
+
+
+def export_outputs(config: PerimeterConfig, perimeter: Perimeter) -> None:
+    """The stack outputs: what an operator reads after `up`, apart from what `build` creates."""
+    pulumi.export("namespace", perimeter.namespace.name)
+    pulumi.export("boundaries", boundaries_summary(config))
+    pulumi.export("tunnel_domain", perimeter.tunnel.domain)
+    if perimeter.vault is None:
+        # Outputs-only mode: a person copies these into the platform by hand.
+        pulumi.export("agent_definitions", {n: a.definition for n, a in perimeter.agents.items()})
+        pulumi.export("vault_credentials", perimeter.vault_credentials)
+    else:
+        pulumi.export("vault_id", perimeter.vault.vault.id)
+        pulumi.export("environment_ids", perimeter.environment_ids)
+        pulumi.export(
+            "agents",
+            {
+                name: {"id": a.platform_agent.id, "version": a.platform_agent.version}
+                for name, a in perimeter.agents.items()
+                if a.platform_agent is not None
+            },
+        )

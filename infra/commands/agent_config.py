@@ -21,12 +21,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
+    domain = config.tunnel_domain
     if config.agents:
         document = {
-            "tunnel_domain": config.tunnel_domain,
-            "agents": [agent_spec(config, agent) for agent in config.agents],
+            "tunnel_domain": domain,
+            "agents": [
+                agent_spec(agent, config.system_prompt(agent), config.agent_tools(agent), domain)
+                for agent in config.agents
+            ],
         }
     else:
-        document = {"tunnel_domain": config.tunnel_domain, **agent_definition(config)}
+        document = {"tunnel_domain": domain, **agent_definition(config.agent_tools(None), domain)}
     print(json.dumps(document, indent=2))
     return 0

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config import PerimeterConfig
 from infra.kubernetes_object import KubernetesObject
-from infra.naming import common_labels
-from infra.network import allowed_egress_cidrs
+from infra.naming import Placement, common_labels
 from policies.rules import RULES_BY_ID
 from policies.rules.admission import admission_manifests
 
 
 @dataclass(frozen=True)
 class AdmissionPoliciesArgs:
-    config: PerimeterConfig
+    placement: Placement
+    # Every range the environment declares; egress anywhere else is denied at admission.
+    allowed_egress_cidrs: list[str]
 
 
 class AdmissionPolicies(pulumi.ComponentResource):
@@ -32,13 +32,13 @@ class AdmissionPolicies(pulumi.ComponentResource):
         self, name: str, args: AdmissionPoliciesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:AdmissionPolicies", name, None, opts)
-        config = args.config
+        place = args.placement
         manifests = admission_manifests(
             RULES_BY_ID,
-            namespace=config.namespace,
-            environment=config.environment,
-            allowed_egress_cidrs=allowed_egress_cidrs(config),
-            labels=common_labels("admission-policy", config.namespace, config.environment),
+            namespace=place.namespace,
+            environment=place.environment,
+            allowed_egress_cidrs=args.allowed_egress_cidrs,
+            labels=common_labels("admission-policy", place.namespace, place.environment),
         )
         policies: dict[str, pulumi.Resource] = {}
         for manifest in manifests:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pulumi
 
-from infra.agent import agent_definition, agent_spec
-from infra.config import AgentSpec, PerimeterConfig
+from infra.agent import Chosen, agent_definition, agent_spec
+from infra.config import AgentSpec
 from infra.kubernetes_object import KubernetesObject, object_meta
-from infra.naming import LABEL_AGENT_DEFINITION, common_labels
+from infra.naming import LABEL_AGENT_DEFINITION, Placement, common_labels
 from infra.platform_api.agent import Agent, AgentArgs
 from policies.rules.names import AGENT_DEFINITION_KEY
 
@@ -23,13 +23,17 @@ def configmap_name(agent: AgentSpec | None) -> str:
 
 @dataclass(frozen=True)
 class AgentDefinitionArgs:
-    config: PerimeterConfig
+    placement: Placement
     # None: the legacy single definition over every server (platform disabled, no agents).
     agent: AgentSpec | None
+    # The servers it may use, each with the tools it may call, resolved from the config.
+    chosen: Chosen
     # The tunnel's domain: every URL in the definition derives from it.
     domain: pulumi.Input[str]
     # The platform API connection; None when the platform side is not managed.
     connection: pulumi.Input[dict[str, Any]] | None = None
+    # The agent's system prompt, read from its `system_prompt_file`.
+    system_prompt: str = ""
 
 
 class AgentDefinition(pulumi.ComponentResource):
@@ -42,9 +46,9 @@ class AgentDefinition(pulumi.ComponentResource):
         self, name: str, args: AgentDefinitionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:AgentDefinition", name, None, opts)
-        config, agent = args.config, args.agent
+        place, agent, chosen = args.placement, args.agent, args.chosen
         domain = pulumi.Output.from_input(args.domain)
-        self.definition = domain.apply(lambda d: agent_definition(config, agent, d))
+        self.definition = domain.apply(lambda d: agent_definition(chosen, d))
         instance = configmap_name(agent)
         KubernetesObject(
             f"{name}-configmap",
@@ -53,9 +57,9 @@ class AgentDefinition(pulumi.ComponentResource):
                 "kind": "ConfigMap",
                 "metadata": object_meta(
                     instance,
-                    config.namespace,
+                    place.namespace,
                     {
-                        **common_labels("agent-definition", instance, config.environment),
+                        **common_labels("agent-definition", instance, place.environment),
                         LABEL_AGENT_DEFINITION: "true",
                     },
                 ),
@@ -69,19 +73,19 @@ class AgentDefinition(pulumi.ComponentResource):
         )
         self.platform_agent = None
         if agent is not None and args.connection is not None:
-            spec = domain.apply(lambda d: agent_spec(config, agent, d))
+            spec = domain.apply(lambda d: agent_spec(agent, args.system_prompt, chosen, d))
             self.platform_agent = Agent(
                 f"{name}-platform",
                 AgentArgs(
                     connection=args.connection,
                     name=agent.name,
                     model=agent.model,
-                    system=config.system_prompt(agent),
+                    system=args.system_prompt,
                     description=agent.description,
                     mcp_servers=spec.apply(lambda s: s["mcp_servers"]),
                     tools=spec.apply(lambda s: s["tools"]),
                     metadata={
-                        "environment": config.environment,
+                        "environment": place.environment,
                         "sandbox_pool": agent.sandbox,
                     },
                     adopt_id=agent.id,

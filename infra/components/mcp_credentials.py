@@ -13,7 +13,7 @@ import pulumi
 import pulumi_random as random
 
 from infra.agent import vault_credential
-from infra.config import McpServer, PerimeterConfig, as_secret
+from infra.config import McpServer, as_secret
 from infra.credentials import credential_secret
 from infra.database.derived import KEY_LENGTH, scram_salt, tool_password
 from infra.database.scram import scram_sha256_verifier
@@ -25,6 +25,7 @@ from infra.naming import (
     CREDENTIAL_BACKEND,
     CREDENTIAL_DATABASE_ROLE,
     CREDENTIAL_PLATFORM_TOKEN,
+    Placement,
     backend_secret_name,
     keyed_name,
     mcp_release,
@@ -37,8 +38,10 @@ from infra.platform_api.token_rotation import TokenRotation
 
 @dataclass(frozen=True)
 class McpServerCredentialsArgs:
-    config: PerimeterConfig
+    placement: Placement
     server: McpServer
+    # Raised by one to rotate every tool's database password (the stack's `rotation_epoch`).
+    rotation_epoch: int
     # The server's URL, derived from the tunnel's domain: the one value the vault
     # credential, the agent definition and the tunnel route all come from.
     url: pulumi.Input[str]
@@ -119,7 +122,7 @@ class McpServerCredentials(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("agent-perimeter:index:McpServerCredentials", name, None, opts)
-        config, server = args.config, args.server
+        server = args.server
         child = pulumi.ResourceOptions(parent=self)
         reader = mcp_release(server)
 
@@ -157,7 +160,7 @@ class McpServerCredentials(pulumi.ComponentResource):
         ).apply(lambda v: token_data(v[0], v[1], v[2]))
         credential_secret(
             f"{name}-platform-token-secret",
-            config=config,
+            placement=args.placement,
             name=self.platform_token_secret,
             credential=CREDENTIAL_PLATFORM_TOKEN,
             reader=reader,
@@ -188,15 +191,15 @@ class McpServerCredentials(pulumi.ComponentResource):
         role provisioner sets. Each password is derived from the server's one random key, its
         role and `rotation_epoch` (infra/database/derived.py). The verifiers' PBKDF2 runs on
         worker threads (it releases the GIL): at 4096 iterations it was a sixth of a render."""
-        config, server = args.config, args.server
+        server, epoch = args.server, args.rotation_epoch
         key = random.RandomBytes(f"{name}-tool-key", length=KEY_LENGTH, opts=child)
         for tool in server.tools:
             role = tool_role(server, tool)
-            password = key.base64.apply(partial(_password, role, config.rotation_epoch))
-            secret_name = tool_secret_name(server, tool, config.rotation_epoch)
+            password = key.base64.apply(partial(_password, role, epoch))
+            secret_name = tool_secret_name(server, tool, epoch)
             credential_secret(
                 f"{name}-{tool.name}-secret",
-                config=config,
+                placement=args.placement,
                 name=secret_name,
                 credential=CREDENTIAL_DATABASE_ROLE,
                 reader=reader,
@@ -228,7 +231,7 @@ class McpServerCredentials(pulumi.ComponentResource):
             secret_name = pulumi.Output.unsecret(keyed)
             credential_secret(
                 f"{name}-backend-{backend.name}",
-                config=args.config,
+                placement=args.placement,
                 name=secret_name,
                 credential=CREDENTIAL_BACKEND,
                 reader=reader,

@@ -9,10 +9,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import McpServer as McpServerConfig, PerimeterConfig
+from infra.config import DatabaseEndpoint, McpServer as McpServerConfig
 from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     LABEL_ENVIRONMENT,
+    Placement,
     database_ca_config_map,
     mcp_release,
     mcp_service_host,
@@ -25,7 +26,7 @@ CHART = chart_path("mcp-server")
 
 @dataclass(frozen=True)
 class McpServerArgs:
-    config: PerimeterConfig
+    placement: Placement
     server: McpServerConfig
     tool_secrets: dict[str, str]
     # Renamed with each rotation phase of the platform token, so the pods roll and
@@ -37,12 +38,13 @@ class McpServerArgs:
     # certificate's digest, so a renewed certificate rolls the pods.
     tls_secret: pulumi.Input[str] | None = None
     tls_cert_sha256: pulumi.Input[str] | None = None
+    # The endpoint of `server.database`, resolved from the environment's `databases`.
+    database: DatabaseEndpoint | None = None
 
 
-def _database_values(config: PerimeterConfig, server: McpServerConfig) -> dict[str, Any]:
-    if server.database is None:
+def _database_values(server: McpServerConfig, database: DatabaseEndpoint | None) -> dict[str, Any]:
+    if server.database is None or database is None:
         return {}
-    database = config.databases[server.database]
     return {
         "host": database.host,
         "port": database.port,
@@ -57,9 +59,9 @@ def _database_values(config: PerimeterConfig, server: McpServerConfig) -> dict[s
 
 def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
     """Only Secret names reach the chart, never a value."""
-    config, server = args.config, args.server
+    server = args.server
     values: dict[str, Any] = {
-        "commonLabels": {LABEL_ENVIRONMENT: config.environment},
+        "commonLabels": {LABEL_ENVIRONMENT: args.placement.environment},
         "serverName": server.name,
         "replicaCount": server.replicas,
         "image": server.image.chart_values(),
@@ -96,7 +98,7 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
         "extraArgs": list(server.args),
         "configFiles": dict(server.config_files),
     }
-    database = _database_values(config, server)
+    database = _database_values(server, args.database)
     if database:
         values["database"] = database
     if args.tls_secret is not None:
@@ -116,12 +118,12 @@ class McpServer(pulumi.ComponentResource):
     ) -> None:
         super().__init__("agent-perimeter:index:McpServer", name, None, opts)
         self.release = mcp_release(args.server)
-        self.service_host = mcp_service_host(args.config.namespace, args.server)
+        self.service_host = mcp_service_host(args.placement.namespace, args.server)
         k8s.helm.v4.Chart(
             self.release,
             name=self.release,
             chart=CHART,
-            namespace=args.config.namespace,
+            namespace=args.placement.namespace,
             values=mcp_server_values(args),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -7,13 +7,14 @@ from `reveal_token` straight into the cloudflared Secret.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import PerimeterConfig, PerimeterSecrets
+from infra.config import PENDING_TUNNEL_DOMAIN, McpServer, Tunnel as TunnelConfig
 from infra.credentials import credential_secret
 from infra.naming import (
     ANNOTATION_UPSTREAM_CA,
@@ -22,6 +23,7 @@ from infra.naming import (
     LABEL_ENVIRONMENT,
     TUNNEL_RELEASE,
     TUNNEL_TLS_SECRET,
+    Placement,
     mcp_in_cluster_origin,
     tunnel_token_secret_name,
 )
@@ -33,9 +35,27 @@ CHART = chart_path("mcp-tunnel")
 
 
 @dataclass(frozen=True)
+class TunnelSecrets:
+    """The tunnel's own secret inputs: `token` only with the platform disabled (otherwise the
+    platform reveals it), `ca_cert` only with it enabled."""
+
+    tls_cert: pulumi.Input[str]
+    tls_key: pulumi.Input[str]
+    token: pulumi.Input[str] | None = None
+    ca_cert: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True)
 class McpTunnelArgs:
-    config: PerimeterConfig
-    secrets: PerimeterSecrets
+    placement: Placement
+    tunnel: TunnelConfig
+    secrets: TunnelSecrets
+    # Route subdomain -> upstream origin (`tunnel_routes`), one per MCP server.
+    routes: dict[str, str]
+    # The cluster's Service range: the only addresses the proxy may dial.
+    service_cidrs: Sequence[str]
+    # The proxy's metrics port, when a scraper is declared (None: no metrics port at all).
+    metrics_port: int | None = None
     # The platform API connection; None when the tunnel was made by hand (platform disabled).
     connection: pulumi.Input[dict[str, Any]] | None = None
     # The ConfigMap holding the CA the proxy trusts for its upstreams (None: plain HTTP), and
@@ -44,37 +64,30 @@ class McpTunnelArgs:
     upstream_ca_sha256: pulumi.Input[str] | None = None
 
 
-def tunnel_routes(config: PerimeterConfig) -> dict[str, str]:
+def tunnel_routes(namespace: str, servers: Sequence[McpServer], tls: bool) -> dict[str, str]:
     """Route subdomain -> upstream written exactly scheme://host:port (the proxy rejects a path);
     https under the managed CA unless `upstream_tls.enabled` is false."""
-    return {
-        server.route_name: mcp_in_cluster_origin(
-            config.namespace, server, config.upstream_tls.enabled
-        )
-        for server in config.mcp_servers
-    }
+    return {server.route_name: mcp_in_cluster_origin(namespace, server, tls) for server in servers}
 
 
 def tunnel_values(
-    config: PerimeterConfig,
+    args: McpTunnelArgs,
     tunnel_id: pulumi.Input[str] | None = None,
     domain: pulumi.Input[str] | None = None,
-    upstream_ca_sha256: pulumi.Input[str] | None = None,
-    upstream_ca_config_map: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
-    tunnel = config.tunnel
+    tunnel = args.tunnel
     annotations = (
-        {"podAnnotations": {ANNOTATION_UPSTREAM_CA: upstream_ca_sha256}}
-        if upstream_ca_sha256 is not None
+        {"podAnnotations": {ANNOTATION_UPSTREAM_CA: args.upstream_ca_sha256}}
+        if args.upstream_ca_sha256 is not None
         else {}
     )
     return {
         **annotations,
-        "commonLabels": {LABEL_ENVIRONMENT: config.environment},
+        "commonLabels": {LABEL_ENVIRONMENT: args.placement.environment},
         "replicaCount": tunnel.replicas,
         "tunnel": {
             "id": tunnel_id if tunnel_id is not None else tunnel.id,
-            "domain": domain if domain is not None else config.tunnel_domain,
+            "domain": domain if domain is not None else tunnel.domain or PENDING_TUNNEL_DOMAIN,
             "tokenSecretName": tunnel_token_secret_name(tunnel.token_epoch),
             "tlsSecretName": TUNNEL_TLS_SECRET,
         },
@@ -84,18 +97,18 @@ def tunnel_values(
             "logLevel": tunnel.log_level,
             "shutdownTimeout": tunnel.shutdown_timeout,
             "resources": tunnel.proxy_resources.chart_values(),
-            "metricsPort": config.metrics.proxy_port if config.metrics else None,
+            "metricsPort": args.metrics_port,
         },
         "cloudflared": {
             "image": tunnel.cloudflared_image.chart_values(),
             "resources": tunnel.cloudflared_resources.chart_values(),
         },
-        "routes": tunnel_routes(config),
+        "routes": args.routes,
         # Upstreams are ClusterIP Services: the proxy may dial the service range and nothing else,
         # and trusts only the CA the program issued the servers' certificates from.
         "upstream": {
-            "allowedIps": list(config.cluster.service_cidrs),
-            "tls": {"caConfigMap": upstream_ca_config_map or ""},
+            "allowedIps": list(args.service_cidrs),
+            "tls": {"caConfigMap": args.upstream_ca_config_map or ""},
         },
     }
 
@@ -111,7 +124,7 @@ class McpTunnel(pulumi.ComponentResource):
         self, name: str, args: McpTunnelArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:McpTunnel", name, None, opts)
-        config, secrets = args.config, args.secrets
+        tunnel, secrets = args.tunnel, args.secrets
         child = pulumi.ResourceOptions(parent=self)
         self.platform_tunnel = None
         if args.connection is not None:
@@ -119,21 +132,21 @@ class McpTunnel(pulumi.ComponentResource):
                 f"{name}-platform",
                 TunnelArgs(
                     connection=args.connection,
-                    display_name=config.tunnel.display_name
-                    or f"agent-perimeter-{config.environment}",
-                    token_epoch=config.tunnel.token_epoch,
-                    adopt_id=config.tunnel.id,
-                    expected_domain=config.tunnel.domain,
+                    display_name=tunnel.display_name
+                    or f"agent-perimeter-{args.placement.environment}",
+                    token_epoch=tunnel.token_epoch,
+                    adopt_id=tunnel.id,
+                    expected_domain=tunnel.domain,
                 ),
                 child,
             )
-            assert secrets.tunnel_ca_cert is not None, "load_pulumi requires tunnelCaCert"
+            assert secrets.ca_cert is not None, "load_pulumi requires tunnelCaCert"
             TunnelCertificate(
                 f"{name}-ca",
                 TunnelCertificateArgs(
                     connection=args.connection,
                     tunnel_id=self.platform_tunnel.id,
-                    ca_certificate_pem=secrets.tunnel_ca_cert,
+                    ca_certificate_pem=secrets.ca_cert,
                 ),
                 child,
             )
@@ -141,14 +154,14 @@ class McpTunnel(pulumi.ComponentResource):
             self.tunnel_id = self.platform_tunnel.id
             tunnel_token: pulumi.Input[str] = self.platform_tunnel.token
         else:
-            assert secrets.tunnel_token is not None, "load_pulumi requires tunnelToken"
-            self.domain = pulumi.Output.from_input(config.tunnel_domain)
-            self.tunnel_id = pulumi.Output.from_input(str(config.tunnel.id))
-            tunnel_token = secrets.tunnel_token
+            assert secrets.token is not None, "load_pulumi requires tunnelToken"
+            self.domain = pulumi.Output.from_input(tunnel.domain or PENDING_TUNNEL_DOMAIN)
+            self.tunnel_id = pulumi.Output.from_input(str(tunnel.id))
+            tunnel_token = secrets.token
         token = credential_secret(
             f"{name}-token",
-            config=config,
-            name=tunnel_token_secret_name(config.tunnel.token_epoch),
+            placement=args.placement,
+            name=tunnel_token_secret_name(tunnel.token_epoch),
             credential=CREDENTIAL_TUNNEL_TOKEN,
             reader=TUNNEL_RELEASE,
             data={"token": tunnel_token},
@@ -156,11 +169,11 @@ class McpTunnel(pulumi.ComponentResource):
         )
         tls = credential_secret(
             f"{name}-tls",
-            config=config,
+            placement=args.placement,
             name=TUNNEL_TLS_SECRET,
             credential=CREDENTIAL_TUNNEL_TLS,
             reader=TUNNEL_RELEASE,
-            data={"tls.crt": secrets.tunnel_tls_cert, "tls.key": secrets.tunnel_tls_key},
+            data={"tls.crt": secrets.tls_cert, "tls.key": secrets.tls_key},
             secret_type="kubernetes.io/tls",
             opts=child,
         )
@@ -168,14 +181,8 @@ class McpTunnel(pulumi.ComponentResource):
             TUNNEL_RELEASE,
             name=TUNNEL_RELEASE,
             chart=CHART,
-            namespace=config.namespace,
-            values=tunnel_values(
-                config,
-                self.tunnel_id,
-                self.domain,
-                args.upstream_ca_sha256,
-                args.upstream_ca_config_map,
-            ),
+            namespace=args.placement.namespace,
+            values=tunnel_values(args, self.tunnel_id, self.domain),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[token, tls]),
         )
-        self.register_outputs({"routes": tunnel_routes(config), "domain": self.domain})
+        self.register_outputs({"routes": args.routes, "domain": self.domain})

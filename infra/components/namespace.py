@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config import PerimeterConfig
+from infra.config import NamespaceQuota
 from infra.kubernetes_object import KubernetesObject, object_meta
-from infra.naming import common_labels
+from infra.naming import Placement, common_labels
 
 PSA_VERSION = "latest"
 
 
 @dataclass(frozen=True)
 class PerimeterNamespaceArgs:
-    config: PerimeterConfig
+    placement: Placement
+    quota: NamespaceQuota
 
 
 class PerimeterNamespace(pulumi.ComponentResource):
@@ -27,9 +28,9 @@ class PerimeterNamespace(pulumi.ComponentResource):
         self, name: str, args: PerimeterNamespaceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:PerimeterNamespace", name, None, opts)
-        config = args.config
+        place = args.placement
         child = pulumi.ResourceOptions(parent=self)
-        labels = common_labels("namespace", config.namespace, config.environment)
+        labels = common_labels("namespace", place.namespace, place.environment)
         psa = {
             f"pod-security.kubernetes.io/{mode}{suffix}": value
             for mode in ("enforce", "audit", "warn")
@@ -40,18 +41,18 @@ class PerimeterNamespace(pulumi.ComponentResource):
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": object_meta(config.namespace, labels={**labels, **psa}),
+                "metadata": object_meta(place.namespace, labels={**labels, **psa}),
             },
             opts=child,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        quota = config.quota
+        quota = args.quota
         KubernetesObject(
             f"{name}-quota",
             {
                 "apiVersion": "v1",
                 "kind": "ResourceQuota",
-                "metadata": object_meta("perimeter-quota", config.namespace, labels),
+                "metadata": object_meta("perimeter-quota", place.namespace, labels),
                 "spec": {
                     "hard": {
                         "pods": str(quota.pods),
@@ -71,7 +72,7 @@ class PerimeterNamespace(pulumi.ComponentResource):
             {
                 "apiVersion": "v1",
                 "kind": "LimitRange",
-                "metadata": object_meta("perimeter-limits", config.namespace, labels),
+                "metadata": object_meta("perimeter-limits", place.namespace, labels),
                 "spec": {
                     "limits": [
                         {

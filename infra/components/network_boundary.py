@@ -8,15 +8,14 @@ from typing import Any
 
 import pulumi
 
-from infra.config import PerimeterConfig
 from infra.kubernetes_object import KubernetesObject
 from infra.naming import ANNOTATION_BOUNDARY_RESTORED, ANNOTATION_PATCH_FORCE
-from infra.network import network_policies
 
 
 @dataclass(frozen=True)
 class NetworkBoundaryArgs:
-    config: PerimeterConfig
+    # The environment's NetworkPolicies, derived by infra/network.py.
+    policies: list[dict[str, Any]]
     # NetworkPolicy name -> value of the restore annotation (see infra/boundary_repair.py).
     restore_tokens: Mapping[str, str] = field(default_factory=dict)
 
@@ -30,7 +29,7 @@ class NetworkBoundary(pulumi.ComponentResource):
         self, name: str, args: NetworkBoundaryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:NetworkBoundary", name, None, opts)
-        manifests = network_policies(args.config)
+        manifests = args.policies
         self.policies: list[KubernetesObject] = []
         for manifest in manifests:
             meta: Any = dict(manifest["metadata"])

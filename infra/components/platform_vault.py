@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from infra.config import PerimeterConfig
+from infra.config import McpServer, Vault as VaultConfig
 from infra.naming import vault_credential_name, vault_name
 from infra.platform_api.vault import Vault, VaultArgs
 from infra.platform_api.vault_credential import VaultCredential, VaultCredentialArgs
@@ -15,7 +15,9 @@ from infra.platform_api.vault_credential import VaultCredential, VaultCredential
 
 @dataclass(frozen=True)
 class PlatformVaultArgs:
-    config: PerimeterConfig
+    environment: str
+    vault: VaultConfig
+    servers: list[McpServer]
     connection: pulumi.Input[dict[str, Any]]
     # Per server: its URL (from the tunnel's domain) and its current platform token.
     urls: dict[str, pulumi.Input[str]]
@@ -35,14 +37,14 @@ class PlatformVault(pulumi.ComponentResource):
         self, name: str, args: PlatformVaultArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:PlatformVault", name, None, opts)
-        config = args.config
+        environment = args.environment
         self.vault = Vault(
             f"{name}-vault",
             VaultArgs(
                 connection=args.connection,
-                display_name=vault_name(config.environment, config.vault.display_name),
-                metadata={"environment": config.environment},
-                adopt_id=config.vault.id,
+                display_name=vault_name(environment, args.vault.display_name),
+                metadata={"environment": environment},
+                adopt_id=args.vault.id,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -55,10 +57,10 @@ class PlatformVault(pulumi.ComponentResource):
                     mcp_server_url=args.urls[server.name],
                     token=args.tokens[server.name],
                     display_name=vault_credential_name(server),
-                    metadata={"environment": config.environment, "mcp_server": server.name},
+                    metadata={"environment": environment, "mcp_server": server.name},
                 ),
                 pulumi.ResourceOptions(parent=self, depends_on=args.after.get(server.name, [])),
             )
-            for server in config.mcp_servers
+            for server in args.servers
         }
         self.register_outputs({"vault_id": self.vault.id})

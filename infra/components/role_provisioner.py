@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from infra.config import PerimeterConfig
+from infra.config import DatabaseEndpoint, Provisioner
 from infra.credentials import credential_secret
 from infra.database.job import (
     ADMIN_PASSWORD_KEY,
@@ -21,7 +21,7 @@ from infra.database.job import (
     connection_env,
     job_command,
 )
-from infra.database.sql import role_sql, roles_for
+from infra.database.sql import RoleSpec
 from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import (
     COMPONENT_PROVISIONER,
@@ -29,6 +29,7 @@ from infra.naming import (
     CREDENTIAL_ROLE_VERIFIERS,
     LABEL_COMPONENT,
     LABEL_ROLE_SQL,
+    Placement,
     common_labels,
     database_ca_config_map,
     provisioner_name,
@@ -41,8 +42,15 @@ from infra.workloads import restricted_container_security, restricted_pod_securi
 
 @dataclass(frozen=True)
 class RoleProvisionerArgs:
-    config: PerimeterConfig
+    placement: Placement
     database: str
+    endpoint: DatabaseEndpoint
+    provisioner: Provisioner
+    # Raised by one to rotate every tool's password: part of the Job's name.
+    rotation_epoch: int
+    # The database's role SQL and its roles (infra/database/sql.py), derived from the servers.
+    sql: str
+    roles: list[RoleSpec]
     admin_password: pulumi.Output[str]
     verifiers: Mapping[str, pulumi.Output[str]]
 
@@ -63,18 +71,17 @@ class RoleProvisioner(pulumi.ComponentResource):
         self, name: str, args: RoleProvisionerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:RoleProvisioner", name, None, opts)
-        config, database = args.config, args.database
-        endpoint = config.databases[database]
+        place, database, endpoint = args.placement, args.database, args.endpoint
         child = pulumi.ResourceOptions(parent=self)
         base = provisioner_name(database)
-        labels = common_labels(COMPONENT_PROVISIONER, base, config.environment)
-        self.sql = role_sql(config, database)
-        digest = provisioning_digest(config.rotation_epoch, self.sql)
+        labels = common_labels(COMPONENT_PROVISIONER, base, place.environment)
+        self.sql = args.sql
+        digest = provisioning_digest(args.rotation_epoch, self.sql)
         verifiers_name = verifiers_secret_name(database, digest)
 
         admin = credential_secret(
             f"{name}-admin",
-            config=config,
+            placement=place,
             name=f"{base}-admin",
             credential=CREDENTIAL_DATABASE_ADMIN,
             reader=base,
@@ -83,11 +90,11 @@ class RoleProvisioner(pulumi.ComponentResource):
         )
         verifiers = credential_secret(
             f"{name}-verifiers",
-            config=config,
+            placement=place,
             name=verifiers_name,
             credential=CREDENTIAL_ROLE_VERIFIERS,
             reader=base,
-            data={spec.env_var: args.verifiers[spec.role] for spec in roles_for(config, database)},
+            data={spec.env_var: args.verifiers[spec.role] for spec in args.roles},
             opts=child,
         )
         sql_map = KubernetesObject(
@@ -96,7 +103,7 @@ class RoleProvisioner(pulumi.ComponentResource):
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
                 "metadata": object_meta(
-                    f"{base}-sql-{digest}", config.namespace, {**labels, LABEL_ROLE_SQL: "true"}
+                    f"{base}-sql-{digest}", place.namespace, {**labels, LABEL_ROLE_SQL: "true"}
                 ),
                 "immutable": True,
                 "data": {ROLE_SQL_KEY: self.sql},
@@ -113,7 +120,7 @@ class RoleProvisioner(pulumi.ComponentResource):
                         "apiVersion": "v1",
                         "kind": "ConfigMap",
                         "metadata": object_meta(
-                            database_ca_config_map(database), config.namespace, labels
+                            database_ca_config_map(database), place.namespace, labels
                         ),
                         "data": {CA_FILE_KEY: endpoint.ca_certificate},
                     },
@@ -125,7 +132,7 @@ class RoleProvisioner(pulumi.ComponentResource):
             {
                 "apiVersion": "v1",
                 "kind": "ServiceAccount",
-                "metadata": object_meta(base, config.namespace, labels),
+                "metadata": object_meta(base, place.namespace, labels),
                 "automountServiceAccountToken": False,
             },
             opts=child,
@@ -167,15 +174,15 @@ class RoleProvisioner(pulumi.ComponentResource):
                     "configMap": {"name": database_ca_config_map(database), "defaultMode": 0o444},
                 }
             )
-        resources = config.provisioner.resources
+        resources = args.provisioner.resources
         job = KubernetesObject(
             f"{name}-job",
             {
                 "apiVersion": "batch/v1",
                 "kind": "Job",
-                "metadata": object_meta(f"{base}-{digest}", config.namespace, labels),
+                "metadata": object_meta(f"{base}-{digest}", place.namespace, labels),
                 "spec": {
-                    "backoffLimit": config.provisioner.backoff_limit,
+                    "backoffLimit": args.provisioner.backoff_limit,
                     "activeDeadlineSeconds": 600,
                     "template": {
                         "metadata": {"labels": pod_labels},
@@ -188,7 +195,7 @@ class RoleProvisioner(pulumi.ComponentResource):
                             "containers": [
                                 {
                                     "name": "psql",
-                                    "image": str(config.provisioner.image),
+                                    "image": str(args.provisioner.image),
                                     "imagePullPolicy": "IfNotPresent",
                                     "command": job_command(),
                                     # psql's last error lines become the pod's termination message,

@@ -7,17 +7,17 @@ from typing import Any
 
 import pulumi
 
-from infra.config import PerimeterConfig, SandboxPool as PoolConfig
+from infra.config import SandboxPool as PoolConfig
 from infra.platform_api.environment import Environment, EnvironmentArgs
 
 
-def environment_name(config: PerimeterConfig, pool: PoolConfig) -> str:
-    return f"agent-perimeter-{config.environment}-{pool.name}"
+def environment_name(environment: str, pool: PoolConfig) -> str:
+    return f"agent-perimeter-{environment}-{pool.name}"
 
 
 @dataclass(frozen=True)
 class SandboxEnvironmentArgs:
-    config: PerimeterConfig
+    environment: str
     pool: PoolConfig
     connection: pulumi.Input[dict[str, Any]]
 
@@ -31,14 +31,14 @@ class SandboxEnvironment(pulumi.ComponentResource):
         self, name: str, args: SandboxEnvironmentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:SandboxEnvironment", name, None, opts)
-        config, pool = args.config, args.pool
+        pool = args.pool
         environment = Environment(
             f"{name}-environment",
             EnvironmentArgs(
                 connection=args.connection,
-                name=environment_name(config, pool),
+                name=environment_name(args.environment, pool),
                 description=pool.description,
-                metadata={"environment": config.environment, "sandbox_pool": pool.name},
+                metadata={"environment": args.environment, "sandbox_pool": pool.name},
                 adopt_id=pool.environment_id,
             ),
             pulumi.ResourceOptions(parent=self),

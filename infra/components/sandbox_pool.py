@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import PerimeterConfig, SandboxPool as PoolConfig
+from infra.config import SandboxPool as PoolConfig
 from infra.credentials import credential_secret
 from infra.naming import (
     CREDENTIAL_ENVIRONMENT_KEY,
     LABEL_ENVIRONMENT,
+    Placement,
     environment_key_secret_name,
-    mcp_in_cluster_origin,
     sandbox_release,
 )
 from infra.tools import chart_path
@@ -24,18 +24,19 @@ CHART = chart_path("sandbox-runner")
 
 @dataclass(frozen=True)
 class SandboxPoolArgs:
-    config: PerimeterConfig
+    placement: Placement
     pool: PoolConfig
     environment_key: pulumi.Input[str]
     # The platform environment this pool's workers poll: created by the program, or configured.
-    environment_id: pulumi.Input[str]
+    environment_id: pulumi.Input[str] | None = None
+    # Server name -> its in-cluster URL, for each server `pool.direct_mcp_access` lists.
+    direct_mcp_urls: dict[str, str] = field(default_factory=dict)
 
 
-def sandbox_values(
-    config: PerimeterConfig, pool: PoolConfig, environment_id: pulumi.Input[str] | None = None
-) -> dict[str, Any]:
+def sandbox_values(args: SandboxPoolArgs) -> dict[str, Any]:
+    pool, environment_id = args.pool, args.environment_id
     values: dict[str, Any] = {
-        "commonLabels": {LABEL_ENVIRONMENT: config.environment},
+        "commonLabels": {LABEL_ENVIRONMENT: args.placement.environment},
         "image": pool.image.chart_values(),
         "environment": {
             "id": environment_id if environment_id is not None else pool.environment_id,
@@ -51,15 +52,7 @@ def sandbox_values(
         "autoscaling": {"minReplicas": pool.min_replicas, "maxReplicas": pool.max_replicas},
         "workspace": {"sizeLimit": pool.workspace_size},
         "mcpServers": [
-            {
-                "name": name,
-                # The scheme the server serves: https under the managed CA (the default).
-                "url": mcp_in_cluster_origin(
-                    config.namespace, config.server(name), config.upstream_tls.enabled
-                )
-                + config.server(name).path,
-            }
-            for name in pool.direct_mcp_access
+            {"name": name, "url": args.direct_mcp_urls[name]} for name in pool.direct_mcp_access
         ],
         "resources": pool.resources.chart_values(),
     }
@@ -75,11 +68,11 @@ class SandboxPool(pulumi.ComponentResource):
         self, name: str, args: SandboxPoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("agent-perimeter:index:SandboxPool", name, None, opts)
-        config, pool = args.config, args.pool
+        pool = args.pool
         release = sandbox_release(pool.name)
         key = credential_secret(
             f"{name}-environment-key",
-            config=config,
+            placement=args.placement,
             name=environment_key_secret_name(pool.name),
             credential=CREDENTIAL_ENVIRONMENT_KEY,
             reader=release,
@@ -90,8 +83,8 @@ class SandboxPool(pulumi.ComponentResource):
             release,
             name=release,
             chart=CHART,
-            namespace=config.namespace,
-            values=sandbox_values(config, pool, args.environment_id),
+            namespace=args.placement.namespace,
+            values=sandbox_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[key]),
         )
         self.register_outputs({"environment_id": args.environment_id})

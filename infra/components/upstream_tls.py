@@ -22,6 +22,7 @@ from infra.naming import (
     COMPONENT_UPSTREAM_CA,
     CREDENTIAL_SERVING_TLS,
     LABEL_MCP_SERVER,
+    Placement,
     certificate_sha256,
     common_labels,
     issued_name,
@@ -100,7 +101,7 @@ class UpstreamTls(pulumi.ComponentResource):
             secret_name = cert.cert_pem.apply(partial(issued_name, secret_base))
             credential_secret(
                 f"{name}-{server}-secret",
-                config=args,
+                placement=Placement(args.namespace, args.environment),
                 name=secret_name,
                 credential=CREDENTIAL_SERVING_TLS,
                 reader=mcp_release(server),

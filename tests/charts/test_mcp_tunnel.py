@@ -133,7 +133,10 @@ def test_each_secret_reaches_exactly_one_container() -> None:
     objects = realistic()
     volumes = {v["name"]: v for v in pod(objects)["spec"]["volumes"]}
     by_container = {n: _secrets_used(c, volumes) for n, c in containers(objects).items()}
-    assert by_container == {"proxy": {"mcp-tunnel-tls"}, "cloudflared": {"mcp-tunnel-token"}}
+    assert by_container == {
+        "proxy": {naming.TUNNEL_TLS_SECRET},
+        "cloudflared": {naming.tunnel_token_secret_name(0)},
+    }
     cloudflared = containers(objects)["cloudflared"]
     assert "env" not in cloudflared, "the tunnel token is a file, never an environment variable"
     assert cloudflared["args"][-2:] == ["--token-file", "/etc/cloudflared/token/token"]
@@ -142,7 +145,7 @@ def test_each_secret_reaches_exactly_one_container() -> None:
     )
     assert mount["readOnly"] is True
     assert volumes[mount["name"]]["secret"] == {
-        "secretName": "mcp-tunnel-token",
+        "secretName": naming.tunnel_token_secret_name(0),
         "defaultMode": 0o440,
         "items": [{"key": "token", "path": "token"}],
     }

@@ -123,7 +123,7 @@ def test_the_key_is_a_read_only_file_never_an_env_var() -> None:
     assert not [e for e in c["env"] if "valueFrom" in e or "KEY" in e["name"]]
     volume = key_volume(objects)
     assert volume["secret"] == {
-        "secretName": "sandbox-runner-environment-key",
+        "secretName": naming.environment_key_secret_name(SANDBOX.name),
         "items": [{"key": "key", "path": "key"}],
         "defaultMode": 0o440,
     }

@@ -1,12 +1,21 @@
-"""Realistic chart values, built the way the program builds them: from the config model
-and the naming contract. The charts are exercised with these and with no values at all."""
+"""Realistic chart values, emitted by the program's own values builders from config models
+(prometheus-community's `ci/*-values.yaml` idea, without a copy that can drift). The charts
+are exercised with these and with no values at all."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from infra import naming
-from infra.config import McpServer, SandboxPool, Tunnel
+from infra.components.mcp_server import McpServerArgs, mcp_server_values as program_server_values
+from infra.components.mcp_tunnel import (
+    McpTunnelArgs,
+    TunnelSecrets,
+    tunnel_routes,
+    tunnel_values as program_tunnel_values,
+)
+from infra.components.sandbox_pool import SandboxPoolArgs, sandbox_values as program_sandbox_values
+from infra.config import DatabaseEndpoint, McpServer, SandboxPool, Tunnel
 
 NAMESPACE = "agent-perimeter-dev"
 ENVIRONMENT = "dev"
@@ -19,6 +28,7 @@ TICKETS = McpServer.model_validate(
         "image": f"ghcr.io/example/mcp-tickets:1.4.2@{DIGEST}",
         "database": "support",
         "replicas": 2,
+        "config_files": {"server.yaml": "log_format: json\n"},
         "tools": [
             {
                 "name": "get_ticket",
@@ -75,91 +85,54 @@ def service_url(server: McpServer) -> str:
     return f"https://{naming.mcp_release(server)}.{NAMESPACE}.svc.cluster.local:{server.port}"
 
 
+PLACEMENT = naming.Placement(NAMESPACE, ENVIRONMENT)
+SUPPORT = DatabaseEndpoint.model_validate(
+    {"host": "10.20.0.15", "cidrs": ["10.20.0.15/32"], "sslmode": "require"}
+)
+# Pod labels no program value sets, so the charts' podLabels path is exercised too.
+POD_LABELS = {"agent-perimeter.io/test-case": "realistic"}
+
+
+def _with_user_pod_metadata(values: dict[str, Any], digit: str) -> dict[str, Any]:
+    """A user's pod labels and a credentials checksum annotation, beside the program's own."""
+    annotations = {**values.get("podAnnotations", {}), "checksum/credentials": digit * 64}
+    return {**values, "podLabels": POD_LABELS, "podAnnotations": annotations}
+
+
 def mcp_server_values(server: McpServer = TICKETS) -> dict[str, Any]:
-    return {
-        "commonLabels": COMMON_LABELS,
-        "podLabels": {"agent-perimeter.io/mcp-server": server.name},
-        "podAnnotations": {"checksum/credentials": "0" * 64},
-        "serverName": server.name,
-        "replicaCount": server.replicas,
-        "image": server.image.chart_values(),
-        "containerPort": server.port,
-        "mcpPath": server.path,
-        "service": {"port": server.port},
-        "tools": [tool.name for tool in server.tools],
-        "database": {"host": "10.20.0.15", "port": 5432, "name": "support", "sslmode": "require"},
-        "toolCredentials": [
-            {
-                "tool": tool.name,
-                "role": naming.tool_role(server, tool),
-                "secretName": naming.tool_secret_name(server, tool, 0),
-            }
-            for tool in server.tools
-        ],
-        "platformToken": {"secretName": naming.platform_token_secret_name(server, 0)},
-        "tls": {"secretName": naming.server_tls_secret(server.name)},
-        "configFiles": {"server.yaml": "log_format: json\n"},
-        "resources": server.resources.chart_values(),
-    }
+    """What the program's own builder gives the chart for `server` (tool Secrets at epoch 0,
+    TLS on), plus pod labels of a user's."""
+    args = McpServerArgs(
+        PLACEMENT,
+        server,
+        tool_secrets={t.name: naming.tool_secret_name(server, t, 0) for t in server.tools},
+        platform_token_secret=naming.platform_token_secret_name(server, 0),
+        tls_secret=naming.server_tls_secret(server.name),
+        tls_cert_sha256="3" * 64,
+        database=SUPPORT if server.database else None,
+    )
+    return _with_user_pod_metadata(program_server_values(args), "0")
 
 
 def mcp_tunnel_values() -> dict[str, Any]:
-    return {
-        "commonLabels": COMMON_LABELS,
-        "podAnnotations": {"checksum/credentials": "1" * 64},
-        "replicaCount": TUNNEL.replicas,
-        "tunnel": {
-            "id": TUNNEL.id,
-            "domain": TUNNEL.domain,
-            "tokenSecretName": "mcp-tunnel-token",
-            "tlsSecretName": "mcp-tunnel-tls",
-        },
-        "proxy": {
-            "image": TUNNEL.proxy_image.chart_values(),
-            "listenPort": TUNNEL.proxy_port,
-            "logLevel": TUNNEL.log_level,
-            "shutdownTimeout": TUNNEL.shutdown_timeout,
-            "resources": TUNNEL.proxy_resources.chart_values(),
-        },
-        "cloudflared": {
-            "image": TUNNEL.cloudflared_image.chart_values(),
-            "resources": TUNNEL.cloudflared_resources.chart_values(),
-        },
-        "routes": {s.route_name: service_url(s) for s in (TICKETS, INVENTORY)},
-        "upstream": {
-            "allowedIps": ["10.96.0.0/12"],
-            "tls": {"caConfigMap": naming.UPSTREAM_CA_CONFIG_MAP},
-        },
-    }
+    """The program's tunnel values for TICKETS and INVENTORY under the managed CA."""
+    args = McpTunnelArgs(
+        PLACEMENT,
+        TUNNEL,
+        TunnelSecrets(tls_cert="<cert>", tls_key="<key>"),
+        routes=tunnel_routes(NAMESPACE, [TICKETS, INVENTORY], tls=True),
+        service_cidrs=["10.96.0.0/12"],
+        upstream_ca_config_map=naming.UPSTREAM_CA_CONFIG_MAP,
+        upstream_ca_sha256="1" * 64,
+    )
+    return _with_user_pod_metadata(program_tunnel_values(args), "1")
 
 
 def sandbox_runner_values() -> dict[str, Any]:
-    return {
-        "commonLabels": COMMON_LABELS,
-        "podAnnotations": {"checksum/credentials": "2" * 64},
-        "image": SANDBOX.image.chart_values(),
-        "environment": {
-            "id": SANDBOX.environment_id,
-            "keySecretName": "sandbox-runner-environment-key",
-        },
-        "worker": {
-            "maxIdle": SANDBOX.max_idle,
-            "runTimeoutSeconds": SANDBOX.run_timeout_seconds,
-            "maxToolCalls": SANDBOX.max_tool_calls,
-            "drainSeconds": SANDBOX.drain_seconds,
-        },
-        "terminationGracePeriodSeconds": SANDBOX.grace_period_seconds,
-        "autoscaling": {
-            "minReplicas": SANDBOX.min_replicas,
-            "maxReplicas": SANDBOX.max_replicas,
-        },
-        "workspace": {"sizeLimit": SANDBOX.workspace_size},
-        "runtimeClassName": SANDBOX.runtime_class_name,
-        "mcpServers": [
-            {"name": TICKETS.name, "url": service_url(TICKETS) + TICKETS.path},
-        ],
-        "resources": SANDBOX.resources.chart_values(),
-    }
+    """The program's values for SANDBOX, which dials TICKETS directly over TLS."""
+    url = naming.mcp_in_cluster_origin(NAMESPACE, TICKETS, tls=True) + TICKETS.path
+    args = SandboxPoolArgs(PLACEMENT, SANDBOX, "<key>", direct_mcp_urls={TICKETS.name: url})
+    return _with_user_pod_metadata(program_sandbox_values(args), "2")
 
 
 # chart -> (release the program uses, realistic values)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from infra.components.mcp_tunnel import tunnel_routes
 from infra.components.sandbox_pool import sandbox_values
 from infra.config import SandboxPool, load
+from infra.stack import sandbox_pool_args
 from tests.conftest import run_infra
 
 
@@ -71,7 +72,7 @@ def test_the_grace_period_defaults_to_a_run_plus_the_drain() -> None:
 def test_the_chart_gets_every_limit_of_the_stack(stack: str) -> None:
     config = load(stack=stack)
     for sandbox in config.sandboxes:
-        values = sandbox_values(config, sandbox)
+        values = sandbox_values(sandbox_pool_args(config, sandbox, "<key>"))
         assert values["worker"] == {
             "maxIdle": sandbox.max_idle,
             "runTimeoutSeconds": sandbox.run_timeout_seconds,
@@ -102,7 +103,7 @@ def test_a_direct_pool_dials_the_scheme_the_server_serves(tls: bool) -> None:
         update={"upstream_tls": config.upstream_tls.model_copy(update={"enabled": tls})}
     )
     pool = config.sandboxes[0].model_copy(update={"direct_mcp_access": [server.name]})
-    (entry,) = sandbox_values(config, pool)["mcpServers"]
-    origin = tunnel_routes(config)[server.route_name]
+    (entry,) = sandbox_values(sandbox_pool_args(config, pool, "<key>"))["mcpServers"]
+    origin = tunnel_routes(config.namespace, config.mcp_servers, tls)[server.route_name]
     assert entry == {"name": server.name, "url": origin + server.path}
     assert origin.startswith("https://" if tls else "http://")

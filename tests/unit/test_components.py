@@ -10,35 +10,44 @@ import pulumi
 import pytest
 from pulumi.runtime.settings import SETTINGS
 
-from infra.components.agent_definition import AgentDefinition, AgentDefinitionArgs
+from infra.components.agent_definition import AgentDefinition
 from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
 from infra.components.mcp_server import McpServer, McpServerArgs
-from infra.components.mcp_tunnel import McpTunnel, McpTunnelArgs
+from infra.components.mcp_tunnel import McpTunnel
 from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
 from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
 from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
-from infra.components.role_provisioner import RoleProvisioner, RoleProvisionerArgs
+from infra.components.role_provisioner import RoleProvisioner
 from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
-from infra.components.sandbox_pool import SandboxPool, SandboxPoolArgs
+from infra.components.sandbox_pool import SandboxPool
 from infra.config import PROJECT, PerimeterConfig, offline_secrets
+from infra.naming import Placement
+from infra.network import network_policies
 from infra.offline import CHART_TYPE, PLATFORM_TYPE_PREFIX, RecordingMocks, plain
+from infra.stack import agent_args, role_provisioner_args, sandbox_pool_args, tunnel_args
 from infra.tools import REPO_ROOT
 
 K8S = "kubernetes:core/v1:"
 DYNAMIC = PLATFORM_TYPE_PREFIX
 
 
+def _placement(c: PerimeterConfig) -> Placement:
+    return Placement(c.namespace, c.environment)
+
+
 def _namespace(c: PerimeterConfig) -> Any:
-    return PerimeterNamespace("ns", PerimeterNamespaceArgs(c))
+    return PerimeterNamespace("ns", PerimeterNamespaceArgs(_placement(c), c.quota))
 
 
 def _network(c: PerimeterConfig) -> Any:
-    return NetworkBoundary("net", NetworkBoundaryArgs(c))
+    return NetworkBoundary("net", NetworkBoundaryArgs(network_policies(c)))
 
 
 def _credentials(c: PerimeterConfig) -> Any:
     server = c.server("tickets")  # database tools, no backend credential
-    return McpServerCredentials("creds", McpServerCredentialsArgs(c, server, c.mcp_url(server)))
+    return McpServerCredentials(
+        "creds", McpServerCredentialsArgs(_placement(c), server, 0, c.mcp_url(server))
+    )
 
 
 def _provisioner(c: PerimeterConfig) -> Any:
@@ -48,30 +57,33 @@ def _provisioner(c: PerimeterConfig) -> Any:
         for t in s.tools
     }
     return RoleProvisioner(
-        "roles", RoleProvisionerArgs(c, "support", pulumi.Output.secret("admin"), verifiers)
+        "roles",
+        role_provisioner_args(c, "support", pulumi.Output.secret("admin"), verifiers),
     )
 
 
 def _server(c: PerimeterConfig) -> Any:
     server = c.mcp_servers[0]
     tool_secrets = {t.name: f"secret-{t.name}" for t in server.tools}
-    return McpServer("mcp", McpServerArgs(c, server, tool_secrets, "token-secret"))
+    return McpServer("mcp", McpServerArgs(_placement(c), server, tool_secrets, "token-secret"))
 
 
 CONNECTION = {"api_key": pulumi.Output.secret("sk-test"), "base_url": None, "workspace_id": None}
 
 
 def _tunnel(c: PerimeterConfig) -> Any:
-    return McpTunnel("tunnel", McpTunnelArgs(c, offline_secrets(c), CONNECTION))
+    return McpTunnel("tunnel", tunnel_args(c, offline_secrets(c), CONNECTION))
 
 
 def _sandbox(c: PerimeterConfig) -> Any:
     pool = c.sandboxes[0]
-    return SandboxPool("sandbox", SandboxPoolArgs(c, pool, "<key>", "env_pending1234"))
+    return SandboxPool("sandbox", sandbox_pool_args(c, pool, "<key>", "env_pending1234"))
 
 
 def _environment(c: PerimeterConfig) -> Any:
-    return SandboxEnvironment("env", SandboxEnvironmentArgs(c, c.sandboxes[0], CONNECTION))
+    return SandboxEnvironment(
+        "env", SandboxEnvironmentArgs(c.environment, c.sandboxes[0], CONNECTION)
+    )
 
 
 def _vault(c: PerimeterConfig) -> Any:
@@ -79,7 +91,9 @@ def _vault(c: PerimeterConfig) -> Any:
     return PlatformVault(
         "platform",
         PlatformVaultArgs(
-            c,
+            c.environment,
+            c.vault,
+            c.mcp_servers,
             CONNECTION,
             urls={n: c.mcp_url(c.server(n)) for n in names},
             tokens={n: pulumi.Output.secret(f"token-{n}") for n in names},
@@ -89,9 +103,7 @@ def _vault(c: PerimeterConfig) -> Any:
 
 
 def _agent(c: PerimeterConfig) -> Any:
-    return AgentDefinition(
-        "agent", AgentDefinitionArgs(c, c.agents[0], c.tunnel_domain, CONNECTION)
-    )
+    return AgentDefinition("agent", agent_args(c, c.agents[0], c.tunnel_domain, CONNECTION))
 
 
 CASES: list[tuple[str, Callable[[PerimeterConfig], Any], str, dict[str, int]]] = [
