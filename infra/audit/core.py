@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.audit.credentials import CredentialMatrix, build_credentials
-from infra.audit.findings import Flag
+from infra.audit.findings import Flag, not_reported_by
 from infra.audit.inventory import Inventory, build_inventory
 from infra.audit.network import NetworkMatrix, build_network
 from infra.audit.policy import PolicyResults, evaluate_policies
@@ -73,7 +73,10 @@ class Audit:
 
     @property
     def flags(self) -> list[Flag]:
-        return sorted(self.network.flags + self.credentials.flags + self.platform_flags)
+        """The audit's own findings, less those the pack already reported under its rule id."""
+        found = self.network.flags + self.credentials.flags + self.platform_flags
+        fired = {v.rule_id for v in self.policy.violations} if self.policy.available else set()
+        return sorted(not_reported_by(found, fired))
 
     @property
     def namespaces(self) -> list[str]:

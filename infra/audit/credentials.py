@@ -177,7 +177,9 @@ def _credential_flags(matrix: CredentialMatrix, inv: Inventory) -> Iterator[Flag
             yield Flag("secret-unread", c.ref, "no workload reads it", INFO)
         elif len(readers) > 1:
             yield Flag(
-                "secret-shared", c.ref, f"read by {len(readers)} workloads: {', '.join(readers)}"
+                "secret-single-reader",
+                c.ref,
+                f"read by {len(readers)} workloads: {', '.join(readers)}",
             )
         if c.kind is None or c.grants.startswith("unknown"):
             yield Flag("secret-unlabelled", c.ref, f"what it grants is unknown ({c.grants})")
@@ -185,7 +187,7 @@ def _credential_flags(matrix: CredentialMatrix, inv: Inventory) -> Iterator[Flag
             for ref in readers:
                 if inv.workloads[ref].component != naming.COMPONENT_PROVISIONER:
                     yield Flag(
-                        "admin-credential",
+                        "database-admin-only-provisioner",
                         c.ref,
                         f"the database admin credential is read by {ref}, "
                         "which is not a role-provisioning Job",

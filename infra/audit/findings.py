@@ -1,4 +1,7 @@
-"""A flagged finding: something a reviewer must look at before the environment goes live."""
+"""A flagged finding: something a reviewer must look at before the environment goes live.
+
+A problem a pack rule covers is flagged under that rule's id, and only where the pack did not
+run or did not report it: one problem, one finding, one name."""
 
 from __future__ import annotations
 
@@ -18,3 +21,9 @@ class Flag:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def not_reported_by(flags: list[Flag], rule_ids: set[str]) -> list[Flag]:
+    """The flags whose problem the pack's findings (`rule_ids`, the rules that fired) did not
+    already report."""
+    return [f for f in flags if f.code not in rule_ids]

@@ -330,7 +330,9 @@ def _flags(
         if net.workload.host_network:
             flags.append(
                 Flag(
-                    "host-network", ref, "runs on the host network: no NetworkPolicy applies to it"
+                    "no-host-namespaces",
+                    ref,
+                    "runs on the host network: no NetworkPolicy applies to it",
                 )
             )
         for name, d in ((INGRESS, net.ingress), (EGRESS, net.egress)):
@@ -346,7 +348,7 @@ def _flags(
         if svc.type in ("LoadBalancer", "NodePort") or svc.external:
             how = svc.type if svc.type != "ClusterIP" else "external addresses"
             flags.append(
-                Flag("service-exposed", svc.ref, f"is exposed outside the cluster ({how})")
+                Flag("service-cluster-ip-only", svc.ref, f"is exposed outside the cluster ({how})")
             )
     return sorted(flags)
 

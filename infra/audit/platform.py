@@ -39,7 +39,7 @@ def direct_path_flags(config: PerimeterConfig) -> list[Flag]:
     """Each opted-in path bypasses the platform's approval gate: a reviewer must see it."""
     return [
         Flag(
-            "sandbox-direct-mcp-access",
+            "sandbox-no-direct-mcp-access",
             f"{sandbox_release(pool.name)} -> {mcp_release(name)}",
             f"sandbox pool {pool.name} may call MCP server {name} directly, bypassing the "
             "platform's approval gate (direct_mcp_access)",

@@ -80,7 +80,7 @@ def test_a_shared_secret_and_an_unread_one_are_flagged() -> None:
         if m["metadata"]["name"] != "sandbox-runner" or m["kind"] != "Deployment"
     ]
     audit = audit_manifests(manifests, policies=False)
-    assert "secret-shared" in flag_codes(audit, f"{SECRET}/mcp-tunnel-token")
+    assert "secret-single-reader" in flag_codes(audit, f"{SECRET}/mcp-tunnel-token")
     assert "reader-mismatch" in flag_codes(audit, f"{SECRET}/mcp-tunnel-token")
     assert flag_codes(audit, f"{SECRET}/sandbox-runner-environment-key") == {"secret-unread"}
 
@@ -92,7 +92,9 @@ def test_the_admin_credential_outside_the_provisioner_is_flagged() -> None:
         {"name": "admin", "secret": {"secretName": "role-provisioner-support-admin"}}
     ]
     audit = audit_manifests(manifests, policies=False)
-    assert "admin-credential" in flag_codes(audit, f"{SECRET}/role-provisioner-support-admin")
+    assert "database-admin-only-provisioner" in flag_codes(
+        audit, f"{SECRET}/role-provisioner-support-admin"
+    )
 
 
 def test_a_read_of_a_secret_the_bundle_does_not_declare_is_flagged() -> None:

@@ -75,7 +75,7 @@ def test_drift_names_missing_and_added_policies_undeclared_services_and_readers(
     assert not [c for c in drift.objects if c.area == "changed"]
     reach = {(c.area, c.subject, c.what) for c in drift.reachability.changes}
     assert ("ingress", "Deployment/mcp-server-tickets", "all pods in every namespace") in reach
-    assert ("flag", "Service/debug-nodeport", "service-exposed") in reach
+    assert ("flag", "Service/debug-nodeport", "service-cluster-ip-only") in reach
     assert not drift.clean
 
 

@@ -145,7 +145,7 @@ def test_match_expressions_workload_kinds_and_unconstrained_namespaces() -> None
 def test_host_network_pods_are_outside_every_policy() -> None:
     audit = scenario("selectors")
     agent = "DaemonSet/lab/node-agent"
-    assert "host-network" in flag_codes(audit, agent)
+    assert "no-host-namespaces" in flag_codes(audit, agent)
     assert not audit.network.workloads[agent].ingress.isolated
 
 
@@ -200,4 +200,4 @@ def test_exposed_services_are_flagged() -> None:
         "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [{"port": 80}]},
     }
     audit = audit_manifests([svc], policies=False)
-    assert flag_codes(audit, "Service/a/np") == {"service-exposed"}
+    assert flag_codes(audit, "Service/a/np") == {"service-cluster-ip-only"}
