@@ -4,8 +4,9 @@ report nothing. Each case spoils the clean environment in one way."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -22,17 +23,27 @@ class Case:
     mutate: Mutation
     refs: frozenset[str]  # empty: the rule must pass
     why: str
+    # Other rules the same fault breaks by its nature (an egress to 0.0.0.0/0 also reaches the
+    # metadata endpoint); every other rule must pass.
+    also: frozenset[str] = frozenset()
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.why}"
 
 
-def bad(rule: str, why: str, *refs: str) -> Callable[[Mutation], Case]:
-    return lambda mutate: Case(rule, mutate, frozenset(refs), why)
+def bad(rule: str, why: str, *refs: str, also: Iterable[str] = ()) -> Callable[[Mutation], Case]:
+    return lambda mutate: Case(rule, mutate, frozenset(refs), why, frozenset(also))
 
 
-def good(rule: str, why: str) -> Callable[[Mutation], Case]:
-    return lambda mutate: Case(rule, mutate, frozenset(), why)
+def good(rule: str, why: str, also: Iterable[str] = ()) -> Callable[[Mutation], Case]:
+    return lambda mutate: Case(rule, mutate, frozenset(), why, frozenset(also))
+
+
+def escalating_init_container() -> dict[str, Any]:
+    """Hardened in every other way: only the escalation is wrong."""
+    container = fx.container("init", "busybox:1")
+    container["securityContext"]["allowPrivilegeEscalation"] = True
+    return container
 
 
 def tickets(m: list[fx.Manifest]) -> fx.Manifest:
@@ -299,7 +310,12 @@ CASES: list[Case] = [
             {"namespaceSelector": SCRAPER["namespaceSelector"]}, ports=[{"port": "metrics"}]
         )
     ),
-    bad("outbound-only-ingress", "pods of any namespace with the scraper's labels", TUNNEL_NP)(
+    bad(
+        "outbound-only-ingress",
+        "pods of any namespace with the scraper's labels",
+        TUNNEL_NP,
+        also=("ingress-from-scoped-sources",),
+    )(
         tunnel_ingress(
             {"namespaceSelector": {}, "podSelector": SCRAPER["podSelector"]},
             ports=[{"port": "metrics"}],
@@ -308,9 +324,12 @@ CASES: list[Case] = [
     bad("outbound-only-ingress", "the scraper's pods in this namespace", TUNNEL_NP)(
         tunnel_ingress({"podSelector": SCRAPER["podSelector"]}, ports=[{"port": "metrics"}])
     ),
-    bad("outbound-only-ingress", "an address block", TUNNEL_NP)(
-        tunnel_ingress({"ipBlock": {"cidr": "10.0.0.0/8"}}, ports=[{"port": "metrics"}])
-    ),
+    bad(
+        "outbound-only-ingress",
+        "an address block",
+        TUNNEL_NP,
+        also=("ingress-from-scoped-sources",),
+    )(tunnel_ingress({"ipBlock": {"cidr": "10.0.0.0/8"}}, ports=[{"port": "metrics"}])),
     bad("outbound-only-ingress", "the scraper into a sandbox runner", SANDBOX_NP)(
         tunnel_ingress(SCRAPER, ports=[{"port": "metrics"}], policy="sandbox-runner")
     ),
@@ -330,25 +349,38 @@ CASES: list[Case] = [
         egress_to({"podSelector": {"matchLabels": fx.TICKETS}})
     ),
     good("sandbox-no-direct-mcp-access", "a pool reaching only the platform API")(lambda m: None),
-    bad("egress-only-to-allowed-cidrs", "0.0.0.0/0", SANDBOX_NP)(
-        egress_to({"ipBlock": {"cidr": "0.0.0.0/0"}})
-    ),
-    bad("egress-only-to-allowed-cidrs", "::/0", SANDBOX_NP)(
-        egress_to({"ipBlock": {"cidr": "::/0"}})
-    ),
-    bad("egress-only-to-allowed-cidrs", "a rule with ports and no to", SANDBOX_NP)(egress_to()),
+    bad(
+        "egress-only-to-allowed-cidrs",
+        "0.0.0.0/0",
+        SANDBOX_NP,
+        also=("metadata-endpoint-unreachable",),
+    )(egress_to({"ipBlock": {"cidr": "0.0.0.0/0"}})),
+    bad(
+        "egress-only-to-allowed-cidrs", "::/0", SANDBOX_NP, also=("metadata-endpoint-unreachable",)
+    )(egress_to({"ipBlock": {"cidr": "::/0"}})),
+    bad(
+        "egress-only-to-allowed-cidrs",
+        "a rule with ports and no to",
+        SANDBOX_NP,
+        also=("metadata-endpoint-unreachable",),
+    )(egress_to()),
     bad("egress-only-to-allowed-cidrs", "a public address off the list", SANDBOX_NP)(
         egress_to({"ipBlock": {"cidr": "8.8.8.8/32"}})
     ),
-    bad("egress-only-to-allowed-cidrs", "0.0.0.0/0 except private ranges", SANDBOX_NP)(
-        egress_to({"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}})
-    ),
+    bad(
+        "egress-only-to-allowed-cidrs",
+        "0.0.0.0/0 except private ranges",
+        SANDBOX_NP,
+        also=("metadata-endpoint-unreachable",),
+    )(egress_to({"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}})),
     good("egress-only-to-allowed-cidrs", "a subnet of a platform range")(
         egress_to({"ipBlock": {"cidr": "160.79.104.0/24"}})
     ),
-    good("egress-only-to-allowed-cidrs", "private ranges (databases, cluster)")(
-        egress_to({"ipBlock": {"cidr": "10.0.0.0/8"}}, {"ipBlock": {"cidr": "fd00::/8"}})
-    ),
+    good(
+        "egress-only-to-allowed-cidrs",
+        "private ranges (databases, cluster)",
+        also=("metadata-endpoint-unreachable",),  # fd00::/8 holds AWS's fd00:ec2::254
+    )(egress_to({"ipBlock": {"cidr": "10.0.0.0/8"}}, {"ipBlock": {"cidr": "fd00::/8"}})),
     good("egress-only-to-allowed-cidrs", "an ingress-only policy with an open egress list")(
         lambda m: m.append(
             fx.network_policy(
@@ -356,11 +388,23 @@ CASES: list[Case] = [
             )
         )
     ),
-    bad("metadata-endpoint-unreachable", "link-local block", SANDBOX_NP)(
-        egress_to({"ipBlock": {"cidr": "169.254.0.0/16"}})
-    ),
-    bad("metadata-endpoint-unreachable", "a rule with no to", SANDBOX_NP)(egress_to(ports=False)),
-    good("metadata-endpoint-unreachable", "0.0.0.0/0 except the metadata addresses")(
+    bad(
+        "metadata-endpoint-unreachable",
+        "link-local block",
+        SANDBOX_NP,
+        also=("egress-only-to-allowed-cidrs",),
+    )(egress_to({"ipBlock": {"cidr": "169.254.0.0/16"}})),
+    bad(
+        "metadata-endpoint-unreachable",
+        "a rule with no to",
+        SANDBOX_NP,
+        also=("egress-only-to-allowed-cidrs",),
+    )(egress_to(ports=False)),
+    good(
+        "metadata-endpoint-unreachable",
+        "0.0.0.0/0 except the metadata addresses",
+        also=("egress-only-to-allowed-cidrs",),  # the rest of the internet stays open
+    )(
         egress_to(
             {
                 "ipBlock": {
@@ -372,9 +416,12 @@ CASES: list[Case] = [
     ),
     # --- credentials ---
     *[
-        bad("secret-single-reader", f"a second reader through {how}", GET_SECRET)(
-            read_secret("sandbox-runner", "mcp-server-tickets-db-get-ticket", how)
-        )
+        bad(
+            "secret-single-reader",
+            f"a second reader through {how}",
+            GET_SECRET,
+            also=("tool-own-role-and-secret",),  # the Secret is a tool's own
+        )(read_secret("sandbox-runner", "mcp-server-tickets-db-get-ticket", how))
         for how in ("env", "envFrom", "volume", "projected")
     ],
     bad("secret-single-reader", "a shared Secret outside the set", f"Secret/{NS}/ghost")(
@@ -388,13 +435,17 @@ CASES: list[Case] = [
             0
         ].update(envFrom=[{"secretRef": {"name": "mcp-tunnel-token"}}])
     ),
-    bad("database-admin-only-provisioner", "admin Secret in an MCP server", DEPLOY)(
-        read_secret("mcp-server-tickets", "database-admin-support")
-    ),
+    bad(
+        "database-admin-only-provisioner",
+        "admin Secret in an MCP server",
+        DEPLOY,
+        also=("secret-single-reader",),
+    )(read_secret("mcp-server-tickets", "database-admin-support")),
     bad(
         "database-admin-only-provisioner",
         "a CronJob labelled role-provisioner is not the Job",
         f"CronJob/{NS}/sneaky",
+        also=("secret-single-reader",),
     )(
         lambda m: m.append(
             {
@@ -446,9 +497,12 @@ CASES: list[Case] = [
             remove("ConfigMap", "role-sql-support")(m),
         )
     ),
-    bad("tool-own-role-and-secret", "a tool role never created", AGENT)(
-        role_sql(fx.ROLE_SQL.replace("CREATE ROLE mcp_tickets_export_ticket", "SELECT 1"))
-    ),
+    bad(
+        "tool-own-role-and-secret",
+        "a tool role never created",
+        AGENT,
+        also=("role-sql-least-privilege",),
+    )(role_sql(fx.ROLE_SQL.replace("CREATE ROLE mcp_tickets_export_ticket", "SELECT 1"))),
     bad("tool-own-role-and-secret", "a tool Secret read by another workload", GET_SECRET)(
         lambda m: (
             fx.pod_spec(tickets(m))["containers"][0]["env"].pop(0),
@@ -456,7 +510,13 @@ CASES: list[Case] = [
         )
     ),
     *[
-        bad("role-sql-least-privilege", why, ROLE_SQL)(append_sql(sql))
+        bad(
+            "role-sql-least-privilege",
+            why,
+            ROLE_SQL,
+            # ALL on the read tool's role makes it a write tool its agent runs without asking.
+            also=("write-tools-always-ask",) if why.startswith(("ALL", "GRANT ALL")) else (),
+        )(append_sql(sql))
         for why, sql in [
             ("SUPERUSER", "ALTER ROLE mcp_tickets_get_ticket SUPERUSER;"),
             ("CREATEROLE", "ALTER ROLE mcp_tickets_get_ticket WITH CREATEROLE;"),
@@ -556,7 +616,7 @@ CASES: list[Case] = [
         lambda m: fx.first_container(tickets(m))["securityContext"].pop("allowPrivilegeEscalation")
     ),
     bad("no-privilege-escalation", "an init container escalates", DEPLOY)(
-        set_pod(initContainers=[fx.container("init", "busybox:1") | {"securityContext": {}}])
+        set_pod(initContainers=[escalating_init_container()])
     ),
     bad("no-privileged-containers", "privileged", DEPLOY)(set_security(privileged=True)),
     good("no-privileged-containers", "privileged: false")(set_security(privileged=False)),
@@ -638,7 +698,9 @@ CASES: list[Case] = [
             )
         )
     ),
-    bad("agent-definition-consistent", "not JSON", AGENT)(definition("{not json")),
+    bad("agent-definition-consistent", "not JSON", AGENT, also=("mcp-server-vault-credential",))(
+        definition("{not json")
+    ),
     bad("mcp-server-vault-credential", "no credential", AGENT)(
         remove("Secret", "mcp-server-tickets-platform-token")
     ),
@@ -686,7 +748,10 @@ CASES: list[Case] = [
         )
     ),
     bad(
-        "backend-credential-own-server", "read by a sandbox runner", f"Secret/{NS}/{BACKEND_SECRET}"
+        "backend-credential-own-server",
+        "read by a sandbox runner",
+        f"Secret/{NS}/{BACKEND_SECRET}",
+        also=("secret-single-reader",),
     )(read_secret("sandbox-runner", BACKEND_SECRET, "volume")),
     bad("backend-credential-own-server", "read into the environment", DEPLOY)(
         read_secret("mcp-server-tickets", BACKEND_SECRET, "env")
@@ -712,9 +777,17 @@ def _ids(case: Case) -> str:
 def test_rule_case(case: Case) -> None:
     manifests = fx.environment()
     case.mutate(manifests)
-    found = evaluate(fx.resources(manifests), tier="prod", only=[case.rule])
-    assert {v.rule_id for v in found} <= {case.rule}
-    assert {v.resource for v in found} == set(case.refs), [v.message for v in found]
+    assert_only_its_rule_fires(case, manifests)
+
+
+def assert_only_its_rule_fires(case: Case, manifests: list[fx.Manifest]) -> None:
+    """Every rule runs: the case's rule fires on exactly its refs (none for a passing case),
+    and no rule fires but those the case declares its fault also breaks."""
+    found = evaluate(fx.resources(manifests), tier="prod")
+    fired = {v.rule_id for v in found}
+    assert fired == ({case.rule} if case.refs else set()) | case.also, [v.message for v in found]
+    own = [v for v in found if v.rule_id == case.rule]
+    assert {v.resource for v in own} == set(case.refs), [v.message for v in own]
 
 
 def test_every_rule_has_a_violating_case() -> None:
