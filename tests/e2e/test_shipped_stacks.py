@@ -54,12 +54,13 @@ def ensure_runtime_class(perimeter: Perimeter) -> None:
         perimeter.cluster.kubectl("apply", "-f", "-", stdin=RUNTIME_CLASS.format(name=name))
 
 
-@pytest.fixture(scope="class", params=STACKS)
-def deployed(request, workspace, cluster, proxy_tls, platform_api) -> Iterator[Perimeter]:
+def _deploy(
+    request, workspace, cluster, proxy_tls, platform_api, suffix: str
+) -> Iterator[Perimeter]:
     perimeter = Perimeter.prepare(
         workspace,
         cluster,
-        f"e2e-{request.param}",
+        f"e2e-{request.param}{suffix}",
         proxy_tls,
         platform_api,
         stack_file=REPO / f"Pulumi.{request.param}.yaml",
@@ -69,9 +70,21 @@ def deployed(request, workspace, cluster, proxy_tls, platform_api) -> Iterator[P
     try:
         yield perimeter
     finally:
-        # Leave nothing behind even when a test failed before the destroy test ran.
+        # Leave nothing behind even when a test failed before the destroy stage ran.
         perimeter.stack.destroy(check=False)
         perimeter.stack.remove()
+
+
+@pytest.fixture(scope="class", params=STACKS)
+def deployed(request, workspace, cluster, proxy_tls, platform_api) -> Iterator[Perimeter]:
+    """One `up` of a shipped stack that the tests below only read: any order, any subset."""
+    yield from _deploy(request, workspace, cluster, proxy_tls, platform_api, "")
+
+
+@pytest.fixture(scope="class", params=STACKS)
+def changed(request, workspace, cluster, proxy_tls, platform_api) -> Iterator[Perimeter]:
+    """A second `up` of the stack, for the stages that change it."""
+    yield from _deploy(request, workspace, cluster, proxy_tls, platform_api, "-changes")
 
 
 def _sha256(text: str) -> str:
@@ -232,115 +245,125 @@ class TestShippedStack:
                 with pytest.raises(ssl.SSLCertVerificationError):
                     fetch(port, other["cert_pem"], str(upstream.hostname))
 
-    def test_a_certificate_in_its_renewal_window_is_renewed_by_the_next_up(
-        self, deployed: Perimeter
-    ) -> None:
-        """As if the clock had moved on: one server's certificate is an hour from its end,
-        inside the window; `up` issues a new one, the pods roll, nothing else is replaced."""
-        state = deployed.stack.export()
-        certificates = [
-            r for r in state["deployment"]["resources"] if r["type"].endswith(":ServingCertificate")
-        ]
-        target = certificates[0]
-        host = target["inputs"]["dns_names"][0]
-        server = next(
-            s for s in deployed.config.mcp_servers if host.startswith(f"mcp-server-{s.name}.")
-        )
-        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-        target["outputs"]["not_after"] = soon.isoformat()
-        deployed.stack.import_state(state)
-        live = partial(deployed.kube, "get", "-n", deployed.namespace)
 
-        def serving() -> tuple[str, str, dict]:
-            pods = live("deployment", f"mcp-server-{server.name}")["spec"]["template"]
-            secret = mounted(pods, "secret", server_tls_secret(server.name))
-            cert = base64.b64decode(live("secret", secret)["data"]["tls.crt"]).decode()
-            return secret, cert, pods["metadata"]["annotations"]
+def stage_a_certificate_in_its_renewal_window_is_renewed_by_the_next_up(
+    deployed: Perimeter,
+) -> None:
+    """As if the clock had moved on: one server's certificate is an hour from its end,
+    inside the window; `up` issues a new one, the pods roll, nothing else is replaced."""
+    state = deployed.stack.export()
+    certificates = [
+        r for r in state["deployment"]["resources"] if r["type"].endswith(":ServingCertificate")
+    ]
+    target = certificates[0]
+    host = target["inputs"]["dns_names"][0]
+    server = next(
+        s for s in deployed.config.mcp_servers if host.startswith(f"mcp-server-{s.name}.")
+    )
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    target["outputs"]["not_after"] = soon.isoformat()
+    deployed.stack.import_state(state)
+    live = partial(deployed.kube, "get", "-n", deployed.namespace)
 
-        old_secret, old_cert, _ = serving()
+    def serving() -> tuple[str, str, dict]:
+        pods = live("deployment", f"mcp-server-{server.name}")["spec"]["template"]
+        secret = mounted(pods, "secret", server_tls_secret(server.name))
+        cert = base64.b64decode(live("secret", secret)["data"]["tls.crt"]).decode()
+        return secret, cert, pods["metadata"]["annotations"]
 
-        preview = deployed.stack.preview("--json")
-        replaced = {
-            s["urn"]
-            for s in preview.json().get("steps", [])
-            if s.get("op") in ("replace", "create-replacement")
-        }
-        # the certificate, and its Secret under the new certificate's name (created first)
-        secret_urn = target["urn"].replace(
-            "pulumi-python:dynamic/agent-perimeter:ServingCertificate::",
-            "kubernetes:core/v1:Secret::",
-        )
-        assert replaced == {target["urn"], f"{secret_urn}-secret"}, replaced
+    old_secret, old_cert, _ = serving()
 
-        with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
-            deployed.stack.up()
-        assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
-        new_secret, new_cert, annotations = serving()
-        assert new_cert != old_cert and new_secret != old_secret
-        assert annotations[ANNOTATION_SERVING_CERTIFICATE] == _sha256(new_cert)
-        gone = deployed.cluster.kubectl(
-            "get", "secret", old_secret, "-n", deployed.namespace, check=False
-        )
-        assert gone.returncode != 0, f"the renewed-away Secret {old_secret} is still there"
-        renewed = x509.load_pem_x509_certificate(new_cert.encode())
-        assert renewed.not_valid_after_utc - soon > datetime.timedelta(
-            hours=deployed.config.upstream_tls.renew_within_hours
-        )
-        deployed.stack.preview("--expect-no-changes")
+    preview = deployed.stack.preview("--json")
+    replaced = {
+        s["urn"]
+        for s in preview.json().get("steps", [])
+        if s.get("op") in ("replace", "create-replacement")
+    }
+    # the certificate, and its Secret under the new certificate's name (created first)
+    secret_urn = target["urn"].replace(
+        "pulumi-python:dynamic/agent-perimeter:ServingCertificate::",
+        "kubernetes:core/v1:Secret::",
+    )
+    assert replaced == {target["urn"], f"{secret_urn}-secret"}, replaced
 
-    def test_a_changed_backend_credential_is_a_new_secret_created_first(
-        self, deployed: Perimeter
-    ) -> None:
-        server = next(s for s in deployed.config.mcp_servers if s.credential_backends)
-        backend = server.credential_backends[0]
-        base = backend_secret_name(server, backend.name)
-        live = partial(deployed.kube, "get", "-n", deployed.namespace)
+    with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
+        deployed.stack.up()
+    assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
+    new_secret, new_cert, annotations = serving()
+    assert new_cert != old_cert and new_secret != old_secret
+    assert annotations[ANNOTATION_SERVING_CERTIFICATE] == _sha256(new_cert)
+    gone = deployed.cluster.kubectl(
+        "get", "secret", old_secret, "-n", deployed.namespace, check=False
+    )
+    assert gone.returncode != 0, f"the renewed-away Secret {old_secret} is still there"
+    renewed = x509.load_pem_x509_certificate(new_cert.encode())
+    assert renewed.not_valid_after_utc - soon > datetime.timedelta(
+        hours=deployed.config.upstream_tls.renew_within_hours
+    )
+    deployed.stack.preview("--expect-no-changes")
 
-        def mounted_now() -> str:
-            return mounted(
-                live("deployment", mcp_release(server))["spec"]["template"], "secret", base
-            )
 
-        old = mounted_now()
-        deployed.stack.set_secret_path(
-            f"{PROJECT}:backendCredentials.{server.name}.{backend.name}", secrets.token_urlsafe(24)
-        )
-        with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
-            deployed.stack.up()
-        assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
-        new = mounted_now()
-        assert new != old and issued_base(new) == base
-        gone = deployed.cluster.kubectl("get", "secret", old, "-n", deployed.namespace, check=False)
-        assert gone.returncode != 0, f"the replaced credential's Secret {old} is still there"
-        deployed.stack.preview("--expect-no-changes")
+def stage_a_changed_backend_credential_is_a_new_secret_created_first(deployed: Perimeter) -> None:
+    server = next(s for s in deployed.config.mcp_servers if s.credential_backends)
+    backend = server.credential_backends[0]
+    base = backend_secret_name(server, backend.name)
+    live = partial(deployed.kube, "get", "-n", deployed.namespace)
 
-    def test_rotation_changes_only_credentials_and_their_readers(self, deployed: Perimeter) -> None:
-        deployed.edit_settings(rotation_epoch=deployed.config.rotation_epoch + 1)
-        preview = deployed.stack.preview("--json")
-        steps = [s for s in preview.json().get("steps", []) if s.get("op") not in ("same", "read")]
-        changed = sorted({s["urn"].split("::")[-1] for s in steps})
-        assert changed, "raising rotation_epoch changed nothing"
-        untouched = ("mcp-tunnel", "sandbox-runner", "network", "perimeter")
-        wrongly = [name for name in changed if name.startswith(untouched)]
-        assert not wrongly, f"rotation touched objects whose credentials did not change: {wrongly}"
+    def mounted_now() -> str:
+        return mounted(live("deployment", mcp_release(server))["spec"]["template"], "secret", base)
 
-        with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
-            deployed.stack.up()
-        assert watch.polls > 5
-        assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
-        deployed.stack.preview("--expect-no-changes")
+    old = mounted_now()
+    deployed.stack.set_secret_path(
+        f"{PROJECT}:backendCredentials.{server.name}.{backend.name}", secrets.token_urlsafe(24)
+    )
+    with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
+        deployed.stack.up()
+    assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
+    new = mounted_now()
+    assert new != old and issued_base(new) == base
+    gone = deployed.cluster.kubectl("get", "secret", old, "-n", deployed.namespace, check=False)
+    assert gone.returncode != 0, f"the replaced credential's Secret {old} is still there"
+    deployed.stack.preview("--expect-no-changes")
 
-    def test_destroy_removes_everything(self, deployed: Perimeter) -> None:
-        deployed.stack.destroy()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if deployed.cluster.kubectl(
-                "get", "namespace", deployed.namespace, check=False
-            ).returncode:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"namespace {deployed.namespace} still exists after destroy")
-        assert json.loads(deployed.stack.run("stack", "export", with_config=False).stdout)[
-            "deployment"
-        ].get("resources") in (None, [])
+
+def stage_rotation_changes_only_credentials_and_their_readers(deployed: Perimeter) -> None:
+    deployed.edit_settings(rotation_epoch=deployed.config.rotation_epoch + 1)
+    preview = deployed.stack.preview("--json")
+    steps = [s for s in preview.json().get("steps", []) if s.get("op") not in ("same", "read")]
+    changed = sorted({s["urn"].split("::")[-1] for s in steps})
+    assert changed, "raising rotation_epoch changed nothing"
+    untouched = ("mcp-tunnel", "sandbox-runner", "network", "perimeter")
+    wrongly = [name for name in changed if name.startswith(untouched)]
+    assert not wrongly, f"rotation touched objects whose credentials did not change: {wrongly}"
+
+    with SecretPresenceWatch(deployed.cluster.kubeconfig, deployed.namespace) as watch:
+        deployed.stack.up()
+    assert watch.polls > 5
+    assert not watch.missing, f"a Secret a running pod reads was absent: {watch.missing[:5]}"
+    deployed.stack.preview("--expect-no-changes")
+
+
+def stage_destroy_removes_everything(deployed: Perimeter) -> None:
+    deployed.stack.destroy()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if deployed.cluster.kubectl("get", "namespace", deployed.namespace, check=False).returncode:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"namespace {deployed.namespace} still exists after destroy")
+    assert json.loads(deployed.stack.run("stack", "export", with_config=False).stdout)[
+        "deployment"
+    ].get("resources") in (None, [])
+
+
+class TestShippedStackChanges:
+    """The stages that change a deployed stack, in their one order, in one test: each leaves
+    the stack converged (`preview --expect-no-changes`) for the next, and destroy ends it."""
+
+    def test_renew_replace_rotate_then_destroy(self, changed: Perimeter) -> None:
+        assert changed.runs["up"].returncode == 0, changed.runs["up"].output[-6000:]
+        stage_a_certificate_in_its_renewal_window_is_renewed_by_the_next_up(changed)
+        stage_a_changed_backend_credential_is_a_new_secret_created_first(changed)
+        stage_rotation_changes_only_credentials_and_their_readers(changed)
+        stage_destroy_removes_everything(changed)
