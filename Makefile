@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PY := .venv/bin/python
 STACK ?= dev
 
-.PHONY: setup setup-live render test test-offline e2e e2e-tools live live-tools lint check audit bench clean
+.PHONY: setup setup-live render test test-offline e2e e2e-tools live live-tools lint check audit policy-config bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,12 @@ check: setup
 
 audit: setup
 	@$(PY) -m infra audit --stack $(STACK)
+
+# policies/config/<tier>.json: each shipped stack's levels and declared egress, from the rules.
+policy-config: setup
+	@$(PY) -c 'import json; from infra.config import load; from infra.network import pack_config_of; \
+	[open(f"policies/config/{c.tier.value}.json", "w").write(json.dumps(pack_config_of(c), indent=2) + "\n") \
+	 for c in (load(stack=s) for s in ("dev", "staging", "prod"))]'
 
 bench: setup
 	@$(PY) benchmarks/bench_check.py && $(PY) benchmarks/bench_render.py

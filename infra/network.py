@@ -12,6 +12,7 @@ from typing import Any
 
 from infra.config import McpServer, PerimeterConfig
 from infra.naming import (
+    NAMESPACE_NAME_LABEL,
     common_labels,
     mcp_server_selector,
     provisioner_name,
@@ -36,6 +37,15 @@ def allowed_egress_cidrs(config: PerimeterConfig) -> list[str]:
         for cidr in backend.effective_cidrs
     ]
     return list(dict.fromkeys(found))
+
+
+def pack_config_of(config: PerimeterConfig) -> dict[str, object]:
+    """The `--policy-pack-config` document of this environment (policies/config/<tier>.json):
+    its declared egress, as a whole, and its breadth limit."""
+    from policies.rules import pack_config
+
+    limits = (config.min_cidr_prefix.ipv4, config.min_cidr_prefix.ipv6)
+    return pack_config(config.tier.value, allowed_egress_cidrs(config), limits)
 
 
 def destination_names(config: PerimeterConfig | None) -> dict[str, str]:
@@ -103,9 +113,7 @@ def default_deny(config: PerimeterConfig) -> Manifest:
 def dns_egress(config: PerimeterConfig) -> Manifest:
     """One peer with both selectors: kube-dns pods AND in kube-system, nothing else on 53."""
     peer = {
-        "namespaceSelector": {
-            "matchLabels": {"kubernetes.io/metadata.name": config.cluster.dns_namespace}
-        },
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: config.cluster.dns_namespace}},
         "podSelector": {"matchLabels": dict(config.cluster.dns_pod_labels)},
     }
     manifest = _policy(
@@ -140,9 +148,7 @@ def metrics_ingress(config: PerimeterConfig) -> list[dict[str, Any]]:
     if metrics is None:
         return []
     scraper = {
-        "namespaceSelector": {
-            "matchLabels": {"kubernetes.io/metadata.name": metrics.scraper_namespace}
-        },
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: metrics.scraper_namespace}},
         "podSelector": {"matchLabels": dict(metrics.scraper_pod_labels)},
     }
     names = METRICS_PORT_NAMES if metrics.proxy_port is not None else METRICS_PORT_NAMES[:1]

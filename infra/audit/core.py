@@ -12,6 +12,7 @@ from infra.audit.inventory import Inventory, build_inventory
 from infra.audit.network import NetworkMatrix, build_network
 from infra.audit.policy import PolicyResults, evaluate_policies
 from infra.manifests import Manifest, redact
+from policies.rules.names import NAMESPACE_NAME_LABEL
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def admission_guards(manifests: Sequence[Manifest]) -> list[AdmissionGuard]:
             spec = b.get("spec") or {}
             actions.update(spec.get("validationActions") or [])
             selector = (spec.get("matchResources") or {}).get("namespaceSelector") or {}
-            bound = (selector.get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+            bound = (selector.get("matchLabels") or {}).get(NAMESPACE_NAME_LABEL)
             namespaces.add(bound or "every namespace the selector matches")
         rule = (meta.get("labels") or {}).get("agent-perimeter.io/rule", "")
         guards.append(AdmissionGuard(name, rule, tuple(sorted(actions)), tuple(sorted(namespaces))))

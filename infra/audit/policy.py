@@ -45,7 +45,12 @@ def evaluate_policies(
     except ImportError as exc:
         return PolicyResults(False, f"policy rules are not available ({exc})")
     resources = [Resource.from_manifest(m) for m in manifests]
-    found = evaluate(resources, tier=tier, allowed_egress_cidrs=allowed_egress_cidrs)
+    found = evaluate(
+        resources,
+        tier=tier,
+        allowed_egress_cidrs=allowed_egress_cidrs,
+        declared_only=allowed_egress_cidrs is not None,  # the environment's whole declaration
+    )
     violations = [
         PolicyFinding(v.rule_id, str(v.resource), v.message, v.hint, v.enforcement) for v in found
     ]

@@ -13,8 +13,7 @@ from typing import Any
 
 from infra.manifests import ManifestError
 from policies.rules.k8s import selector_expression_refused
-
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+from policies.rules.names import NAMESPACE_NAME_LABEL
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,10 @@ def check(
         from infra.network import allowed_egress_cidrs
 
         cidrs = allowed_egress_cidrs(source.config)
-    return tier, len(resources), evaluate(resources, tier=tier, allowed_egress_cidrs=cidrs)
+    found = evaluate(
+        resources, tier=tier, allowed_egress_cidrs=cidrs, declared_only=cidrs is not None
+    )
+    return tier, len(resources), found
 
 
 def render_text(label: str, tier: str, count: int, violations: Sequence[Violation]) -> str:

@@ -16,6 +16,7 @@ from infra.config.types import (
     Section,
     UnprivilegedPort,
 )
+from policies.rules.model import DEFAULT_MIN_CIDR_PREFIX  # the pack judges folders by it
 
 
 class ClusterNetwork(Section):
@@ -47,8 +48,8 @@ class NamespaceQuota(Section):
 class CidrPrefixLimits(Section):
     """The broadest CIDR any field may name: a wider range is almost always a typo."""
 
-    ipv4: int = Field(default=12, ge=1, le=32)
-    ipv6: int = Field(default=32, ge=1, le=128)
+    ipv4: int = Field(default=DEFAULT_MIN_CIDR_PREFIX[0], ge=1, le=32)
+    ipv6: int = Field(default=DEFAULT_MIN_CIDR_PREFIX[1], ge=1, le=128)
 
 
 class Metrics(Section):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from . import admission, credentials, crosslayer, namespaces, network, pods, rbac, sandbox
+from . import admission, credentials, crosslayer, flows, namespaces, network, pods, rbac, sandbox
 from .inventory import Inventory
 from .model import (
     ADVISORY,
     DEFAULT_ALLOWED_EGRESS_CIDRS,
+    DEFAULT_MIN_CIDR_PREFIX,
     DISABLED,
     LEVELS,
     MANDATORY,
@@ -28,6 +29,7 @@ from .model import (
 
 ALL_RULES: tuple[Rule, ...] = (
     network.RULES
+    + flows.RULES
     + credentials.RULES
     + rbac.RULES
     + pods.RULES
@@ -97,13 +99,16 @@ def evaluate(
     tier: str = "dev",
     overrides: Mapping[str, str] | None = None,
     allowed_egress_cidrs: Sequence[str] | None = None,
+    declared_only: bool = False,
+    min_cidr_prefix: tuple[int, int] = DEFAULT_MIN_CIDR_PREFIX,
     only: Iterable[str] | None = None,
 ) -> list[Violation]:
     """Every violation of the rules in `resources`, in rule order.
 
     `tier` picks each rule's default level (digest pinning is mandatory only in prod);
     `overrides` maps rule id -> mandatory|advisory|disabled; `allowed_egress_cidrs`
-    replaces the platform defaults; `only` restricts the run to some rule ids.
+    replaces the platform defaults (`declared_only`: it is the environment's whole
+    declaration, see Settings); `only` restricts the run to some rule ids.
     """
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
@@ -114,6 +119,8 @@ def evaluate(
     settings = Settings(
         tier=tier,
         allowed_egress_cidrs=tuple(allowed_egress_cidrs or DEFAULT_ALLOWED_EGRESS_CIDRS),
+        declared_only=declared_only,
+        min_cidr_prefix=min_cidr_prefix,
     )
     items = [r for r in expand_lists(resources) if r.is_kubernetes]
     inventory = Inventory(items)
@@ -130,8 +137,13 @@ def evaluate(
     return found
 
 
-def pack_config(tier: str, allowed_egress_cidrs: Sequence[str] | None = None) -> dict[str, object]:
-    """The `--policy-pack-config` document of one tier: every rule's level, plus the CIDRs."""
+def pack_config(
+    tier: str,
+    allowed_egress_cidrs: Sequence[str] | None = None,
+    min_cidr_prefix: tuple[int, int] = DEFAULT_MIN_CIDR_PREFIX,
+) -> dict[str, object]:
+    """The `--policy-pack-config` document of one tier: every rule's level, plus the
+    environment's declared egress (given: its whole declaration) and breadth limit."""
     config: dict[str, object] = {}
     for rule in ALL_RULES:
         level = rule.level(tier)
@@ -139,6 +151,8 @@ def pack_config(tier: str, allowed_egress_cidrs: Sequence[str] | None = None) ->
             config[rule.id] = {
                 "enforcementLevel": level,
                 "allowedEgressCidrs": list(allowed_egress_cidrs or DEFAULT_ALLOWED_EGRESS_CIDRS),
+                "declaredOnly": allowed_egress_cidrs is not None,
+                "minCidrPrefix": {"ipv4": min_cidr_prefix[0], "ipv6": min_cidr_prefix[1]},
             }
         else:
             config[rule.id] = level

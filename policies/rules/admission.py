@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import names
 from .model import Rule, Settings, Target, as_list, as_map, dig, stack_rule
 from .network import (
     GATEWAY_API_GROUPS,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 PART_OF = ("app.kubernetes.io/part-of", "agent-perimeter")
 RULE_LABEL = "agent-perimeter.io/rule"
-METADATA_NAME = "kubernetes.io/metadata.name"
 
 # Pods and everything that carries a pod template: a violating Deployment is refused
 # itself, not merely its pods later, out of sight, in a ReplicaSet's events.
@@ -308,7 +308,9 @@ def admission_manifests(
                     "policyName": name,
                     "validationActions": ["Deny"],
                     "matchResources": {
-                        "namespaceSelector": {"matchLabels": {METADATA_NAME: namespace}}
+                        "namespaceSelector": {
+                            "matchLabels": {names.NAMESPACE_NAME_LABEL: namespace}
+                        }
                     },
                 },
             }
@@ -327,7 +329,7 @@ def _enforced_rules(inventory: Inventory, namespace: str) -> set[str]:
     for binding in inventory.by_kind.get("ValidatingAdmissionPolicyBinding", []):
         spec = binding.spec
         selector = as_map(dig(spec, "matchResources", "namespaceSelector"))
-        bound = as_map(selector.get("matchLabels")).get(METADATA_NAME)
+        bound = as_map(selector.get("matchLabels")).get(names.NAMESPACE_NAME_LABEL)
         if (
             spec.get("policyName") in policies
             and "Deny" in as_list(spec.get("validationActions"))

@@ -24,14 +24,29 @@ from pulumi_policy import (
 
 from . import ALL_RULES, run_resource_rule, run_stack_rule
 from .inventory import Inventory
-from .model import DEFAULT_ALLOWED_EGRESS_CIDRS, Resource, Rule, Settings, Violation
+from .model import (
+    DEFAULT_ALLOWED_EGRESS_CIDRS,
+    DEFAULT_MIN_CIDR_PREFIX,
+    Resource,
+    Rule,
+    Settings,
+    Violation,
+)
 
 PACK_NAME = "agent-perimeter"
 
 
 def settings_from(config: Mapping[str, Any]) -> Settings:
     cidrs = config.get("allowedEgressCidrs") or DEFAULT_ALLOWED_EGRESS_CIDRS
-    return Settings(allowed_egress_cidrs=tuple(str(c) for c in cidrs))
+    prefix = config.get("minCidrPrefix") or {}
+    return Settings(
+        allowed_egress_cidrs=tuple(str(c) for c in cidrs),
+        declared_only=config.get("declaredOnly") is True,
+        min_cidr_prefix=(
+            int(prefix.get("ipv4", DEFAULT_MIN_CIDR_PREFIX[0])),
+            int(prefix.get("ipv6", DEFAULT_MIN_CIDR_PREFIX[1])),
+        ),
+    )
 
 
 def message(violation: Violation) -> str:

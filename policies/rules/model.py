@@ -31,6 +31,9 @@ DEFAULT_ALLOWED_EGRESS_CIDRS: tuple[str, ...] = (
     "198.41.192.0/19",
     "2606:4700:a0::/44",
 )
+# The broadest range an ipBlock may name (the stack config's `min_cidr_prefix` defaults): wider
+# is almost always a typo, or a wish to reach everything behind it.
+DEFAULT_MIN_CIDR_PREFIX: tuple[int, int] = (12, 32)  # IPv4, IPv6
 
 # Token groups of pulumi-kubernetes resources that are not Kubernetes objects themselves
 # (components that expand into objects, which the engine reports separately).
@@ -216,10 +219,20 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class Settings:
-    """What a rule may need beyond the resources: the tier and the allowed egress ranges."""
+    """What a rule may need beyond the resources: the tier and the allowed egress ranges.
+
+    `declared_only`: `allowed_egress_cidrs` is the environment's whole declaration (its
+    platform ranges, databases and backends), so private space outside it is refused too;
+    without it (a folder of manifests, nothing declared) private space is judged by breadth.
+    """
 
     tier: str = "dev"
     allowed_egress_cidrs: tuple[str, ...] = DEFAULT_ALLOWED_EGRESS_CIDRS
+    declared_only: bool = False
+    min_cidr_prefix: tuple[int, int] = DEFAULT_MIN_CIDR_PREFIX
+
+    def min_prefix(self, version: int) -> int:
+        return self.min_cidr_prefix[0] if version == 4 else self.min_cidr_prefix[1]
 
     @cached_property
     def allowed_networks(self) -> tuple[Network, ...]:

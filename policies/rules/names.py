@@ -6,6 +6,8 @@ infra/naming.py (and so the program, the charts' values and the audit) imports t
 from __future__ import annotations
 
 LABEL_NAME = "app.kubernetes.io/name"
+# Set by the API server on every namespace: what a namespaceSelector names one by.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 

@@ -19,6 +19,7 @@ from .k8s import (
 )
 from .model import (
     DEFAULT_ALLOWED_EGRESS_CIDRS,
+    DEFAULT_MIN_CIDR_PREFIX,
     Network,
     Resource,
     Settings,
@@ -250,7 +251,7 @@ def _scraper_problems(peer: Mapping[str, Any]) -> str | None:
     if set(peer) - {"namespaceSelector", "podSelector"}:
         return "admits an address block, not a scraper's pods"
     if set(as_map(peer.get("namespaceSelector"))) != {"matchLabels"} or set(namespaces) != {
-        NAMESPACE_NAME_LABEL
+        names.NAMESPACE_NAME_LABEL
     }:
         return "names no single namespace by kubernetes.io/metadata.name"
     if set(pods) != {"matchLabels"} or not as_map(pods.get("matchLabels")):
@@ -264,7 +265,7 @@ def _scraper_is_a_workload(
     """A scraper inside the policy's own namespace must be a pod no workload there is: else
     that workload (sandbox code, say) reaches the tunnel's metrics ports as the scraper."""
     named = as_map(as_map(peer.get("namespaceSelector")).get("matchLabels"))
-    if named.get(NAMESPACE_NAME_LABEL) != namespace:
+    if named.get(names.NAMESPACE_NAME_LABEL) != namespace:
         return None
     selector = peer.get("podSelector")
     for workload in inventory.workloads:
@@ -369,7 +370,7 @@ def no_hand_made_pod_endpoints(
 # --- NetworkPolicies -------------------------------------------------------------------------
 
 
-def _policy_types(spec: Mapping[str, Any]) -> set[str]:
+def policy_types(spec: Mapping[str, Any]) -> set[str]:
     """policyTypes as Kubernetes defaults them when the field is left out."""
     types = {str(t) for t in as_list(spec.get("policyTypes"))}
     if not types:
@@ -396,7 +397,7 @@ def namespace_default_deny(
         spec = policy.spec
         if not selector_is_empty(spec.get("podSelector")):
             continue
-        types = _policy_types(spec)
+        types = policy_types(spec)
         closed = denied.setdefault(policy.effective_namespace or "default", set())
         if "Ingress" in types and not as_list(spec.get("ingress")):
             closed.add("ingress")
@@ -436,9 +437,6 @@ def ingress_from_scoped_sources(resource: Resource, settings: Settings) -> Itera
 
 
 # Every namespace carries this label (set by the API server), so `Exists` on it matches all.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-
-
 def matches_every_namespace(selector: Any) -> bool:
     """A namespaceSelector that does not narrow to named namespaces, however it is written.
 
@@ -454,7 +452,7 @@ def matches_every_namespace(selector: Any) -> bool:
         operator = expression.get("operator")
         if operator == "In":
             return False
-        if operator == "Exists" and expression.get("key") != NAMESPACE_NAME_LABEL:
+        if operator == "Exists" and expression.get("key") != names.NAMESPACE_NAME_LABEL:
             return False
     return True
 
@@ -499,21 +497,37 @@ def _ip_block(peer: Mapping[str, Any]) -> tuple[str, Network | None, list[Networ
 
 @resource_rule(
     "egress-only-to-allowed-cidrs",
-    "Egress leaves the cluster only towards the configured platform CIDRs, never 0.0.0.0/0 or ::/0.",
-    "Give every egress rule a `to`; point ipBlocks at the platform API and tunnel-edge ranges "
-    "(policy config allowedEgressCidrs, or platform.* in the stack config), or at private ranges.",
+    "Egress ipBlocks reach only the ranges the environment declares (the platform API and tunnel "
+    "edge, its databases and backends), never 0.0.0.0/0, ::/0, a whole private range or the pod "
+    "range, and none broader than min_cidr_prefix.",
+    "Give every egress rule a `to`; point ipBlocks at the platform API and tunnel-edge ranges and "
+    "at each database's or backend's own narrow range (the stack config's platform.*, "
+    "databases.*.cidrs and backends[].cidrs; policy config allowedEgressCidrs).",
     kinds={"NetworkPolicy"},
     config_schema={
         "allowedEgressCidrs": {
             "type": "array",
             "items": {"type": "string"},
             "default": list(DEFAULT_ALLOWED_EGRESS_CIDRS),
-            "description": "Public ranges egress may reach (the platform API and tunnel edge).",
-        }
+            "description": "Ranges egress may reach (the platform API and tunnel edge; with "
+            "declaredOnly, also the environment's databases and backends).",
+        },
+        "declaredOnly": {
+            "type": "boolean",
+            "default": False,
+            "description": "allowedEgressCidrs is the environment's whole declaration: private "
+            "space outside it is refused too.",
+        },
+        "minCidrPrefix": {
+            "type": "object",
+            "properties": {"ipv4": {"type": "integer"}, "ipv6": {"type": "integer"}},
+            "default": {"ipv4": DEFAULT_MIN_CIDR_PREFIX[0], "ipv6": DEFAULT_MIN_CIDR_PREFIX[1]},
+            "description": "The broadest ipBlock prefix per family (the stack's min_cidr_prefix).",
+        },
     },
 )
 def egress_only_to_allowed_cidrs(resource: Resource, settings: Settings) -> Iterator[str]:
-    if "Egress" not in _policy_types(resource.spec):
+    if "Egress" not in policy_types(resource.spec):
         return
     for i, peer in _egress_peers(resource):
         if peer is None:
@@ -527,13 +541,31 @@ def egress_only_to_allowed_cidrs(resource: Resource, settings: Settings) -> Iter
             yield f"egress rule {i}: ipBlock {cidr!r} is not a CIDR"
             continue
         left = [network]
-        for hole in (*excepts, *INTERNAL_NETWORKS, *settings.allowed_networks):
+        internal = () if settings.declared_only else INTERNAL_NETWORKS
+        for hole in (*excepts, *internal, *settings.allowed_networks):
             left = _subtract(left, hole)
-        if left:
+        limit = settings.min_prefix(network.version)
+        if left and _is_internal(left[0]):
+            yield (
+                f"egress rule {i} allows ipBlock {cidr}, which reaches cluster or VPC addresses "
+                f"the environment does not declare (for example {left[0]}); name the database's "
+                "or backend's own range"
+            )
+        elif left:
             yield (
                 f"egress rule {i} allows ipBlock {cidr}, which reaches public addresses outside "
                 f"the allowed platform ranges (for example {left[0]})"
             )
+        elif not settings.declared_only and network.prefixlen < limit:
+            # Nothing declared to judge against: a block this wide is a wish to reach everything.
+            yield (
+                f"egress rule {i}: ipBlock {cidr} is broader than /{limit} (min_cidr_prefix): "
+                "it reaches everything behind it, pods and nodes of the cluster included"
+            )
+
+
+def _is_internal(network: Network) -> bool:
+    return any(network.version == n.version and network.subnet_of(n) for n in INTERNAL_NETWORKS)  # type: ignore[arg-type]
 
 
 def reachable_metadata(
@@ -558,7 +590,7 @@ def reachable_metadata(
     kinds={"NetworkPolicy"},
 )
 def metadata_endpoint_unreachable(resource: Resource, settings: Settings) -> Iterator[str]:
-    if "Egress" not in _policy_types(resource.spec):
+    if "Egress" not in policy_types(resource.spec):
         return
     for i, peer in _egress_peers(resource):
         if peer is None:

@@ -20,6 +20,9 @@ URL = f"https://tickets.{DOMAIN}/mcp"
 DIGEST = "@sha256:" + "a" * 64
 EDGE = ["198.41.192.0/19", "2606:4700:a0::/44"]
 API = ["160.79.104.0/23", "2607:6bc0::/48"]
+DATABASE = "10.20.0.15/32"
+# Everything the fixture environment declares it reaches: the pack's `declaredOnly` allowance.
+DECLARED = [*API, *EDGE, DATABASE]
 
 Manifest = dict[str, Any]
 
@@ -297,7 +300,7 @@ def environment() -> list[Manifest]:
                 ],
                 "egress": [
                     {
-                        "to": [{"ipBlock": {"cidr": "10.20.0.15/32"}}],
+                        "to": [{"ipBlock": {"cidr": DATABASE}}],
                         "ports": [{"port": 5432, "protocol": "TCP"}],
                     }
                 ],
@@ -347,7 +350,7 @@ def environment() -> list[Manifest]:
                 "policyTypes": ["Ingress", "Egress"],
                 "egress": [
                     {
-                        "to": [{"ipBlock": {"cidr": "10.20.0.15/32"}}],
+                        "to": [{"ipBlock": {"cidr": DATABASE}}],
                         "ports": [{"port": 5432, "protocol": "TCP"}],
                     }
                 ],

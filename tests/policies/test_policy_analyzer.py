@@ -105,8 +105,15 @@ def configure(stub: analyzer_pb2_grpc.AnalyzerStub, config: Mapping[str, Any]) -
     stub.Configure(request)
 
 
-def tier_config(tier: str) -> dict[str, Any]:
+def shipped_config(tier: str) -> dict[str, Any]:
     return json.loads((PACK / "config" / f"{tier}.json").read_text())
+
+
+def tier_config(tier: str) -> dict[str, Any]:
+    """The tier's shipped config, with the fixture environment's own declared egress."""
+    config = shipped_config(tier)
+    config["egress-only-to-allowed-cidrs"]["allowedEgressCidrs"] = list(fx.DECLARED)
+    return config
 
 
 def urn(kind_token: str, name: str) -> str:
@@ -270,7 +277,7 @@ def test_non_kubernetes_resources_are_ignored(analyzer: Any) -> None:
 
 
 def test_shipped_environment_from_the_program_passes_the_stack_policies(analyzer: Any) -> None:
-    configure(analyzer, tier_config(STACK))
+    configure(analyzer, shipped_config(STACK))
     synthesis = synthesize(load(stack=STACK))
     resources = [
         proto.AnalyzerResource(

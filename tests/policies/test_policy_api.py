@@ -12,14 +12,13 @@ import pytest
 import yaml
 
 from infra import config as infra_config, naming
-from infra.network import allowed_egress_cidrs
+from infra.network import allowed_egress_cidrs, pack_config_of
 from policies.rules import (
     ALL_RULES,
     DEFAULT_ALLOWED_EGRESS_CIDRS,
     Resource,
     evaluate,
     names as rule_names,
-    pack_config,
 )
 from tests.conftest import SHIPPED_STACKS
 from tests.policies import perimeter_fixtures as fx
@@ -174,13 +173,13 @@ def test_the_names_the_pack_reads_are_defined_once() -> None:
         assert infra_config.role_name(server, tool) == f"mcp_{server.replace('-', '_')}_{tool}"
 
 
-@pytest.mark.parametrize("tier", ["dev", "staging", "prod"])
-def test_policy_config_files_are_generated_from_the_rules(tier: str) -> None:
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_policy_config_files_are_generated_from_the_rules(stack: str) -> None:
     """policies/config/<tier>.json is what the workflow passes to --policy-pack-config."""
-    path = PACK / "config" / f"{tier}.json"
+    config = infra_config.load(stack=stack)
+    path = PACK / "config" / f"{config.tier.value}.json"
     document = json.loads(path.read_text())
-    cidrs = document["egress-only-to-allowed-cidrs"]["allowedEgressCidrs"]
-    assert document == pack_config(tier, cidrs), f"regenerate {path.name} from pack_config"
+    assert document == pack_config_of(config), f"regenerate {path.name}: make policy-config"
     assert "all" not in document and all(k != "enforcementLevel" for k in document)
 
 
@@ -188,9 +187,12 @@ def test_policy_config_files_are_generated_from_the_rules(tier: str) -> None:
 def test_policy_config_allows_exactly_what_the_stack_declares(stack: str) -> None:
     config = infra_config.load(stack=stack)
     document = json.loads((PACK / "config" / f"{config.tier.value}.json").read_text())
-    allowed = set(document["egress-only-to-allowed-cidrs"]["allowedEgressCidrs"])
-    declared = set(config.platform.api_cidrs) | set(config.platform.tunnel_edge_cidrs)
-    assert declared <= allowed <= set(allowed_egress_cidrs(config)) | declared
+    egress = document["egress-only-to-allowed-cidrs"]
+    declared = {*config.platform.api_cidrs, *config.platform.tunnel_edge_cidrs}
+    declared |= {c for database in config.databases.values() for c in database.cidrs}
+    declared |= {c for s in config.mcp_servers for b in s.backends for c in b.effective_cidrs}
+    assert set(egress["allowedEgressCidrs"]) == declared == set(allowed_egress_cidrs(config))
+    assert egress["declaredOnly"] is True, "the pack must refuse private space outside it"
 
 
 def test_pulumi_policy_yaml_is_a_python_pack_with_its_own_virtualenv() -> None:

@@ -13,12 +13,14 @@ from policies.rules.admission import admission_manifests
 from tests.policies import perimeter_fixtures as fx
 from tests.policies.test_policy_rules import (
     DEPLOY,
+    SANDBOX_NP,
     Case,
     Mutation,
     add,
     append_sql,
     assert_only_its_rule_fires,
     bad,
+    declare_direct,
     egress_to,
     good,
     ingress_from,
@@ -39,6 +41,7 @@ def obj(api: str, kind: str, name: str, namespaced: bool = True, **body: Any) ->
     return {"apiVersion": api, "kind": kind, "metadata": metadata, **body}
 
 
+KUBE_SYSTEM_KEY = "kubernetes.io/metadata.name"
 # Metadata addresses inside the private ranges egress-only-to-allowed-cidrs lets pass.
 PRIVATE_METADATA_FORMS = {"fd00:ec2::/64", "fd20:ce::254/128", "100.100.100.200/32"}
 
@@ -614,6 +617,72 @@ CASES: list[Case] = [
             .setdefault("annotations", {})
             .update({"tailscale.com/expose": "true"})
         )
+    ),
+    # --- in-cluster egress, judged by what the selectors reach (issue 22 §2) ---
+    bad("egress-in-cluster-declared", "every pod of every namespace", SANDBOX_NP)(
+        egress_to({"namespaceSelector": {}})
+    ),
+    bad("egress-in-cluster-declared", "labelled pods in every namespace", SANDBOX_NP)(
+        egress_to({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "x"}}})
+    ),
+    bad("egress-in-cluster-declared", "every pod of kube-system", SANDBOX_NP)(
+        egress_to({"namespaceSelector": {"matchLabels": {KUBE_SYSTEM_KEY: "kube-system"}}})
+    ),
+    bad("egress-in-cluster-declared", "kube-dns on a port that is not DNS", SANDBOX_NP)(
+        egress_to(
+            {
+                "namespaceSelector": {"matchLabels": {KUBE_SYSTEM_KEY: "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        )
+    ),
+    bad("egress-in-cluster-declared", "pods of another namespace", SANDBOX_NP)(
+        egress_to(
+            {
+                "namespaceSelector": {"matchLabels": {"team": "data"}},
+                "podSelector": {"matchLabels": {"app": "warehouse"}},
+            }
+        )
+    ),
+    bad("egress-in-cluster-declared", "a pool to an MCP server it never declared", SANDBOX_NP)(
+        egress_to({"podSelector": {"matchLabels": fx.TICKETS}})
+    ),
+    bad("egress-in-cluster-declared", "the same path, by component expression", SANDBOX_NP)(
+        egress_to(
+            {
+                "podSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "app.kubernetes.io/name",
+                            "operator": "In",
+                            "values": ["mcp-server"],
+                        }
+                    ]
+                }
+            }
+        )
+    ),
+    bad("egress-in-cluster-declared", "every pod of the namespace", SANDBOX_NP)(
+        egress_to({"podSelector": {}})
+    ),
+    bad("egress-in-cluster-declared", "a declared pool to a server it did not list", SANDBOX_NP)(
+        lambda m: (
+            declare_direct("mcp-server-inventory")(m),
+            egress_to({"podSelector": {"matchLabels": fx.TICKETS}})(m),
+        )
+    ),
+    good(
+        "egress-in-cluster-declared",
+        "a pool to the server its direct_mcp_access lists",
+        also=("sandbox-no-direct-mcp-access",),  # declared, and still a reviewer's to see
+    )(
+        lambda m: (
+            declare_direct("mcp-server-tickets")(m),
+            egress_to({"podSelector": {"matchLabels": fx.TICKETS}})(m),
+        )
+    ),
+    good("egress-in-cluster-declared", "a selector that reaches no workload")(
+        egress_to({"podSelector": {"matchLabels": {"app": "nothing-here"}}})
     ),
     # --- metadata endpoints, every form ---
     *[

@@ -81,6 +81,19 @@ def egress_to(*peers: dict, ports: bool = True) -> Mutation:
     return lambda m: fx.find(m, "NetworkPolicy", "sandbox-runner")["spec"]["egress"].append(rule)
 
 
+def declare_direct(*servers: str) -> Mutation:
+    """The sandbox pool's worker is given these servers to call, as `direct_mcp_access` does."""
+    entries = [
+        {"name": s.removeprefix("mcp-server-"), "url": f"https://{s}:8080/mcp"} for s in servers
+    ]
+
+    def mutate(m: list[fx.Manifest]) -> None:
+        worker = fx.first_container(fx.find(m, "Deployment", "sandbox-runner"))
+        worker.setdefault("env", []).append({"name": "MCP_SERVERS", "value": json.dumps(entries)})
+
+    return mutate
+
+
 def ingress_from(*peers: dict) -> Mutation:
     rule: dict = {"from": list(peers)} if peers else {"ports": [{"port": 8080}]}
     return lambda m: fx.find(m, "NetworkPolicy", "mcp-server-tickets")["spec"]["ingress"].append(
@@ -346,7 +359,10 @@ CASES: list[Case] = [
         )
     ),
     bad("sandbox-no-direct-mcp-access", "a pool opted in to an MCP server", SANDBOX_NP)(
-        egress_to({"podSelector": {"matchLabels": fx.TICKETS}})
+        lambda m: (
+            declare_direct("mcp-server-tickets")(m),
+            egress_to({"podSelector": {"matchLabels": fx.TICKETS}})(m),
+        )
     ),
     good("sandbox-no-direct-mcp-access", "a pool reaching only the platform API")(lambda m: None),
     bad(
@@ -376,11 +392,15 @@ CASES: list[Case] = [
     good("egress-only-to-allowed-cidrs", "a subnet of a platform range")(
         egress_to({"ipBlock": {"cidr": "160.79.104.0/24"}})
     ),
-    good(
+    bad(
         "egress-only-to-allowed-cidrs",
-        "private ranges (databases, cluster)",
+        "a whole private range, nothing declared to judge it by",
+        SANDBOX_NP,
         also=("metadata-endpoint-unreachable",),  # fd00::/8 holds AWS's fd00:ec2::254
     )(egress_to({"ipBlock": {"cidr": "10.0.0.0/8"}}, {"ipBlock": {"cidr": "fd00::/8"}})),
+    good("egress-only-to-allowed-cidrs", "a database's own narrow private range")(
+        egress_to({"ipBlock": {"cidr": "10.20.0.0/24"}})
+    ),
     good("egress-only-to-allowed-cidrs", "an ingress-only policy with an open egress list")(
         lambda m: m.append(
             fx.network_policy(
