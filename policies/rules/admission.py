@@ -9,13 +9,16 @@ preview or `check` would.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import names
-from .model import Rule, Settings, Target, as_list, as_map, dig, stack_rule
+from .k8s import selector_is_empty, selector_matches
+from .model import Resource, Rule, Settings, Target, as_list, as_map, dig, stack_rule
 from .network import (
     GATEWAY_API_GROUPS,
     GATEWAY_KINDS,
@@ -318,26 +321,144 @@ def admission_manifests(
     return found
 
 
-def _enforced_rules(inventory: Inventory, namespace: str) -> set[str]:
-    """Rule ids with a policy and a Deny binding that selects exactly this namespace."""
-    policies = {
-        r.object_name: str(r.labels.get(RULE_LABEL, ""))
-        for r in inventory.by_kind.get("ValidatingAdmissionPolicy", [])
-        if dig(r.props, "spec", "failurePolicy") in (None, "Fail")
-    }
-    enforced = set()
-    for binding in inventory.by_kind.get("ValidatingAdmissionPolicyBinding", []):
-        spec = binding.spec
-        selector = as_map(dig(spec, "matchResources", "namespaceSelector"))
-        bound = as_map(selector.get("matchLabels")).get(names.NAMESPACE_NAME_LABEL)
+_ALLOWANCE = re.compile(r"(\[[^\[\]]*\])\.exists\(a, cidr\(a\)")
+REQUIRED_OPERATIONS = frozenset({"CREATE", "UPDATE"})
+
+
+def _inlined_allowance(policy: Resource) -> list[str] | None:
+    """The egress allowance a policy's CEL inlines, read back from its expressions."""
+    for validation in as_list(dig(policy.props, "spec", "validations")):
+        found = _ALLOWANCE.search(str(as_map(validation).get("expression", "")))
+        if found:
+            try:
+                return [str(c) for c in json.loads(found.group(1))]
+            except ValueError:
+                return None
+    return None
+
+
+def _content(policy: Resource) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    spec = policy.spec
+    expressions = tuple(str(as_map(v).get("expression")) for v in as_list(spec.get("validations")))
+    variables = tuple(
+        (str(as_map(v).get("name")), str(as_map(v).get("expression")))
+        for v in as_list(spec.get("variables"))
+    )
+    return expressions, variables
+
+
+def _allowance_problem(cidrs: list[str], settings: Settings) -> str | None:
+    if settings.declared_only:
+        extra = sorted(set(cidrs) - set(settings.allowed_egress_cidrs))
+        return (
+            f"inlines ranges the environment does not declare: {', '.join(extra)}"
+            if extra
+            else None
+        )
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return f"inlines {cidr!r}, which is not a CIDR"
+        if network.prefixlen < settings.min_prefix(network.version):
+            return f"inlines {cidr}, broader than /{settings.min_prefix(network.version)}"
+    return None
+
+
+def _rule_of(policy: Resource, settings: Settings) -> tuple[AdmissionRule | None, str]:
+    """The pack rule a policy enforces, recognised by its validations' content (never by its
+    name or label), or why it enforces none."""
+    inlined = _inlined_allowance(policy)
+    if inlined is not None:
+        problem = _allowance_problem(inlined, settings)
+        if problem:
+            return None, problem
+    for rule in admission_rules(inlined if inlined is not None else settings.allowed_egress_cidrs):
+        wanted = (tuple(v.expression for v in rule.validations), tuple(rule.variables))
+        if _content(policy) == wanted:
+            return rule, ""
+    return None, "its validations are not the ones the pack generates for any rule"
+
+
+def _covered(rule_entries: Iterable[Any], group: str, resource: str) -> bool:
+    """A (group, resource) is matched for CREATE and UPDATE by one of the resource rules."""
+    for entry in rule_entries:
+        entry = as_map(entry)
+        groups = {str(g) for g in as_list(entry.get("apiGroups"))}
+        resources = {str(r) for r in as_list(entry.get("resources"))}
+        operations = {str(o) for o in as_list(entry.get("operations"))}
         if (
-            spec.get("policyName") in policies
-            and "Deny" in as_list(spec.get("validationActions"))
-            and bound == namespace
-            and not selector.get("matchExpressions")
+            (group in groups or "*" in groups)
+            and (resource in resources or "*" in resources)
+            and ("*" in operations or operations >= REQUIRED_OPERATIONS)
         ):
-            enforced.add(policies[str(spec["policyName"])])
-    return enforced
+            return True
+    return False
+
+
+def _reach_problem(policy: Resource, rule: AdmissionRule) -> str | None:
+    """Why a policy does not see every CREATE and UPDATE of the kinds its rule names."""
+    spec = policy.spec
+    if spec.get("failurePolicy") not in (None, "Fail"):
+        return "its failurePolicy lets a failing check admit the object"
+    if as_list(spec.get("matchConditions")):
+        return "its matchConditions can skip objects the rule must see"
+    constraints = as_map(spec.get("matchConstraints"))
+    for field in ("namespaceSelector", "objectSelector"):
+        if not selector_is_empty(constraints.get(field)):
+            return f"its matchConstraints.{field} narrows what it sees"
+    for group, resources in rule.resources:
+        for resource in resources:
+            if not _covered(as_list(constraints.get("resourceRules")), group, resource):
+                return f"it does not match CREATE and UPDATE of {resource} ({group or 'core'})"
+            if _covered(as_list(constraints.get("excludeResourceRules")), group, resource):
+                return f"it excludes {resource} ({group or 'core'})"
+    return None
+
+
+def _namespace_labels(namespace: Resource) -> dict[str, Any]:
+    """The labels the API server matches: those in the set, and the name label it sets."""
+    return {**namespace.labels, names.NAMESPACE_NAME_LABEL: namespace.object_name}
+
+
+def _binding_problem(binding: Resource, namespace: Resource) -> str | None:
+    spec = binding.spec
+    if "Deny" not in as_list(spec.get("validationActions")):
+        return "its binding only warns or audits (no Deny)"
+    resources = as_map(spec.get("matchResources"))
+    if not selector_matches(resources.get("namespaceSelector"), _namespace_labels(namespace)):
+        return "its binding's namespaceSelector does not select the namespace as labelled here"
+    if not selector_is_empty(resources.get("objectSelector")):
+        return "its binding's objectSelector narrows what it sees"
+    if as_list(resources.get("excludeResourceRules")):
+        return "its binding excludes resources"
+    if spec.get("paramRef") is not None:
+        return "its binding takes parameters the pack's policies never read"
+    return None
+
+
+def _enforcement(
+    inventory: Inventory, namespace: Resource, settings: Settings
+) -> tuple[set[str], dict[str, str]]:
+    """Rule ids enforced on `namespace` by effect, and why each guard that claims a rule (by
+    its label) does not."""
+    enforced: set[str] = set()
+    why: dict[str, str] = {}
+    bindings = inventory.by_kind.get("ValidatingAdmissionPolicyBinding", [])
+    for policy in inventory.by_kind.get("ValidatingAdmissionPolicy", []):
+        claimed = str(policy.labels.get(RULE_LABEL, policy.object_name))
+        rule, problem = _rule_of(policy, settings)
+        if rule is not None:
+            claimed, problem = rule.rule_id, _reach_problem(policy, rule) or ""
+        if rule is not None and not problem:
+            mine = [b for b in bindings if b.spec.get("policyName") == policy.object_name]
+            problems = [_binding_problem(b, namespace) for b in mine]
+            if any(p is None for p in problems):
+                enforced.add(rule.rule_id)
+                continue
+            problem = next((p for p in problems if p), "it has no binding")
+        why.setdefault(claimed, f"{policy.ref}: {problem}")
+    return enforced, why
 
 
 @stack_rule(
@@ -353,14 +474,14 @@ def admission_policies_enforced(
     for namespace in inventory.by_kind.get("Namespace", []):
         if namespace.labels.get(PART_OF[0]) != PART_OF[1]:
             continue  # only the bundle's own namespace is promised these guards
-        missing = sorted(required - _enforced_rules(inventory, namespace.object_name))
+        enforced, why = _enforcement(inventory, namespace, settings)
+        missing = sorted(required - enforced)
         if missing:
+            reasons = "; ".join(why[r] for r in missing if r in why)
             yield (
                 namespace,
-                (
-                    f"no ValidatingAdmissionPolicy with a Deny binding on this namespace for: "
-                    f"{', '.join(missing)}"
-                ),
+                f"not guarded at admission for: {', '.join(missing)}"
+                + (f" ({reasons})" if reasons else ""),
             )
 
 

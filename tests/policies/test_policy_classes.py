@@ -131,6 +131,39 @@ BINDING = f"RoleBinding/{NS}/b"
 SQL_CM = f"ConfigMap/{NS}/role-sql-support"
 NS_REF = f"Namespace/-/{NS}"
 
+SELECTS_NOTHING = {"matchLabels": {"agent-perimeter.io/no-such-label": "x"}}
+
+
+def guarded(
+    policy: Any = None, binding: Any = None, rule: str = "no-ingress", rename: bool = False
+) -> Mutation:
+    """The bundle's namespace with every guard, one rule's policy or binding spec edited."""
+
+    def mutate(m: list[fx.Manifest]) -> None:
+        bundle_namespace(m)
+        manifests = guards()
+        name = next(
+            g["metadata"]["name"]
+            for g in manifests
+            if g["kind"] == "ValidatingAdmissionPolicy" and g["metadata"]["name"].endswith(rule)
+        )
+        for g in manifests:
+            if g["kind"] == "ValidatingAdmissionPolicy" and g["metadata"]["name"] == name:
+                if policy is not None:
+                    policy(g["spec"])
+                if rename:
+                    g["metadata"]["name"] = "renamed"
+                    g["metadata"]["labels"] = {}
+            elif g["spec"].get("policyName") == name:
+                if binding is not None:
+                    binding(g["spec"])
+                if rename:
+                    g["spec"]["policyName"] = "renamed"
+        m.extend(manifests)
+
+    return mutate
+
+
 CASES: list[Case] = [
     # --- what counts as a workload ---
     bad(
@@ -768,6 +801,59 @@ CASES: list[Case] = [
             bundle_namespace(m),
             m.extend(g for g in guards() if "no-ingress" not in g["metadata"]["name"]),
         )
+    ),
+    # judged by effect (issue 22 §1): a guard that exists but cannot deny is no guard
+    bad("admission-policies-enforced", "a binding whose namespaceSelector matches nothing", NS_REF)(
+        guarded(binding=lambda s: s["matchResources"].update(namespaceSelector=SELECTS_NOTHING))
+    ),
+    bad("admission-policies-enforced", "a binding whose objectSelector matches nothing", NS_REF)(
+        guarded(binding=lambda s: s["matchResources"].update(objectSelector=SELECTS_NOTHING))
+    ),
+    bad("admission-policies-enforced", "a binding on a label the namespace no longer has", NS_REF)(
+        guarded(
+            binding=lambda s: s["matchResources"].update(
+                namespaceSelector={"matchLabels": {"agent-perimeter.io/guarded": "true"}}
+            )
+        )
+    ),
+    bad("admission-policies-enforced", "matchConditions that skip the namespace", NS_REF)(
+        guarded(
+            policy=lambda s: s.update(
+                matchConditions=[{"name": "skip", "expression": f"request.namespace != '{fx.NS}'"}]
+            )
+        )
+    ),
+    bad("admission-policies-enforced", "operations narrowed to DELETE", NS_REF)(
+        guarded(
+            policy=lambda s: [
+                r.update(operations=["DELETE"]) for r in s["matchConstraints"]["resourceRules"]
+            ]
+        )
+    ),
+    bad("admission-policies-enforced", "the kinds excluded again", NS_REF)(
+        guarded(
+            policy=lambda s: s["matchConstraints"].update(
+                excludeResourceRules=s["matchConstraints"]["resourceRules"]
+            )
+        )
+    ),
+    bad("admission-policies-enforced", "a validation that is always true", NS_REF)(
+        guarded(policy=lambda s: s.update(validations=[{"expression": "true"}]))
+    ),
+    bad("admission-policies-enforced", "the egress allowance widened to everything", NS_REF)(
+        guarded(
+            policy=lambda s: [
+                v.update(expression=v["expression"].replace('"160.79.104.0/23"', '"0.0.0.0/0"'))
+                for v in s["validations"]
+            ],
+            rule="egress-only-to-allowed-cidrs",
+        )
+    ),
+    bad("admission-policies-enforced", "failurePolicy Ignore", NS_REF)(
+        guarded(policy=lambda s: s.update(failurePolicy="Ignore"))
+    ),
+    good("admission-policies-enforced", "a guard renamed and relabelled, content unchanged")(
+        guarded(policy=lambda s: None, rename=True)
     ),
     good("admission-policies-enforced", "the bundle's namespace with every policy bound")(
         lambda m: (bundle_namespace(m), m.extend(guards()))
