@@ -19,6 +19,7 @@ from policies.rules import names as rule_names
 
 # The names the policy pack reads too: defined there (it runs without the program), re-exported.
 from policies.rules.names import (
+    ANNOTATION_BACKEND as ANNOTATION_BACKEND,
     ANNOTATION_DATABASE_ROLE as ANNOTATION_DATABASE_ROLE,
     ANNOTATION_MCP_SERVER_URL as ANNOTATION_MCP_SERVER_URL,
     ANNOTATION_READER as ANNOTATION_READER,
@@ -37,6 +38,7 @@ from policies.rules.names import (
     LABEL_NAME as LABEL_NAME,
     LABEL_ROLE_SQL as LABEL_ROLE_SQL,
     NAMESPACE_NAME_LABEL as NAMESPACE_NAME_LABEL,
+    UPSTREAM_CA_CONFIG_MAP as UPSTREAM_CA_CONFIG_MAP,
 )
 
 if TYPE_CHECKING:
@@ -49,7 +51,6 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 # The perimeter's own vocabulary.
 LABEL_ENVIRONMENT = "agent-perimeter.io/environment"
 ANNOTATION_GRANTS = "agent-perimeter.io/grants"
-ANNOTATION_BACKEND = "agent-perimeter.io/backend"
 # Changed when a NetworkPolicy's live rules drifted, so the provider re-applies it (boundary_repair).
 ANNOTATION_BOUNDARY_RESTORED = "agent-perimeter.io/boundary-restored"
 # Server-side apply takes the fields back from whichever manager edited them by hand.
@@ -91,7 +92,7 @@ def mcp_url(server: McpServer, domain: str) -> str:
 
 
 def provisioner_name(database: str) -> str:
-    return f"role-provisioner-{database.replace('_', '-')}"
+    return rule_names.provisioner_name(database)
 
 
 def provisioning_digest(rotation_epoch: int, sql: str) -> str:
@@ -156,16 +157,11 @@ def common_labels(component: str, instance: str, environment: str) -> dict[str, 
 
 
 def tool_secret_name(server: McpServer, tool: Tool, epoch: int) -> str:
-    """Carries the rotation epoch: a rotated credential is a new Secret, created before the old
-    one is deleted, so a pod never starts while the Secret it reads is absent."""
-    return f"{mcp_release(server)}-db-{tool.name.replace('_', '-')}-r{epoch}"
+    return rule_names.tool_secret_name(server.name, tool.name, epoch)
 
 
 def platform_token_secret_name(server: McpServer, epoch: int, retiring: int | None = None) -> str:
-    """Carries the server's `token_epoch`, and while a rotation rolls out the epoch whose token
-    is still accepted too: each content is a new Secret, created before the old one goes."""
-    base = f"{mcp_release(server)}-platform-token-r{epoch}"
-    return base if retiring is None else f"{base}-and-r{retiring}"
+    return rule_names.platform_token_secret_name(server.name, epoch, retiring)
 
 
 TUNNEL_TLS_SECRET = f"{TUNNEL_RELEASE}-tls"
@@ -182,8 +178,9 @@ def tunnel_token_secret_name(epoch: int) -> str:
 
 
 def backend_secret_name(server: McpServer | str, backend: str) -> str:
-    """One Secret per server per backend: its only reader is that server."""
-    return f"{mcp_release(server)}-backend-{backend}"
+    return rule_names.backend_secret_name(
+        server if isinstance(server, str) else server.name, backend
+    )
 
 
 def tool_role(server: McpServer, tool: Tool) -> str:
@@ -239,7 +236,7 @@ def generated_secret_names(config: PerimeterConfig) -> list[tuple[str, str]]:
         ]
     for database in config.databases:
         names += [
-            (f"{provisioner_name(database)}-admin", f"databases.{database}"),
+            (rule_names.admin_secret_name(database), f"databases.{database}"),
             (verifiers_secret_name(database, digest=""), f"databases.{database}"),
         ]
     names += [
@@ -254,7 +251,6 @@ LABEL_MCP_SERVER = "agent-perimeter.io/mcp-server"
 COMPONENT_SERVING_CERTIFICATE = "serving-certificate"
 COMPONENT_UPSTREAM_CA = "upstream-ca"
 CREDENTIAL_SERVING_TLS = "serving-tls"  # LABEL_CREDENTIAL of a server's certificate and key
-UPSTREAM_CA_CONFIG_MAP = "mcp-upstream-ca"
 # Pod annotation carrying the sha256 of the certificate a pod serves or trusts: a renewal
 # changes it, so the pods roll onto the new certificate.
 ANNOTATION_SERVING_CERTIFICATE = "checksum/serving-certificate"

@@ -38,6 +38,7 @@ from infra.naming import (
     verifiers_secret_name,
 )
 from infra.workloads import restricted_container_security, restricted_pod_security
+from policies.rules.names import admin_secret_name
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class RoleProvisioner(pulumi.ComponentResource):
         admin = credential_secret(
             f"{name}-admin",
             placement=place,
-            name=f"{base}-admin",
+            name=admin_secret_name(database),
             credential=CREDENTIAL_DATABASE_ADMIN,
             reader=base,
             data={"username": endpoint.admin_user, "password": args.admin_password},
@@ -155,7 +156,7 @@ class RoleProvisioner(pulumi.ComponentResource):
             {
                 "name": "admin",
                 "secret": {
-                    "secretName": f"{base}-admin",
+                    "secretName": admin_secret_name(database),
                     "defaultMode": 0o440,
                     "items": [{"key": ADMIN_PASSWORD_KEY, "path": ADMIN_PASSWORD_KEY}],
                 },

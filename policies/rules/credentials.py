@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import names, secret_shapes, sql
-from .inventory import Inventory, agent_toolsets, role_sql_texts
+from .inventory import Inventory, agent_toolsets, is_provisioner, role_sql_texts
 from .k8s import containers, pod_labels, pod_views, where
 from .model import Resource, Settings, Target, as_list, as_map, resource_rule, stack_rule
 
@@ -32,13 +32,6 @@ def secret_single_reader(inventory: Inventory, settings: Settings) -> Iterator[t
             yield target, f"read by {len(readers)} workloads: {_refs(readers)}"
 
 
-def _is_provisioner(workload: Resource) -> bool:
-    component = workload.labels.get(names.LABEL_COMPONENT) or pod_labels(workload).get(
-        names.LABEL_COMPONENT
-    )
-    return workload.kind == "Job" and component == names.COMPONENT_PROVISIONER
-
-
 @stack_rule(
     "database-admin-only-provisioner",
     "The database admin Secret is read only by the role-provisioning Job.",
@@ -48,15 +41,15 @@ def _is_provisioner(workload: Resource) -> bool:
 def database_admin_only_provisioner(
     inventory: Inventory, settings: Settings
 ) -> Iterator[tuple[Target, str]]:
-    for secret in inventory.secrets_labelled(names.CREDENTIAL_DATABASE_ADMIN):
+    for secret in inventory.secrets_granting(names.CREDENTIAL_DATABASE_ADMIN):
         for reader in inventory.readers_of(secret):
-            if not _is_provisioner(reader):
+            if not is_provisioner(reader):
                 yield reader, f"reads the database admin Secret {secret.ref}"
 
 
 def _role_secrets(inventory: Inventory) -> dict[str, list[Resource]]:
     found: dict[str, list[Resource]] = defaultdict(list)
-    for secret in inventory.secrets_labelled(names.CREDENTIAL_DATABASE_ROLE):
+    for secret in inventory.secrets_granting(names.CREDENTIAL_DATABASE_ROLE):
         role = secret.annotations.get(names.ANNOTATION_DATABASE_ROLE)
         if role:
             found[str(role)].append(secret)
@@ -70,7 +63,7 @@ def _role_secrets(inventory: Inventory) -> dict[str, list[Resource]]:
     "per role, annotated agent-perimeter.io/database-role.",
 )
 def database_roles_unique(inventory: Inventory, settings: Settings) -> Iterator[tuple[Target, str]]:
-    for secret in inventory.secrets_labelled(names.CREDENTIAL_DATABASE_ROLE):
+    for secret in inventory.secrets_granting(names.CREDENTIAL_DATABASE_ROLE):
         if not secret.annotations.get(names.ANNOTATION_DATABASE_ROLE):
             problem = f"no {names.ANNOTATION_DATABASE_ROLE} annotation: which role does it hold?"
             yield secret, problem
@@ -90,7 +83,7 @@ def _database_backed(inventory: Inventory, server: str) -> bool:
     reading one) or its pods are given a database to connect to. A server with no database
     (an HTTP API's, say) has tools without roles."""
     release = names.mcp_release(server)
-    role_secrets = inventory.secrets_labelled(names.CREDENTIAL_DATABASE_ROLE)
+    role_secrets = inventory.secrets_granting(names.CREDENTIAL_DATABASE_ROLE)
     if any(s.annotations.get(names.ANNOTATION_READER) == release for s in role_secrets):
         return True
     readers = {id(r) for s in role_secrets for r in inventory.readers_of(s)}
@@ -230,7 +223,7 @@ def _env_secret_refs(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 def backend_credential_own_server(
     inventory: Inventory, settings: Settings
 ) -> Iterator[tuple[Target, str]]:
-    for secret in inventory.secrets_labelled(names.CREDENTIAL_BACKEND):
+    for secret in inventory.secrets_granting(names.CREDENTIAL_BACKEND):
         owner = str(secret.annotations.get(names.ANNOTATION_READER) or "")
         if not owner:
             yield secret, f"a backend credential without the {names.ANNOTATION_READER} annotation"

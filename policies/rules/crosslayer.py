@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from . import names, sql
 from .inventory import Document, Inventory, agent_servers, agent_toolsets
+from .k8s import containers, pod_labels, pod_views
 from .model import (
     ADVISORY,
     MANDATORY,
@@ -31,6 +32,79 @@ MAX_MCP_SERVERS = 20
 PERMISSION_POLICIES = frozenset({"always_allow", "always_ask"})
 SERVER_KEYS = frozenset({"type", "name", "url"})
 _UPSTREAM = re.compile(r"^https?://[A-Za-z0-9.-]+:[0-9]{1,5}$")
+# Where operating systems and language runtimes keep their public CA bundles: a proxy that
+# trusts one trusts every public CA, whatever the file is called.
+SYSTEM_CA_LOCATIONS = (
+    "/etc/ssl/",
+    "/etc/pki/",
+    "/etc/ca-certificates/",
+    "/usr/share/ca-certificates/",
+    "/usr/local/share/ca-certificates/",
+    "/usr/lib/ssl/",
+    "/usr/local/ssl/",
+    "/system/etc/security/",
+)
+
+
+def _service_hosts(inventory: Inventory, namespace: str | None) -> dict[str, Resource]:
+    """Every name a Service of `namespace` answers to inside the cluster -> the Service."""
+    found: dict[str, Resource] = {}
+    for service in inventory.kind("Service"):
+        if service.effective_namespace != namespace:
+            continue
+        name = service.object_name
+        for host in (name, f"{name}.{namespace}", f"{name}.{namespace}.svc"):
+            found[host] = service
+        found[f"{name}.{namespace}.svc.cluster.local"] = service
+    return found
+
+
+def _route_host_problems(document: Document, inventory: Inventory) -> Iterator[str]:
+    """Routes go to the perimeter's own MCP server Services, and the proxy checks the
+    addresses it dials (no disable_ip_validation)."""
+    data = as_map(document.data)
+    upstream = as_map(data.get("upstream"))
+    if upstream.get("disable_ip_validation") is True:
+        yield "upstream.disable_ip_validation is true: the proxy would dial any address a name resolves to"
+    if not inventory.kind("Service"):
+        return  # the Services are not in this set (a chart not expanded): nothing to hold routes to
+    services = _service_hosts(inventory, document.resource.effective_namespace)
+    for route, target in sorted(as_map(data.get("routes")).items()):
+        host = (urlsplit(str(target)).hostname or "").lower()
+        service = services.get(host)
+        if service is None:
+            yield f"route {route} -> {target}: {host} is no Service of the perimeter's namespace"
+        elif (
+            as_map(service.spec.get("selector")).get(names.LABEL_NAME) != names.COMPONENT_MCP_SERVER
+        ):
+            yield f"route {route} -> {target}: {service.ref} is not an MCP server's Service"
+
+
+def _ca_file_problem(ca_file: str, inventory: Inventory, namespace: str | None) -> str | None:
+    """The proxy's CA file must be the managed CA: not a system bundle, and (when the tunnel's
+    Deployment is in the set) a file of the upstream-CA ConfigMap its proxy mounts."""
+    if ca_file.startswith(SYSTEM_CA_LOCATIONS) or "/certifi/" in ca_file:
+        return f"upstream.tls.ca_file {ca_file} is a system CA bundle: every public CA would vouch"
+    for workload in inventory.workloads:
+        if workload.effective_namespace != namespace:
+            continue
+        if pod_labels(workload).get(names.LABEL_NAME) != names.COMPONENT_TUNNEL:
+            continue
+        for pod in pod_views(workload):
+            volumes = {
+                str(as_map(v).get("name")): as_map(v) for v in as_list(pod.spec.get("volumes"))
+            }
+            for _, container in containers(pod.spec):
+                for mount in as_list(container.get("volumeMounts")):
+                    mount = as_map(mount)
+                    path = str(mount.get("mountPath", "")).rstrip("/") + "/"
+                    source = as_map(volumes.get(str(mount.get("name")), {}).get("configMap"))
+                    if ca_file.startswith(path) and str(source.get("name", "")).startswith(
+                        names.UPSTREAM_CA_CONFIG_MAP
+                    ):
+                        return None
+        return f"upstream.tls.ca_file {ca_file} is not in the managed upstream CA the proxy mounts"
+    return None
 
 
 def _definition_problems(data: Any) -> Iterator[str]:
@@ -116,7 +190,7 @@ def mcp_server_vault_credential(
     inventory: Inventory, settings: Settings
 ) -> Iterator[tuple[Target, str]]:
     tokens: dict[str, list[Resource]] = defaultdict(list)
-    for secret in inventory.secrets_labelled(names.CREDENTIAL_PLATFORM_TOKEN):
+    for secret in inventory.secrets_granting(names.CREDENTIAL_PLATFORM_TOKEN):
         url = secret.annotations.get(names.ANNOTATION_MCP_SERVER_URL)
         if not url:
             problem = f"a platform token without the {names.ANNOTATION_MCP_SERVER_URL} annotation"
@@ -170,6 +244,8 @@ def mcp_server_tunnel_route(
             yield document.resource, document.error or "the tunnel config has no tunnel_domain"
             continue
         tables.append(parsed)
+        for problem in _route_host_problems(document, inventory):
+            yield document.resource, problem
         for route, upstream in sorted(parsed[1].items()):
             if not _UPSTREAM.match(str(upstream)):
                 problem = f"route {route} -> {upstream!r} is not written scheme://host:port"
@@ -225,6 +301,12 @@ def upstream_tls_required(inventory: Inventory, settings: Settings) -> Iterator[
                 document.resource,
                 "upstream.tls.ca_file is unset: no managed CA vouches for the servers",
             )
+        else:
+            problem = _ca_file_problem(
+                str(tls["ca_file"]), inventory, document.resource.effective_namespace
+            )
+            if problem:
+                yield document.resource, problem
         if tls.get("include_system_cas") is not False:
             yield (
                 document.resource,

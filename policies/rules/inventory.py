@@ -52,6 +52,13 @@ def _parse_yaml(resource: Resource, key: str) -> Document:
         return Document(resource, None, f"{key} is not valid YAML: {exc}")
 
 
+def is_provisioner(workload: Resource) -> bool:
+    component = workload.labels.get(names.LABEL_COMPONENT) or pod_labels(workload).get(
+        names.LABEL_COMPONENT
+    )
+    return workload.kind == "Job" and component == names.COMPONENT_PROVISIONER
+
+
 class Inventory:
     def __init__(self, resources: Iterable[Resource]):
         self.resources = [r for r in resources if r.is_kubernetes]
@@ -90,10 +97,30 @@ class Inventory:
     def readers_of(self, secret: Resource) -> list[Resource]:
         return self.secret_readers.get((secret.effective_namespace, secret.object_name), [])
 
-    def secrets_labelled(self, credential: str) -> list[Resource]:
-        return [
-            s for s in self.kind("Secret") if s.labels.get(names.LABEL_CREDENTIAL) == credential
-        ]
+    def credential_kind(self, secret: Resource) -> str | None:
+        """What a Secret grants, from the whole picture: its credential label, else its
+        annotations, its name (the program's forms), or its reader (the role provisioner
+        reads the admin credential). A removed label does not make a credential harmless."""
+        label = secret.labels.get(names.LABEL_CREDENTIAL)
+        if label:
+            return str(label)
+        annotations = secret.annotations
+        for annotation, kind in (
+            (names.ANNOTATION_DATABASE_ROLE, names.CREDENTIAL_DATABASE_ROLE),
+            (names.ANNOTATION_MCP_SERVER_URL, names.CREDENTIAL_PLATFORM_TOKEN),
+            (names.ANNOTATION_BACKEND, names.CREDENTIAL_BACKEND),
+        ):
+            if annotations.get(annotation):
+                return kind
+        by_name = names.credential_by_name(secret.object_name)
+        if by_name:
+            return by_name
+        if any(is_provisioner(reader) for reader in self.readers_of(secret)):
+            return names.CREDENTIAL_DATABASE_ADMIN
+        return None
+
+    def secrets_granting(self, credential: str) -> list[Resource]:
+        return [s for s in self.kind("Secret") if self.credential_kind(s) == credential]
 
     def _config_maps_labelled(self, label: str) -> list[Resource]:
         return [c for c in self.kind("ConfigMap") if str(c.labels.get(label)).lower() == "true"]

@@ -228,7 +228,10 @@ def environment() -> list[Manifest]:
             container(
                 "proxy",
                 "ghcr.io/example/mcp-proxy:0.9.2",
-                volumeMounts=[{"name": "tls", "mountPath": "/etc/mcp-gateway/tls"}],
+                volumeMounts=[
+                    {"name": "tls", "mountPath": "/etc/mcp-gateway/tls"},
+                    {"name": "upstream-ca", "mountPath": "/etc/mcp-proxy/upstream-ca"},
+                ],
             ),
             container(
                 "cloudflared",
@@ -239,6 +242,7 @@ def environment() -> list[Manifest]:
         volumes=[
             {"name": "tls", "secret": {"secretName": "mcp-tunnel-tls"}},
             {"name": "config", "configMap": {"name": "mcp-tunnel-config"}},
+            {"name": "upstream-ca", "configMap": {"name": "mcp-upstream-ca-5a4f"}},
         ],
     )
     sandbox_pod = pod(

@@ -24,6 +24,7 @@ from tests.policies.test_policy_rules import (
     egress_to,
     good,
     ingress_from,
+    read_secret,
     service,
     set_container,
     set_pod,
@@ -130,6 +131,16 @@ def mount_claim(*objects: fx.Manifest) -> Mutation:
 BINDING = f"RoleBinding/{NS}/b"
 SQL_CM = f"ConfigMap/{NS}/role-sql-support"
 NS_REF = f"Namespace/-/{NS}"
+
+
+def unlabelled(secret: fx.Manifest) -> fx.Manifest:
+    secret["metadata"]["labels"].pop("agent-perimeter.io/credential")
+    return secret
+
+
+def unlabel(m: list[fx.Manifest], name: str) -> None:
+    unlabelled(fx.find(m, "Secret", name))
+
 
 SELECTS_NOTHING = {"matchLabels": {"agent-perimeter.io/no-such-label": "x"}}
 
@@ -649,6 +660,35 @@ CASES: list[Case] = [
             fx.find(m, "Service", "mcp-server-tickets")["metadata"]
             .setdefault("annotations", {})
             .update({"tailscale.com/expose": "true"})
+        )
+    ),
+    # --- a credential is known by the whole picture, not its label alone (issue 22 §3) ---
+    bad(
+        "database-admin-only-provisioner",
+        "the admin Secret unlabelled, known by its reader",
+        DEPLOY,
+        also=("secret-single-reader",),
+    )(
+        lambda m: (
+            unlabel(m, "database-admin-support"),
+            read_secret("mcp-server-tickets", "database-admin-support")(m),
+        )
+    ),
+    bad("database-admin-only-provisioner", "an unlabelled Secret under the admin's name", DEPLOY)(
+        lambda m: (
+            m.append(unlabelled(fx.secret("role-provisioner-support-admin", "database-admin"))),
+            read_secret("mcp-server-tickets", "role-provisioner-support-admin")(m),
+        )
+    ),
+    bad(
+        "backend-credential-own-server",
+        "a backend Secret unlabelled, known by its annotation",
+        f"Secret/{NS}/mcp-server-tickets-backend-crm-api",
+        also=("secret-single-reader",),
+    )(
+        lambda m: (
+            unlabel(m, "mcp-server-tickets-backend-crm-api"),
+            read_secret("sandbox-runner", "mcp-server-tickets-backend-crm-api", "volume")(m),
         )
     ),
     # --- in-cluster egress, judged by what the selectors reach (issue 22 §2) ---

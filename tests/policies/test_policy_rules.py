@@ -754,6 +754,33 @@ CASES: list[Case] = [
     good("mcp-server-tunnel-route", "a full-hostname route")(
         tunnel_config(fx.TUNNEL_CONFIG.replace("  tickets:", f"  tickets.{fx.DOMAIN}:"))
     ),
+    # the whole picture (issue 22 §3): where a route goes, what the CA file is
+    bad("mcp-server-tunnel-route", "a route to a host outside the perimeter", TUNNEL_CM)(
+        tunnel_config(fx.TUNNEL_CONFIG + "  extra: https://collector.example.net:443\n")
+    ),
+    bad("mcp-server-tunnel-route", "a route to a Service that is not an MCP server's", TUNNEL_CM)(
+        lambda m: (
+            m.append(service("debug", {"selector": {"app": "debug"}, "ports": [{"port": 80}]})),
+            tunnel_config(fx.TUNNEL_CONFIG + f"  extra: https://debug.{NS}.svc:80\n")(m),
+        )
+    ),
+    bad("mcp-server-tunnel-route", "address validation switched off", TUNNEL_CM)(
+        tunnel_config(
+            fx.TUNNEL_CONFIG.replace("upstream:\n", "upstream:\n  disable_ip_validation: true\n")
+        )
+    ),
+    bad("upstream-tls-required", "the proxy trusts the system CA bundle", TUNNEL_CM)(
+        tunnel_config(
+            fx.TUNNEL_CONFIG.replace(
+                "/etc/mcp-proxy/upstream-ca/ca.crt", "/etc/ssl/certs/ca-certificates.crt"
+            )
+        )
+    ),
+    bad("upstream-tls-required", "a CA file from no managed CA mount", TUNNEL_CM)(
+        tunnel_config(
+            fx.TUNNEL_CONFIG.replace("/etc/mcp-proxy/upstream-ca/ca.crt", "/tmp/ca/ca.crt")
+        )
+    ),
     bad("upstream-tls-required", "a route over plain http", TUNNEL_CM)(
         tunnel_config(fx.TUNNEL_CONFIG.replace("tickets: https://", "tickets: http://"))
     ),
