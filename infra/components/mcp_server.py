@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ import pulumi_kubernetes as k8s
 from infra.config import DatabaseEndpoint, McpServer as McpServerConfig
 from infra.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
+    ANNOTATION_TOOL_ACCESS,
     LABEL_ENVIRONMENT,
     Placement,
     database_ca_config_map,
@@ -101,9 +103,11 @@ def mcp_server_values(args: McpServerArgs) -> dict[str, Any]:
     database = _database_values(server, args.database)
     if database:
         values["database"] = database
+    access = json.dumps({tool.name: tool.access for tool in server.tools}, sort_keys=True)
+    values["podAnnotations"] = {ANNOTATION_TOOL_ACCESS: access}
     if args.tls_secret is not None:
         values["tls"] = {"secretName": args.tls_secret}
-        values["podAnnotations"] = {ANNOTATION_SERVING_CERTIFICATE: args.tls_cert_sha256}
+        values["podAnnotations"][ANNOTATION_SERVING_CERTIFICATE] = args.tls_cert_sha256
     return values
 
 

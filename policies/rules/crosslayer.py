@@ -317,10 +317,30 @@ def upstream_tls_required(inventory: Inventory, settings: Settings) -> Iterator[
             )
 
 
+def _declared_write_tools(inventory: Inventory) -> dict[str, set[str]]:
+    """Server name -> its tools its pods declare `write` (ANNOTATION_TOOL_ACCESS)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for workload in inventory.workloads:
+        labels = pod_labels(workload)
+        if labels.get(names.LABEL_NAME) != names.COMPONENT_MCP_SERVER:
+            continue
+        server = str(labels.get(names.LABEL_INSTANCE, "")).removeprefix(names.mcp_release(""))
+        for pod in pod_views(workload):
+            text = as_map(pod.metadata.get("annotations")).get(names.ANNOTATION_TOOL_ACCESS)
+            try:
+                access = json.loads(str(text)) if text is not None else {}
+            except ValueError:
+                continue
+            found[server] |= {str(t) for t, a in as_map(access).items() if a == "write"}
+    return found
+
+
 @stack_rule(
     "write-tools-always-ask",
-    "A tool whose role may write (INSERT, UPDATE, DELETE) is never always_allow.",
-    "Set the tool's permission_policy to always_ask, or grant its role SELECT only.",
+    "A write tool is never always_allow: one whose role may write (INSERT, UPDATE, DELETE), or "
+    "that its server's pods declare write (HTTP-backed tools included).",
+    "Set the tool's permission_policy to always_ask, or make it a read tool (SELECT only, "
+    "access: read).",
 )
 def write_tools_always_ask(
     inventory: Inventory, settings: Settings
@@ -330,6 +350,7 @@ def write_tools_always_ask(
         for grant in sql.grants(text):
             if grant.writes:
                 writers.update(grant.grantees)
+    declared = _declared_write_tools(inventory)
     for document in inventory.agent_definitions:
         for toolset in agent_toolsets(document):
             server = str(toolset.get("mcp_server_name"))
@@ -337,10 +358,18 @@ def write_tools_always_ask(
                 config = as_map(config)
                 policy = as_map(config.get("permission_policy")).get("type")
                 role = names.role_name(server, str(config.get("name")))
-                if policy == "always_allow" and role in writers:
+                if policy != "always_allow":
+                    continue
+                if role in writers:
                     problem = (
                         f"tool {config.get('name')} of {server} runs without asking, "
                         f"yet its role {role} may write"
+                    )
+                    yield document.resource, problem
+                elif str(config.get("name")) in declared.get(server, set()):
+                    problem = (
+                        f"tool {config.get('name')} of {server} runs without asking, "
+                        "yet its server declares it a write tool"
                     )
                     yield document.resource, problem
 

@@ -20,6 +20,9 @@ ANNOTATION_DATABASE_ROLE = "agent-perimeter.io/database-role"
 ANNOTATION_MCP_SERVER_URL = "agent-perimeter.io/mcp-server-url"
 ANNOTATION_READER = "agent-perimeter.io/reader"
 ANNOTATION_BACKEND = "agent-perimeter.io/backend"
+# On an MCP server's pods: each tool's access ({"tool": "read"|"write"}), HTTP-backed tools'
+# included, so a write tool is known as one without a database grant to show it.
+ANNOTATION_TOOL_ACCESS = "agent-perimeter.io/tool-access"
 
 CREDENTIAL_DATABASE_ROLE = "database-role"
 CREDENTIAL_PLATFORM_TOKEN = "platform-token"

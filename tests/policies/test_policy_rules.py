@@ -94,6 +94,17 @@ def declare_direct(*servers: str) -> Mutation:
     return mutate
 
 
+def declare_access(access: dict[str, str]) -> Mutation:
+    """The tickets server's pods declare each tool's access, as the program writes it."""
+
+    def mutate(m: list[fx.Manifest]) -> None:
+        template = tickets(m)["spec"]["template"]
+        annotations = template["metadata"].setdefault("annotations", {})
+        annotations["agent-perimeter.io/tool-access"] = json.dumps(access, sort_keys=True)
+
+    return mutate
+
+
 def ingress_from(*peers: dict) -> Mutation:
     rule: dict = {"from": list(peers)} if peers else {"ports": [{"port": 8080}]}
     return lambda m: fx.find(m, "NetworkPolicy", "mcp-server-tickets")["spec"]["ingress"].append(
@@ -807,6 +818,12 @@ CASES: list[Case] = [
         lambda m: fx.find(m, "Secret", BACKEND_SECRET)["metadata"]["annotations"].pop(
             "agent-perimeter.io/reader"
         )
+    ),
+    bad("write-tools-always-ask", "a tool its server declares write, allowed", AGENT)(
+        declare_access({"get_ticket": "write", "export_ticket": "write"})
+    ),
+    good("write-tools-always-ask", "tools their server declares as they are")(
+        declare_access({"get_ticket": "read", "export_ticket": "write"})
     ),
     bad("write-tools-always-ask", "a write tool that never asks", AGENT)(
         definition(
