@@ -95,6 +95,18 @@ def test_service_account_never_mounts_a_token(chart: str, which: str) -> None:
 
 
 @pytest.mark.parametrize(("chart", "which"), CASES)
+def test_each_workload_waits_for_its_service_account(chart: str, which: str) -> None:
+    """Issue 22 §13: Pulumi's Chart v4 (and kpt, Config Sync) order by this annotation."""
+    _, objects = rendered(chart, which)
+    account = next(o for o in objects if o["kind"] == "ServiceAccount")
+    reference = f"/namespaces/{account['metadata']['namespace']}/ServiceAccount/"
+    for workload, spec in workloads(objects):
+        annotations = workload["metadata"].get("annotations", {})
+        wanted = reference + spec["serviceAccountName"]
+        assert annotations.get("config.kubernetes.io/depends-on") == wanted
+
+
+@pytest.mark.parametrize(("chart", "which"), CASES)
 def test_selectors_match_the_naming_contract(chart: str, which: str) -> None:
     """The program's NetworkPolicies select exactly naming.selector_labels(chart, release)."""
     release, objects = rendered(chart, which)

@@ -144,6 +144,13 @@ class TestShippedStack:
         events = deployed.objects("events")
         refused = [e["message"] for e in events if "violates PodSecurity" in e.get("message", "")]
         assert not refused, refused
+        # Issue 22 §13: each workload's ServiceAccount exists before its Deployment's pods.
+        no_account = [
+            e["message"]
+            for e in events
+            if e.get("reason") == "FailedCreate" and "serviceaccount" in e.get("message", "")
+        ]
+        assert not no_account, no_account
         for rs in deployed.objects("replicasets"):
             want = rs["spec"].get("replicas", 0)
             assert rs.get("status", {}).get("readyReplicas", 0) == want, rs["metadata"]["name"]

@@ -71,6 +71,14 @@ Pod template labels: every object label plus .Values.podLabels.
 {{- end }}
 
 {{/*
+The Deployment waits for its ServiceAccount: an engine that honours the annotation (Pulumi's
+Chart v4, kpt, Config Sync) creates it first, so no pod is refused "serviceaccount not found".
+*/}}
+{{- define "sandbox-runner.dependsOnServiceAccount" -}}
+config.kubernetes.io/depends-on: /namespaces/{{ .Release.Namespace }}/ServiceAccount/{{ include "sandbox-runner.serviceAccountName" . }}
+{{- end }}
+
+{{/*
 The chart's own ServiceAccount (always created, token never automounted).
 */}}
 {{- define "sandbox-runner.serviceAccountName" -}}
