@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from infra.config.resources import Resources, default_resources
 from infra.config.types import DnsLabel, Duration, Image, Quantity, Section, ShortName, invalid
+from infra.platform_ids import ENVIRONMENT_ID
 
 
 class SandboxPool(Section):
@@ -22,7 +23,7 @@ class SandboxPool(Section):
     name: ShortName
     # With the platform enabled: adopts this environment (else one is created).
     # With it disabled: required, the environment created by hand.
-    environment_id: str | None = Field(default=None, pattern=r"^env_[A-Za-z0-9]{4,64}$")
+    environment_id: str | None = Field(default=None, pattern=ENVIRONMENT_ID)
     description: str | None = None
     image: Image
     min_replicas: int = Field(default=1, ge=1, le=100)

@@ -8,13 +8,14 @@ from pydantic import Field
 
 from infra.config.resources import Resources, default_resources
 from infra.config.types import Domain, Duration, Epoch, Image, Section, UnprivilegedPort
+from infra.platform_ids import TUNNEL_ID
 
 
 class Tunnel(Section):
     # With the platform enabled: `id` adopts an existing tunnel (else one is created) and
     # `domain`, when given, is checked against the one the platform assigned.
     # With it disabled both are required: the operator created the tunnel by hand.
-    id: str | None = Field(default=None, pattern=r"^tnl_[A-Za-z0-9]{4,64}$")
+    id: str | None = Field(default=None, pattern=TUNNEL_ID)
     domain: Domain | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=255)
     # Raise by one to rotate the tunnel token; the token Secret is renamed with it.

@@ -55,7 +55,7 @@ class AgentProvider(PlatformProvider):
                 )
             else:
                 agent = agents.create(metadata=props.get("metadata") or {}, **fields)
-        return CreateResult(agent.id, {**props, "version": agent.version})
+        return CreateResult(self.returned_id(what, agent.id), {**props, "version": agent.version})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = plain(olds), plain(news)

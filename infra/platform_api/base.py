@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import pulumi
 from pulumi.dynamic import DiffResult, ReadResult, ResourceProvider
 
-from infra.platform_api.connection import Connection, calling, plain
+from infra.platform_api.connection import Connection, calling, fail, plain
 from infra.platform_api.sdk import anthropic
+from infra.platform_ids import id_problem
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN during preview
 
@@ -40,6 +41,14 @@ class PlatformProvider(ResourceProvider):
             str(connection.get("api_key") or ""),
             *tuple(str(props.get(f) or "") for f in self.secret_fields),
         )
+
+    def returned_id(self, what: str, object_id: Any) -> str:
+        """The id the platform returned, refused where it arrives when it is not one: it
+        would become the path of every later call on the object (never called with it)."""
+        problem = id_problem(self.kind, object_id)
+        if problem is not None:
+            fail(f"{what}: the platform returned {self.kind} id {object_id!r}; {problem}")
+        return str(object_id)
 
     def client(self, props: dict[str, Any]) -> anthropic.Anthropic:
         return Connection.of(props).client()

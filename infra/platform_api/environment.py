@@ -44,7 +44,7 @@ class EnvironmentProvider(PlatformProvider):
                     description=props.get("description"),
                     metadata=props.get("metadata") or {},
                 )
-        return CreateResult(env.id, props)
+        return CreateResult(self.returned_id(what, env.id), props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = plain(olds), plain(news)

@@ -36,6 +36,7 @@ class TunnelProvider(PlatformProvider):
                     fail(f"{what}: cannot adopt {tunnel.id}, it is archived")
             else:
                 tunnel = client.beta.tunnels.create(display_name=props.get("display_name"))
+        self.returned_id(what, tunnel.id)
         problem = _returned_problem(tunnel)
         if problem is not None:
             if not props.get("adopt_id"):  # nothing depends on it yet: leave nothing behind
@@ -56,7 +57,7 @@ class TunnelProvider(PlatformProvider):
                 with calling(f"{what} ({tunnel.id})", "archive after a failed create"):
                     client.beta.tunnels.archive(tunnel.id)
             raise
-        return CreateResult(tunnel.id, self._outs(props, tunnel, token))
+        return CreateResult(self.returned_id(what, tunnel.id), self._outs(props, tunnel, token))
 
     def _outs(
         self, props: dict[str, Any], tunnel: Any, token: anthropic.types.beta.BetaTunnelToken

@@ -43,7 +43,7 @@ class TunnelCertificateProvider(PlatformProvider):
                 cert = certificates.create(
                     props["tunnel_id"], ca_certificate_pem=props["ca_certificate_pem"]
                 )
-        return CreateResult(cert.id, {**props, **_outs(cert)})
+        return CreateResult(self.returned_id(what, cert.id), {**props, **_outs(cert)})
 
     def observe(
         self, client: anthropic.Anthropic, object_id: str, props: dict[str, Any]

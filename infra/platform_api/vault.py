@@ -36,7 +36,7 @@ class VaultProvider(PlatformProvider):
                 vault = vaults.create(
                     display_name=props["display_name"], metadata=props.get("metadata") or {}
                 )
-        return CreateResult(vault.id, props)
+        return CreateResult(self.returned_id(what, vault.id), props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = plain(olds), plain(news)

@@ -57,7 +57,7 @@ class VaultCredentialProvider(PlatformProvider):
                     display_name=props.get("display_name"),
                     metadata=props.get("metadata") or {},
                 )
-        return CreateResult(credential.id, props)
+        return CreateResult(self.returned_id(what, credential.id), props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         olds, news = plain(olds), plain(news)

@@ -16,6 +16,7 @@ from infra.platform_api.tunnel import TunnelProvider
 from infra.platform_api.tunnel_certificate import TunnelCertificateProvider
 from infra.platform_api.vault import VaultProvider
 from infra.platform_api.vault_credential import VaultCredentialProvider
+from tests.fakes import platform_api as fake_platform_api
 from tests.fakes.platform_api import FakePlatform
 
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -343,3 +344,42 @@ def test_a_created_tunnel_with_an_unusable_domain_is_archived_and_refused(
         TunnelProvider().create(props)
     (tunnel,) = platform.state.objects["tunnels"].values()
     assert tunnel["archived_at"], "the refused tunnel was left behind on the platform"
+
+
+@pytest.mark.parametrize(
+    ("collection", "make"),
+    [
+        (
+            "tunnels",
+            lambda c: TunnelProvider().create(
+                {"connection": c, "display_name": "dev", "token_epoch": 0, "adopt_id": None}
+            ),
+        ),
+        (
+            "environments",
+            lambda c: EnvironmentProvider().create(
+                {"connection": c, "name": "dev-pool", "description": "", "metadata": {}}
+            ),
+        ),
+        (
+            "vaults",
+            lambda c: VaultProvider().create(
+                {"connection": c, "display_name": "dev", "metadata": {}}
+            ),
+        ),
+    ],
+)
+@pytest.mark.parametrize("bad_id", ["../../v1/agents", "tnl_x y", "", "x" * 200])
+def test_an_id_the_platform_returns_unusable_is_refused_where_it_arrives(
+    platform: FakePlatform,
+    connection: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    collection: str,
+    make: Any,
+    bad_id: str,
+) -> None:
+    """Issue 22 §12: an id that is no id never becomes the path of a later call, a chart value
+    or an environment variable; the provider that receives it says the platform returned it."""
+    monkeypatch.setattr(fake_platform_api, "_new_id", lambda kind: bad_id)
+    with pytest.raises(PlatformError, match=r"the platform returned .* id"):
+        make(connection)
