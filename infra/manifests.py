@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -66,6 +67,33 @@ def file_name(manifest: Manifest) -> str:
     return f"{str(manifest.get('kind', 'object')).lower()}-{slug}.yaml"
 
 
+# The order `kubectl apply -f <folder>` (which takes files by name) must create objects in,
+# the engine's own: the namespace, its admission guards, its quota, the fences before any
+# workload, then accounts, credentials and config, Services, and the workloads last.
+APPLY_ORDER: Mapping[str, int] = {
+    "Namespace": 0,
+    "ValidatingAdmissionPolicy": 1,
+    "ValidatingAdmissionPolicyBinding": 2,
+    "ResourceQuota": 3,
+    "LimitRange": 3,
+    "NetworkPolicy": 4,
+    "ServiceAccount": 5,
+    "Role": 5,
+    "RoleBinding": 5,
+    "Secret": 6,
+    "ConfigMap": 6,
+    "Service": 7,
+    **dict.fromkeys(("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"), 8),
+}
+LAST_IN_ORDER = 9
+
+
+def applied_file_name(manifest: Manifest) -> str:
+    """`file_name`, prefixed with the object's place in APPLY_ORDER."""
+    order = APPLY_ORDER.get(str(manifest.get("kind")), LAST_IN_ORDER)
+    return f"{order:02d}-{file_name(manifest)}"
+
+
 def _first(mapping: Manifest, head: tuple[str, ...]) -> Manifest:
     ordered = {k: mapping[k] for k in head if k in mapping}
     ordered.update({k: v for k, v in mapping.items() if k not in head})
@@ -85,11 +113,17 @@ RENDER_MARKER = ".agent-perimeter-render"  # no YAML/JSON extension: never read 
 
 
 def write_dir(
-    manifests: Iterable[Manifest], out: Path, extra: Mapping[str, str] | None = None
+    manifests: Iterable[Manifest],
+    out: Path,
+    extra: Mapping[str, str] | None = None,
+    manifests_dir: str | None = None,
 ) -> list[Path]:
     """One file per object, written into a fresh temporary folder and then renamed into place.
 
     `extra` maps a file name to its text (platform.json): written and replaced with the rest.
+    `manifests_dir`: the objects go into that subfolder alone, named in APPLY_ORDER, so
+    `kubectl apply --server-side -f <out>/<manifests_dir>` (and a GitOps tool pointed at it)
+    applies exactly them, in an order the API server accepts.
 
     `out` must not exist, be empty, or be a folder this function wrote before
     (its marker lists every file in it); anything else is refused untouched, so
@@ -102,11 +136,17 @@ def write_dir(
     try:
         files: dict[str, Manifest] = {}
         for manifest in manifests:
-            name = file_name(manifest)
+            name = (
+                f"{manifests_dir}/{applied_file_name(manifest)}"
+                if manifests_dir
+                else file_name(manifest)
+            )
             if name in files:
                 raise ManifestError(f"two objects would be written to {name}: {ref(manifest)}")
             files[name] = manifest
         names = list(files)
+        if manifests_dir:
+            (staging / manifests_dir).mkdir()
         for name, manifest in files.items():
             (staging / name).write_text(
                 yaml.dump(conventional_order(manifest), Dumper=_Dumper, sort_keys=False)
@@ -144,8 +184,7 @@ def _previous_render(target: Path) -> list[str] | None:
         return None
     if target.is_symlink() or not target.is_dir():
         raise ManifestError(f"{target} exists and is not a folder; refusing to replace it")
-    with os.scandir(target) as scan:  # the directory's own file types: no stat per file
-        found = {entry.name: entry.is_file(follow_symlinks=False) for entry in scan}
+    found = _entries(target)
     entries = sorted(found)
     if not entries:
         return []
@@ -163,10 +202,13 @@ def _previous_render(target: Path) -> list[str] | None:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise ManifestError(f"{marker} is not a render marker; {refusal}") from None
     listed = set(files)
+    folders = {str(Path(f).parent) for f in listed} - {"."}
     foreign = [
         name
         for name in entries
-        if name != RENDER_MARKER and (name not in listed or not found[name])
+        if name != RENDER_MARKER
+        and not (name in folders and not found[name])  # a subfolder render wrote
+        and (name not in listed or not found[name])
     ]
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
@@ -174,7 +216,24 @@ def _previous_render(target: Path) -> list[str] | None:
             f"{target} holds {len(foreign)} file(s) render did not write ({shown}); "
             "refusing to replace it"
         )
-    return [name for name in entries if name != RENDER_MARKER]
+    return [name for name in entries if name != RENDER_MARKER and found[name]]
+
+
+def _entries(folder: Path) -> dict[str, bool]:
+    """Every entry below `folder`, by relative path -> whether it is a regular file (a
+    symlink never is). Subfolders are walked too, so nothing in one can be overlooked."""
+    found: dict[str, bool] = {}
+    pending = [Path()]
+    while pending:
+        relative = pending.pop()
+        with os.scandir(folder / relative) as scan:  # file types from the directory: no stat
+            for entry in scan:
+                name = str(relative / entry.name)
+                is_file = entry.is_file(follow_symlinks=False)
+                found[name] = is_file
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(relative / entry.name)
+    return found
 
 
 def _swap_into_place(staging: Path, target: Path, previous: list[str] | None) -> None:
@@ -195,9 +254,13 @@ def _remove_own(folder: Path, files: list[str] | None) -> None:
     """Delete a folder render made: the named files (all when None), its marker, the folder."""
     if not folder.exists():
         return
-    names = os.listdir(folder) if files is None else [*files, RENDER_MARKER]
-    for name in names:
+    if files is None:
+        shutil.rmtree(folder)  # a staging folder this process made itself
+        return
+    for name in [*files, RENDER_MARKER]:
         (folder / name).unlink(missing_ok=True)
+    for sub in sorted({Path(f).parent for f in files} - {Path()}, key=lambda p: -len(p.parts)):
+        (folder / sub).rmdir()
     folder.rmdir()
 
 
@@ -263,6 +326,9 @@ def _read_files(paths: list[Path]) -> list[list[Manifest]]:
 
 # Written beside the manifests by `render`: the platform objects, not Kubernetes ones.
 PLATFORM_FILE = "platform.json"
+# Where render puts the objects, apart from the platform plan: a folder kubectl and GitOps
+# tools apply as it is.
+MANIFESTS_DIR = "manifests"
 
 
 def load_dir(folder: Path, on_loaded: OnLoaded | None = None) -> list[Manifest]:

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from infra.commands.source import add_source_arguments, load_config
-from infra.manifests import PLATFORM_FILE, check_render_target, write_dir
+from infra.manifests import MANIFESTS_DIR, PLATFORM_FILE, check_render_target, write_dir
 from infra.network import used_databases
 
 
@@ -36,11 +36,14 @@ def run(args: argparse.Namespace) -> int:
     manifests = manifests_of(synthesis)
     platform = platform_objects(config, synthesis)
     platform_text = json.dumps(platform, indent=2, sort_keys=True) + "\n"
-    written = write_dir(manifests, out, {PLATFORM_FILE: platform_text})
+    written = write_dir(manifests, out, {PLATFORM_FILE: platform_text}, manifests_dir=MANIFESTS_DIR)
     kinds = Counter(m["kind"] for m in manifests)
     tools = sum(len(s.tools) for s in config.mcp_servers)
     print(f"environment {config.environment} ({config.tier.value}) -> namespace {config.namespace}")
-    print(f"  {len(written)} objects written to {out}/")
+    print(
+        f"  {len(written)} objects written to {out / MANIFESTS_DIR}/ "
+        f"(kubectl apply --server-side -f {out / MANIFESTS_DIR} applies them in order)"
+    )
     print("  " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     print(
         f"  {len(config.mcp_servers)} MCP server(s), {tools} tool role(s) in "

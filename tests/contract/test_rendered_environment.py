@@ -249,7 +249,7 @@ def test_no_secret_value_is_written(tmp_path: Path) -> None:
         cwd=REPO_ROOT,
         check=True,
     )
-    text = "\n".join(p.read_text() for p in out.glob("*.yaml")) + proc.stdout
+    text = "\n".join(p.read_text() for p in out.rglob("*.yaml")) + proc.stdout
     # The offline stand-ins for generated and configured secrets must never reach a file.
     from infra.offline import _fake
 
@@ -258,7 +258,7 @@ def test_no_secret_value_is_written(tmp_path: Path) -> None:
         assert _fake(name, 16).hex() not in text
     assert "<secret:" not in text
     assert "SCRAM-SHA-256$" not in text
-    secrets = [yaml.safe_load(p.read_text()) for p in out.glob("secret-*.yaml")]
+    secrets = [yaml.safe_load(p.read_text()) for p in out.rglob("*-secret-*.yaml")]
     assert secrets and all(
         v.startswith("<redacted:") for s in secrets for v in s["stringData"].values()
     )

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from infra.config import load
+from infra.manifests import MANIFESTS_DIR
 from infra.network import allowed_egress_cidrs
 from policies.rules import evaluate
 from policies.rules.model import Resource
@@ -80,7 +81,7 @@ def _rendered_policy(out: Path, rule: str) -> list[dict[str, Any]]:
     """The dev stack's policy and binding for `rule`, renamed and bound to its own namespace
     (one rule per namespace, so each verdict is that rule's alone)."""
     found = []
-    for path in sorted(out.glob(f"validatingadmissionpolicy*-{rule}.yaml")):
+    for path in sorted((out / MANIFESTS_DIR).glob(f"*-validatingadmissionpolicy*-{rule}.yaml")):
         doc = yaml.safe_load(path.read_text())
         doc["metadata"] = {"name": f"e2e-agreement-{rule}"}
         if doc["kind"] == "ValidatingAdmissionPolicyBinding":

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from infra.manifests import RENDER_MARKER, ManifestError, write_dir
+from infra.manifests import MANIFESTS_DIR, PLATFORM_FILE, RENDER_MARKER, ManifestError, write_dir
 from tests.conftest import REPO_ROOT
 
 
@@ -153,4 +154,36 @@ def test_each_file_reads_kind_name_and_namespace_first(tmp_path: Path) -> None:
         "metadata:",
         "  name: web",
         "  namespace: ns",
+    ]
+
+
+def test_the_render_is_a_folder_kubectl_applies_in_order(tmp_path: Path) -> None:
+    """Issue 22 §11: the objects alone in manifests/, the platform plan beside them, and file
+    names in an order the API server accepts: the namespace, its guards, the fences before
+    any workload, every workload after its ServiceAccount."""
+    out = tmp_path / "dev"
+    proc = _render(out)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(out)) == sorted([RENDER_MARKER, MANIFESTS_DIR, PLATFORM_FILE])
+    names = sorted(os.listdir(out / MANIFESTS_DIR))
+    kinds = [yaml.safe_load((out / MANIFESTS_DIR / n).read_text())["kind"] for n in names]
+    assert kinds[0] == "Namespace" and kinds.count("Namespace") == 1
+    workloads = {"Deployment", "Job", "StatefulSet", "DaemonSet", "CronJob"}
+    first_workload = min(i for i, k in enumerate(kinds) if k in workloads)
+    for before in ("NetworkPolicy", "ServiceAccount", "Secret", "ValidatingAdmissionPolicy"):
+        assert max(i for i, k in enumerate(kinds) if k == before) < first_workload, before
+    assert all(n.endswith(".yaml") for n in names), "only manifests in the folder kubectl reads"
+
+
+def test_a_file_slipped_into_the_manifests_folder_stops_the_next_render(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_dir([_object("ConfigMap", "a")], out, manifests_dir=MANIFESTS_DIR)
+    (out / MANIFESTS_DIR / "extra.yaml").write_text("kind: ConfigMap\n")
+    before = _tree(out)
+    with pytest.raises(ManifestError, match=r"holds 1 file\(s\) render did not write"):
+        write_dir([_object("ConfigMap", "b")], out, manifests_dir=MANIFESTS_DIR)
+    assert _tree(out) == before
+    written = write_dir([_object("ConfigMap", "a")], tmp_path / "fresh", manifests_dir="m")
+    assert [p.relative_to(tmp_path / "fresh").as_posix() for p in written] == [
+        "m/06-configmap-a.yaml"
     ]
