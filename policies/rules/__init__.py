@@ -72,13 +72,15 @@ def run_resource_rule(
 ) -> list[Violation]:
     if not rule.applies_to(resource):
         return []
-    return [_violation(rule, resource, m, level) for m in rule.check(resource, settings)]
+    messages = dict.fromkeys(rule.check(resource, settings))  # one finding per problem, in order
+    return [_violation(rule, resource, m, level) for m in messages]
 
 
 def run_stack_rule(
     rule: Rule, inventory: Inventory, settings: Settings, level: str
 ) -> list[Violation]:
-    return [_violation(rule, t, m, level) for t, m in rule.check(inventory, settings)]
+    found = [_violation(rule, t, m, level) for t, m in rule.check(inventory, settings)]
+    return list(dict.fromkeys(found))  # the same finding twice (two equal peers, say) is one
 
 
 def expand_lists(resources: Iterable[Resource]) -> Iterator[Resource]:

@@ -865,3 +865,13 @@ def test_every_rule_has_a_violating_case() -> None:
 def test_clean_environment_passes(rule: str, tier: str) -> None:
     """Every rule's baseline passing case: the clean environment, at every tier."""
     assert evaluate(fx.resources(fx.environment()), tier=tier, only=[rule]) == []
+
+
+def test_a_problem_written_twice_is_reported_once() -> None:
+    """Issue 22 §6: the same peer twice in a rule is one problem: one finding per rule, in
+    check, CrossGuard (both run a rule through the same runner) and the audit alike."""
+    manifests = fx.environment()
+    egress_to({"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "0.0.0.0/0"}})(manifests)
+    found = evaluate(fx.resources(manifests), tier="prod")
+    per_rule = [v.rule_id for v in found]
+    assert sorted(per_rule) == ["egress-only-to-allowed-cidrs", "metadata-endpoint-unreachable"]
