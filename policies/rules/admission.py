@@ -27,6 +27,7 @@ from .network import (
     METADATA_ADDRESSES,
     METADATA_FORMS,
 )
+from .secret_shapes import TOKEN_SHAPES
 
 if TYPE_CHECKING:
     from .inventory import Inventory
@@ -96,6 +97,11 @@ def _q(value: str) -> str:
 
 def _cel_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_q(v) for v in values) + "]"
+
+
+def _any_shape(value: str) -> str:
+    """CEL: `value` holds a credential by one of the pack's token shapes."""
+    return " || ".join(f"{value}.matches({_q(shape.pattern)})" for _, shape in TOKEN_SHAPES)
 
 
 def admission_rules(allowed_egress_cidrs: Sequence[str]) -> tuple[AdmissionRule, ...]:
@@ -170,6 +176,21 @@ def admission_rules(allowed_egress_cidrs: Sequence[str]) -> tuple[AdmissionRule,
                     f"no {field}: a pod shares nothing with its node",
                 )
                 for field in ("hostNetwork", "hostPID", "hostIPC")
+            ),
+            (("spec", POD_SPEC),),
+        ),
+        AdmissionRule(
+            "no-plaintext-credential",
+            _POD_RESOURCES,
+            (
+                Validation(
+                    f"({_CONTAINERS}).all(c, (!has(c.env) || c.env.all(e, !has(e.value) || "
+                    f"!({_any_shape('e.value')}))) && (!has(c.args) || c.args.all(a, "
+                    f"!({_any_shape('a')}))) && (!has(c.command) || c.command.all(a, "
+                    f"!({_any_shape('a')}))))",
+                    "no credential in a container's env values, args or command (a password "
+                    "in a URL, a token, a private key): mount it from a Secret",
+                ),
             ),
             (("spec", POD_SPEC),),
         ),

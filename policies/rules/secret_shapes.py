@@ -64,7 +64,9 @@ def credential_name(name: str) -> bool:
     return words[-1] == "KEY" and len(words) > 1 and words[-2] not in DATA_KEY_WORDS
 
 
-# (what it is, its shape): matched anywhere in a value.
+# (what it is, its shape): matched anywhere in a value. Written in the syntax Python's `re`
+# and RE2 share (no lookaround), so the admission policy's CEL `matches()` uses these very
+# patterns (policies/rules/admission.py).
 TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PEM private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")),
     ("a password inside a URL", re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:[^/?#@\s]+@")),
@@ -80,7 +82,7 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Slack webhook", re.compile(r"hooks\.slack\.com/services/[A-Za-z0-9/]+")),
     ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
     # A digit in it: "Bearer authentication" is prose, "Bearer 9f2c..." a token.
-    ("a bearer token", re.compile(r"(?i)\bbearer\s+(?=[A-Za-z._~+/-]*\d)[A-Za-z0-9._~+/-]{12,}")),
+    ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z._~+/-]*[0-9][A-Za-z0-9._~+/-]*")),
 )  # fmt: skip
 
 # `password = x`, `"apiKey": "x"`, `token: x`, `export DB_PASS=x` in a file's text; a colon

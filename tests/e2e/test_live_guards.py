@@ -50,7 +50,9 @@ def delete(dev: Perimeter, manifest: dict) -> None:
     )
 
 
-def hardened_pod(labels: dict[str, str], ports: list | None = None, **extra: object) -> dict:
+def hardened_pod(
+    labels: dict[str, str], ports: list | None = None, env: list | None = None, **extra: object
+) -> dict:
     return {
         "metadata": {"labels": labels},
         "spec": {
@@ -70,6 +72,7 @@ def hardened_pod(labels: dict[str, str], ports: list | None = None, **extra: obj
                         "readOnlyRootFilesystem": True,
                     },
                     **({"ports": ports} if ports else {}),
+                    **({"env": env} if env else {}),
                 }
             ],
             **extra,
@@ -113,6 +116,13 @@ DENIED = {
         "host-port", hardened_pod({"e2e": "hp"}, ports=[{"containerPort": 8080, "hostPort": 8080}])
     ),
     "no-host-namespaces": deployment("host-net", hardened_pod({"e2e": "hn"}, hostNetwork=True)),
+    "no-plaintext-credential": deployment(
+        "url-password",
+        hardened_pod(
+            {"e2e": "pw"},
+            env=[{"name": "UPSTREAM", "value": "postgres://app:" + "pw1234@db.internal/x"}],
+        ),
+    ),
     "ingress-from-scoped-sources": network_policy(
         "from-anywhere", {"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]}
     ),
