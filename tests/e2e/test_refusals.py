@@ -16,22 +16,24 @@ from tests.e2e.harness.tools import REPO
 def test_policy_pack_stops_a_program_that_opens_an_inbound_port(
     workspace: PulumiWorkspace,
 ) -> None:
-    project = program_dir("violating")
-    stack = "violating"
-    assert workspace.run("stack", "init", stack, cwd=project).returncode == 0
-    try:
-        set_ns = workspace.run(
-            "config", "set", "namespace", "agent-perimeter-dev", "--stack", stack, cwd=project
-        )
-        assert set_ns.returncode == 0, set_ns.output
-        preview = workspace.run(
-            "preview", "--stack", stack, "--policy-pack", str(REPO / "policies"), cwd=project
-        )
-        assert preview.returncode != 0
-        assert "service-cluster-ip-only" in preview.output
-        assert "mandatory" in preview.output
-    finally:
-        workspace.run("stack", "rm", "--yes", "--force", "--preserve-config", stack, cwd=project)
+    with program_dir("violating") as project:
+        stack = "violating"
+        assert workspace.run("stack", "init", stack, cwd=project).returncode == 0
+        try:
+            set_ns = workspace.run(
+                "config", "set", "namespace", "agent-perimeter-dev", "--stack", stack, cwd=project
+            )
+            assert set_ns.returncode == 0, set_ns.output
+            preview = workspace.run(
+                "preview", "--stack", stack, "--policy-pack", str(REPO / "policies"), cwd=project
+            )
+            assert preview.returncode != 0
+            assert "service-cluster-ip-only" in preview.output
+            assert "mandatory" in preview.output
+        finally:
+            workspace.run(
+                "stack", "rm", "--yes", "--force", "--preserve-config", stack, cwd=project
+            )
 
 
 def test_a_missing_secret_is_named_and_nothing_is_created(
