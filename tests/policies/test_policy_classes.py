@@ -10,6 +10,7 @@ import pytest
 
 from policies.rules import RULES_BY_ID
 from policies.rules.admission import admission_manifests
+from policies.rules.names import NAMESPACE_NAME_LABEL
 from tests.policies import perimeter_fixtures as fx
 from tests.policies.test_policy_rules import (
     DEPLOY,
@@ -42,7 +43,6 @@ def obj(api: str, kind: str, name: str, namespaced: bool = True, **body: Any) ->
     return {"apiVersion": api, "kind": kind, "metadata": metadata, **body}
 
 
-KUBE_SYSTEM_KEY = "kubernetes.io/metadata.name"
 # Metadata addresses inside the private ranges egress-only-to-allowed-cidrs lets pass.
 PRIVATE_METADATA_FORMS = {"fd00:ec2::/64", "fd20:ce::254/128", "100.100.100.200/32"}
 
@@ -699,12 +699,12 @@ CASES: list[Case] = [
         egress_to({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "x"}}})
     ),
     bad("egress-in-cluster-declared", "every pod of kube-system", SANDBOX_NP)(
-        egress_to({"namespaceSelector": {"matchLabels": {KUBE_SYSTEM_KEY: "kube-system"}}})
+        egress_to({"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}}})
     ),
     bad("egress-in-cluster-declared", "kube-dns on a port that is not DNS", SANDBOX_NP)(
         egress_to(
             {
-                "namespaceSelector": {"matchLabels": {KUBE_SYSTEM_KEY: "kube-system"}},
+                "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
             }
         )
