@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PY := .venv/bin/python
 STACK ?= dev
 
-.PHONY: setup setup-live render test test-offline e2e e2e-tools live live-tools lint check audit policy-config bench clean
+.PHONY: setup setup-live contract render test test-offline e2e e2e-tools live live-tools lint check audit policy-config bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,10 @@ check: setup
 
 audit: setup
 	@$(PY) -m infra audit --stack $(STACK)
+
+# policies/rules/contract/: the pack's generated copy of infra/contract/ (it runs without infra).
+contract:
+	@bash scripts/sync-contract.sh
 
 # policies/config/<tier>.json: each shipped stack's levels and declared egress, from the rules.
 policy-config: setup

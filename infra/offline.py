@@ -28,9 +28,9 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PENDING_TUNNEL_DOMAIN, PROJECT, PerimeterConfig, offline_secrets
-from infra.manifests import Manifest, redact
+from infra.contract.kinds import CLUSTER_SCOPED  # the one list of kinds outside namespaces
+from infra.manifests import Manifest, applied_file_name, redact, ref
 from infra.tools import REPO_ROOT, RenderError, ToolMissing, helm_env, renderer_binary
-from policies.rules.model import CLUSTER_SCOPED  # the one list of kinds outside namespaces
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 PLATFORM_TYPE_PREFIX = "pulumi-python:dynamic/agent-perimeter:"
@@ -364,7 +364,9 @@ def chart_release(resource: RecordedResource) -> Release:
 
 
 def manifests_of(synthesis: Synthesis) -> list[Manifest]:
-    """Kubernetes objects in registration order, charts expanded (in one batch), secrets redacted."""
+    """Kubernetes objects in apply order (then by name: registration order varies with the
+    order outputs resolve, and every report read from them must not), charts expanded (in one
+    batch), secrets redacted."""
     charts = [r for r in synthesis.resources if r.type == CHART_TYPE]
     releases = [chart_release(c) for c in charts]
     rendered = synthesis.charts.results() if synthesis.charts else None
@@ -375,7 +377,7 @@ def manifests_of(synthesis: Synthesis) -> list[Manifest]:
             manifests.extend(expanded[id(resource)])
         elif resource.type.startswith("kubernetes:") and "kind" in resource.inputs:
             manifests.append(resource.inputs)
-    return [redact(m) for m in manifests]
+    return sorted((redact(m) for m in manifests), key=lambda m: (applied_file_name(m), ref(m)))
 
 
 def render_environment(config: PerimeterConfig) -> list[Manifest]:

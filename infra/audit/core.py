@@ -11,8 +11,8 @@ from infra.audit.findings import Flag, not_reported_by
 from infra.audit.inventory import Inventory, build_inventory
 from infra.audit.network import NetworkMatrix, build_network
 from infra.audit.policy import PolicyResults, evaluate_policies
+from infra.contract.names import NAMESPACE_NAME_LABEL
 from infra.manifests import Manifest, redact
-from policies.rules.names import NAMESPACE_NAME_LABEL
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from infra import naming
 from infra.audit.findings import INFO, Flag
 from infra.audit.inventory import Inventory, SecretObject, object_ref
-from policies.rules.names import ROLE_SQL_KEY
+from infra.contract.names import ROLE_SQL_KEY
 from policies.rules.sql import grants as sql_grants, unquote
 
 Grant = tuple[str, str]  # (privilege, schema.table)

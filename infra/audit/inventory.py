@@ -13,9 +13,9 @@ from typing import Any
 
 from infra import naming
 from infra.audit.selectors import NAMESPACE_NAME_LABEL, Selector
+from infra.contract.kinds import CLUSTER_SCOPED
+from infra.contract.manifests import SecretUse, containers, manifest_pods, secret_uses
 from infra.manifests import Manifest
-from policies.rules.k8s import WORKLOAD_KINDS
-from policies.rules.model import CLUSTER_SCOPED
 
 
 def object_ref(kind: str, namespace: str | None, name: str) -> str:
@@ -31,15 +31,6 @@ def namespace_of(manifest: Manifest, default: str) -> str | None:
     if manifest.get("kind") in CLUSTER_SCOPED:
         return None
     return _meta(manifest).get("namespace") or default
-
-
-@dataclass(frozen=True)
-class SecretUse:
-    """One way a workload reads a Secret: how = env | envFrom | volume | imagePullSecrets."""
-
-    secret: str
-    how: str
-    detail: str
 
 
 @dataclass
@@ -90,59 +81,18 @@ class Inventory:
 
 
 def pod_template(manifest: Manifest) -> tuple[dict[str, str], dict[str, Any]]:
-    """Labels and spec of the pods a workload creates: what policies select and what they run."""
-    kind = manifest.get("kind")
-    spec = manifest.get("spec") or {}
-    if kind == "Pod":
-        return dict(_meta(manifest).get("labels") or {}), spec
-    if kind == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    template = spec.get("template") or {}
-    return dict((template.get("metadata") or {}).get("labels") or {}), template.get("spec") or {}
-
-
-def _containers(pod: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    for key in ("initContainers", "containers", "ephemeralContainers"):
-        yield from pod.get(key) or []
-
-
-def secret_uses(pod: Mapping[str, Any]) -> tuple[SecretUse, ...]:
-    """Every Secret a pod spec reads and how, so a reader can never be missed."""
-    uses: list[SecretUse] = []
-    mounts: dict[str, list[str]] = {}
-    for c in _containers(pod):
-        cname = c.get("name", "?")
-        for m in c.get("volumeMounts") or []:
-            mounts.setdefault(m.get("name", ""), []).append(f"{cname}:{m.get('mountPath', '?')}")
-        for env in c.get("env") or []:
-            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
-            if ref and ref.get("name"):
-                detail = f"{cname}: {env.get('name')} ← key {ref.get('key')}"
-                uses.append(SecretUse(ref["name"], "env", detail))
-        for src in c.get("envFrom") or []:
-            ref = src.get("secretRef")
-            if ref and ref.get("name"):
-                prefix = f" (prefix {src['prefix']})" if src.get("prefix") else ""
-                uses.append(SecretUse(ref["name"], "envFrom", f"{cname}: every key{prefix}"))
-    for vol in pod.get("volumes") or []:
-        vname = vol.get("name", "?")
-        names = []
-        if (vol.get("secret") or {}).get("secretName"):
-            names.append(vol["secret"]["secretName"])
-        for source in (vol.get("projected") or {}).get("sources") or []:
-            if (source.get("secret") or {}).get("name"):
-                names.append(source["secret"]["name"])
-        where = ", ".join(mounts.get(vname, [])) or "not mounted"
-        uses += [SecretUse(n, "volume", f"volume {vname} at {where}") for n in names]
-    for pull in pod.get("imagePullSecrets") or []:
-        if pull.get("name"):
-            uses.append(SecretUse(pull["name"], "imagePullSecrets", "image pull"))
-    return tuple(uses)
+    """Labels and spec of the pods a workload creates (the first, where a custom resource runs
+    several): what policies select and what they run. Found by the contract's one reader, so
+    a workload is whatever runs a pod, as the rules see it."""
+    pods = manifest_pods(manifest)
+    if not pods:
+        return {}, {}
+    return dict(pods[0].labels), dict(pods[0].spec)
 
 
 def _container_ports(pod: Mapping[str, Any]) -> dict[tuple[str, str], int]:
     named: dict[tuple[str, str], int] = {}
-    for c in _containers(pod):
+    for _, c in containers(pod):
         for p in c.get("ports") or []:
             if p.get("name") and p.get("containerPort"):
                 named[(str(p.get("protocol") or "TCP"), p["name"])] = int(p["containerPort"])
@@ -193,7 +143,7 @@ def build_inventory(manifests: Iterable[Manifest], default_namespace: str) -> In
         if kind == "Namespace":
             name = meta.get("name", "?")
             inv.namespaces[name] = {**(meta.get("labels") or {}), NAMESPACE_NAME_LABEL: name}
-        elif kind in WORKLOAD_KINDS and ns is not None:
+        elif ns is not None and manifest_pods(m):
             inv.workloads[ref] = _workload(m, ns)
         elif kind == "NetworkPolicy" and ns is not None:
             inv.policies.append((ref, ns, m))

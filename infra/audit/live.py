@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 from infra.audit.core import audit_manifests
 from infra.audit.diff import AREAS, AuditDiff, Change, diff_audits
-from infra.audit.inventory import WORKLOAD_KINDS, build_inventory, object_ref, pod_template
+from infra.audit.inventory import build_inventory, object_ref, pod_template
 from infra.audit.network import policy_types
 from infra.audit.policy import PolicyFinding, evaluate_policies
 from infra.audit.report import Namer, code, md_table
+from infra.contract.kinds import WORKLOAD_KINDS
 from infra.manifests import LAST_APPLIED, Manifest
 from infra.naming import issued_base
 

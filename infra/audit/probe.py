@@ -31,8 +31,8 @@ from infra.audit.live import kube_client
 from infra.audit.network import Direction, WorkloadNetwork
 from infra.audit.ports import Ports
 from infra.config import PerimeterConfig
+from infra.contract.addresses import METADATA_ADDRESS
 from infra.manifests import Manifest
-from policies.rules.network import METADATA_ADDRESS
 
 PROBE_LABEL = "agent-perimeter.io/probe"
 ROLE_LABEL = "agent-perimeter.io/probe-role"

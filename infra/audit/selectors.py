@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infra.contract.manifests import expression_matches, selector_expression_refused
+from infra.contract.names import NAMESPACE_NAME_LABEL
 from infra.manifests import ManifestError
-from policies.rules.k8s import selector_expression_refused
-from policies.rules.names import NAMESPACE_NAME_LABEL
 
 
 @dataclass(frozen=True)
@@ -23,14 +23,7 @@ class Requirement:
     values: tuple[str, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.operator == "In":
-            return labels.get(self.key) in self.values
-        if self.operator == "NotIn":
-            # A missing label is "not in" any set: the API server matches it.
-            return labels.get(self.key) not in self.values
-        if self.operator == "Exists":
-            return self.key in labels
-        return self.key not in labels
+        return expression_matches(self.key, self.operator, self.values, labels)
 
     def describe(self) -> str:
         if self.operator == "In":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.commands.source import Source, add_source_arguments, load_source
+from infra.contract.kinds import CLUSTER_SCOPED
 from infra.errors import ConfigError
 from infra.locations import Location, locate_dir, locate_in_stack_file
 from infra.manifests import Manifest, ManifestError, ref
@@ -23,7 +24,6 @@ from infra.sarif import render_sarif
 from infra.tools import RenderError, ToolMissing
 from policies.rules import TIERS, Resource, Violation, evaluate, sql
 from policies.rules.inventory import role_sql_texts
-from policies.rules.model import CLUSTER_SCOPED
 
 
 def register(subparsers: Any) -> None:

@@ -11,10 +11,10 @@ import pulumi
 
 from infra.agent import Chosen, agent_definition, agent_spec
 from infra.config import AgentSpec
+from infra.contract.names import AGENT_DEFINITION_KEY
 from infra.kubernetes_object import KubernetesObject, object_meta
 from infra.naming import LABEL_AGENT_DEFINITION, Placement, common_labels
 from infra.platform_api.agent import Agent, AgentArgs
-from policies.rules.names import AGENT_DEFINITION_KEY
 
 
 def configmap_name(agent: AgentSpec | None) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 
 from infra.config import DatabaseEndpoint, Provisioner
+from infra.contract.names import admin_secret_name
 from infra.credentials import credential_secret
 from infra.database.job import (
     ADMIN_PASSWORD_KEY,
@@ -38,7 +39,6 @@ from infra.naming import (
     verifiers_secret_name,
 )
 from infra.workloads import restricted_container_security, restricted_pod_security
-from policies.rules.names import admin_secret_name
 
 
 @dataclass(frozen=True)

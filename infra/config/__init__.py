@@ -39,8 +39,8 @@ from infra.config.stack_file import (
 from infra.config.tls import UpstreamTls
 from infra.config.tunnel import Tunnel
 from infra.config.types import MAX_EPOCH, MAX_MCP_SERVERS, ImageRef, Tier, quantity_value
+from infra.contract.names import role_name
 from infra.errors import ConfigError
-from policies.rules.names import role_name
 
 __all__ = [
     "MAX_EPOCH",

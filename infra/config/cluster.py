@@ -16,7 +16,7 @@ from infra.config.types import (
     Section,
     UnprivilegedPort,
 )
-from policies.rules.model import DEFAULT_MIN_CIDR_PREFIX  # the pack judges folders by it
+from infra.contract.addresses import DEFAULT_MIN_CIDR_PREFIX  # the pack judges folders by it
 
 
 class ClusterNetwork(Section):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from infra import naming
 from infra.config.addresses import overlap
 from infra.config.types import Tier, duplicates, repeats
-from policies.rules.names import role_name
+from infra.contract.names import role_name
 
 if TYPE_CHECKING:
     from infra.config.perimeter import PerimeterConfig

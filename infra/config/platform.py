@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from infra.config.addresses import ip_or_none
 from infra.config.types import Cidr, Port, Section
-from policies.rules.network import reachable_metadata  # every metadata address, every spelling
+from infra.contract.addresses import reachable_metadata  # every metadata address, every spelling
 
 
 class PlatformEndpoints(Section):

@@ -32,8 +32,8 @@ from infra.config.types import (
     raise_cross_reference,
     require_unique,
 )
-from policies.rules.network import reachable_metadata  # every metadata address, every spelling
-from policies.rules.secret_shapes import (  # one credential judge: the config's and the pack's
+from infra.contract.addresses import reachable_metadata  # every metadata address, every spelling
+from infra.contract.secret_shapes import (  # one credential judge: the config's and the pack's
     credential_in_args,
     credential_in_text,
     credential_in_value,

@@ -19,8 +19,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from infra.contract.addresses import reachable_metadata  # every metadata address, every spelling
 from infra.dns_names import HOSTNAME, domain_problem
-from policies.rules.network import reachable_metadata  # every metadata address, every spelling
 
 MAX_MCP_SERVERS = 20
 

@@ -14,7 +14,7 @@ import hashlib
 import shlex
 
 from infra.config import DatabaseEndpoint
-from policies.rules.names import ROLE_SQL_KEY
+from infra.contract.names import ROLE_SQL_KEY
 
 SQL_MOUNT_PATH = "/etc/role-sql"
 SQL_FILE = f"{SQL_MOUNT_PATH}/{ROLE_SQL_KEY}"

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import names
+from .contract import names
+from .contract.addresses import METADATA_ADDRESSES, METADATA_FORMS
+from .contract.secret_shapes import TOKEN_SHAPES
 from .k8s import selector_is_empty, selector_matches
 from .model import Resource, Rule, Settings, Target, as_list, as_map, dig, stack_rule
 from .network import (
@@ -24,10 +26,7 @@ from .network import (
     GATEWAY_KINDS,
     INGRESS_KINDS_BY_GROUP,
     KNATIVE_VISIBILITY_LABELS,
-    METADATA_ADDRESSES,
-    METADATA_FORMS,
 )
-from .secret_shapes import TOKEN_SHAPES
 
 if TYPE_CHECKING:
     from .inventory import Inventory

@@ -6,7 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import names, secret_shapes, sql
+from . import sql
+from .contract import names, secret_shapes
 from .inventory import Inventory, agent_toolsets, is_provisioner, role_sql_texts
 from .k8s import containers, pod_labels, pod_views, where
 from .model import Resource, Settings, Target, as_list, as_map, resource_rule, stack_rule

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import names, sql
+from . import sql
+from .contract import names
 from .inventory import Document, Inventory, agent_servers, agent_toolsets
 from .k8s import containers, pod_labels, pod_views
 from .model import (

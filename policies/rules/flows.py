@@ -13,11 +13,11 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from . import names
+from .contract import names
+from .contract.names import NAMESPACE_NAME_LABEL
 from .inventory import Inventory
 from .k8s import containers, pod_labels, pod_views, selector_is_empty, selector_matches
 from .model import Resource, Settings, Target, as_list, as_map, stack_rule
-from .names import NAMESPACE_NAME_LABEL
 from .network import matches_every_namespace, policy_types
 
 # The env var the sandbox-runner chart writes `direct_mcp_access` into (charts/sandbox-runner).

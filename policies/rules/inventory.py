@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from . import names, sql
+from . import sql
+from .contract import names
 from .k8s import all_secret_references, containers, is_workload, pod_labels, pod_views
 from .model import Resource, as_list, as_map
 

@@ -10,10 +10,18 @@ depend on it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
+
+from .contract.addresses import (
+    DEFAULT_ALLOWED_EGRESS_CIDRS as DEFAULT_ALLOWED_EGRESS_CIDRS,
+    DEFAULT_MIN_CIDR_PREFIX as DEFAULT_MIN_CIDR_PREFIX,
+    Network as Network,
+)
+from .contract.kinds import CLUSTER_SCOPED
+from .contract.manifests import as_list as as_list, as_map as as_map, dig as dig
 
 if TYPE_CHECKING:
     from .inventory import Inventory
@@ -24,64 +32,9 @@ DISABLED = "disabled"
 LEVELS = (MANDATORY, ADVISORY, DISABLED)
 TIERS = ("dev", "staging", "prod")
 
-# The platform's published ranges: its API and the tunnel edge (PLATFORM-FACTS.md).
-DEFAULT_ALLOWED_EGRESS_CIDRS: tuple[str, ...] = (
-    "160.79.104.0/23",
-    "2607:6bc0::/48",
-    "198.41.192.0/19",
-    "2606:4700:a0::/44",
-)
-# The broadest range an ipBlock may name (the stack config's `min_cidr_prefix` defaults): wider
-# is almost always a typo, or a wish to reach everything behind it.
-DEFAULT_MIN_CIDR_PREFIX: tuple[int, int] = (12, 32)  # IPv4, IPv6
-
 # Token groups of pulumi-kubernetes resources that are not Kubernetes objects themselves
 # (components that expand into objects, which the engine reports separately).
 _COMPONENT_GROUPS = frozenset({"helm.sh", "yaml", "kustomize"})
-
-# Kinds that live outside any namespace; everything else defaults to `default`.
-CLUSTER_SCOPED = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "StorageClass",
-        "PriorityClass",
-        "RuntimeClass",
-        "IngressClass",
-        "GatewayClass",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "CSIDriver",
-        "APIService",
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-    }
-)
-
-
-def as_map(value: Any) -> Mapping[str, Any]:
-    """`value` if it is a mapping (dict or policy proxy), else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def as_list(value: Any) -> Sequence[Any]:
-    """`value` if it is a list (or policy proxy list), else an empty one; never a string."""
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return value
-    return ()
-
-
-def dig(value: Any, *path: str) -> Any:
-    """Follow mapping keys; None as soon as one is missing."""
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _quiet(read: Callable[[], Any]) -> Any:
@@ -212,9 +165,6 @@ class Violation:
             "enforcement": self.enforcement,
             "urn": self.urn,
         }
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)

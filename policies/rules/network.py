@@ -6,7 +6,8 @@ import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from . import names
+from .contract import names
+from .contract.addresses import INTERNAL_NETWORKS, reachable_metadata
 from .inventory import Inventory
 from .k8s import (
     containers,
@@ -30,50 +31,6 @@ from .model import (
     stack_rule,
 )
 
-# Cloud instance-metadata and credential endpoints: AWS (IMDS, ECS task, EKS Pod Identity,
-# and their IPv6 forms), GCP (IPv4, IPv6), Azure (IMDS, WireServer), Alibaba, Oracle, ...
-METADATA_ADDRESSES: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = tuple(
-    ipaddress.ip_address(a)
-    for a in (
-        "169.254.169.254",
-        "169.254.170.2",
-        "169.254.170.23",
-        "168.63.129.16",
-        "100.100.100.200",
-        "fd00:ec2::254",
-        "fd00:ec2::23",
-        "fd20:ce::254",
-    )
-)
-METADATA_ADDRESS = METADATA_ADDRESSES[0]
-
-
-def _ipv6_forms(address: ipaddress.IPv4Address) -> tuple[ipaddress.IPv6Address, ...]:
-    """The IPv6 spellings that reach an IPv4 address: IPv4-mapped, IPv4-compatible, NAT64."""
-    value = int(address)
-    return tuple(
-        ipaddress.IPv6Address(prefix + value)
-        for prefix in (0xFFFF << 32, 0, int(ipaddress.IPv6Address("64:ff9b::")))
-    )
-
-
-def metadata_forms() -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
-    """Every metadata address in every form a CIDR could reach it by."""
-    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
-    for address in METADATA_ADDRESSES:
-        forms.append(address)
-        if isinstance(address, ipaddress.IPv4Address):
-            forms.extend(_ipv6_forms(address))
-    return tuple(forms)
-
-
-METADATA_FORMS = metadata_forms()
-# Cluster- and VPC-internal space: in-cluster peers and private databases live here,
-# so reaching it is not "egress to the internet".
-INTERNAL_NETWORKS: tuple[Network, ...] = tuple(
-    ipaddress.ip_network(c)
-    for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
-)
 # Objects of widely used projects that route traffic from outside the cluster to pods:
 # API group -> kinds. Matched by group and kind, so an in-mesh object of the same kind
 # name elsewhere is not mistaken for one.
@@ -566,19 +523,6 @@ def egress_only_to_allowed_cidrs(resource: Resource, settings: Settings) -> Iter
 
 def _is_internal(network: Network) -> bool:
     return any(network.version == n.version and network.subnet_of(n) for n in INTERNAL_NETWORKS)  # type: ignore[arg-type]
-
-
-def reachable_metadata(
-    network: Network, excepts: list[Network]
-) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """Metadata addresses (any spelling) inside `network` and outside every `except`."""
-    return [
-        a
-        for a in METADATA_FORMS
-        if a.version == network.version
-        and a in network
-        and not any(e.version == a.version and a in e for e in excepts)
-    ]
 
 
 @resource_rule(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from . import names
+from .contract import names
 from .flows import declared_direct_servers
 from .inventory import Inventory
 from .k8s import pod_labels

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from infra.config import load
+from infra.contract.names import NAMESPACE_NAME_LABEL
 from infra.manifests import MANIFESTS_DIR
 from infra.network import allowed_egress_cidrs
 from policies.rules import evaluate
 from policies.rules.model import Resource
-from policies.rules.names import NAMESPACE_NAME_LABEL
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster
 from tests.e2e.harness.tools import REPO
 

@@ -12,13 +12,13 @@ import pytest
 import yaml
 
 from infra import config as infra_config, naming
+from infra.contract import names as contract_names
 from infra.network import allowed_egress_cidrs, pack_config_of
 from policies.rules import (
     ALL_RULES,
     DEFAULT_ALLOWED_EGRESS_CIDRS,
     Resource,
     evaluate,
-    names as rule_names,
 )
 from tests.conftest import SHIPPED_STACKS
 from tests.policies import perimeter_fixtures as fx
@@ -153,22 +153,25 @@ def _constants(path: Path) -> dict[str, str]:
 
 
 def test_the_names_the_pack_reads_are_defined_once() -> None:
-    """policies/rules/names.py defines them (the pack runs without the program); the program,
-    the audit, the servers and the sandbox import them: no module redefines one, under its own
-    name or another (a label, an annotation or a data key spelled out again)."""
-    names_file = PACK / "rules" / "names.py"
-    pack = _constants(names_file)
+    """infra/contract/ defines them (the pack holds a generated copy); the program, the audit,
+    the servers and the sandbox import them: no module redefines one, under its own name or
+    another (a label, an annotation or a data key spelled out again)."""
+    contract = REPO / "infra" / "contract"
+    pack: dict[str, str] = {}
+    for module in sorted(contract.glob("*.py")):
+        pack |= _constants(module)
     spelled = {v for v in pack.values() if "/" in v or v.endswith((".sql", ".json", ".yaml"))}
     copies = []
+    generated = (contract, PACK / "rules" / "contract")
     for folder in ("infra", "policies", "servers", "sandbox"):
         for path in sorted((REPO / folder).rglob("*.py")):
-            if path == names_file or ".venv" in path.parts:
+            if path.parent in generated or ".venv" in path.parts:
                 continue
             for name, value in _constants(path).items():
                 if name in pack or value in spelled:
                     copies.append(f"{path.relative_to(REPO)}: {name} = {value!r}")
     assert copies == [], "defined again:\n" + "\n".join(copies)
-    assert naming.LABEL_NAME is rule_names.LABEL_NAME
+    assert naming.LABEL_NAME is contract_names.LABEL_NAME
     for server, tool in [("tickets", "get_ticket"), ("order-history", "list_orders")]:
         assert infra_config.role_name(server, tool) == f"mcp_{server.replace('-', '_')}_{tool}"
 

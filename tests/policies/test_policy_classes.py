@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from infra.contract.names import NAMESPACE_NAME_LABEL
 from policies.rules import RULES_BY_ID
 from policies.rules.admission import admission_manifests
-from policies.rules.names import NAMESPACE_NAME_LABEL
 from tests.policies import perimeter_fixtures as fx
 from tests.policies.test_policy_rules import (
     DEPLOY,

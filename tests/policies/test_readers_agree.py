@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra.audit.inventory import secret_uses
 from infra.audit.selectors import Selector
+from infra.contract.manifests import secret_uses
 from infra.manifests import ManifestError
 from policies.rules import evaluate
 from policies.rules.k8s import secret_references, selector_matches
