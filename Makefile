@@ -55,7 +55,7 @@ contract:
 
 # policies/config/<tier>.json: each shipped stack's levels and declared egress, from the rules.
 policy-config: setup
-	@$(PY) -c 'import json; from infra.config import load; from infra.network import pack_config_of; \
+	@$(PY) -c 'import json; from infra.pure.config import load; from infra.pure.network import pack_config_of; \
 	[open(f"policies/config/{c.tier.value}.json", "w").write(json.dumps(pack_config_of(c), indent=2) + "\n") \
 	 for c in (load(stack=s) for s in ("dev", "staging", "prod"))]'
 

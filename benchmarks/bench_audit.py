@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_check import environment  # noqa: E402
 
-from infra.audit import Audit, audit_manifests, render_diagram, render_json, render_markdown  # noqa: E402
-from infra.manifests import load_dir, write_dir  # noqa: E402
-from infra.offline import render_environment  # noqa: E402
+from infra.offline.audit import Audit, audit_manifests, render_diagram, render_json, render_markdown  # noqa: E402
+from infra.offline.manifests import load_dir, write_dir  # noqa: E402
+from infra.offline.mocked import render_environment  # noqa: E402
 
 OUT = REPO / "build" / "bench-audit"
 
@@ -84,7 +84,7 @@ def main() -> int:
     print(f"JSON {json_time:.2f} s; diagram (dot, SVG) {diagram_time:.2f} s")
 
     load_time, _ = median_time(lambda: load_dir(folder), 1)
-    print(f"reading the folder back (infra.manifests.load_dir): {load_time:.2f} s")
+    print(f"reading the folder back (infra.offline.manifests.load_dir): {load_time:.2f} s")
 
     command = [sys.executable, "-m", "infra", "audit", str(folder)]
     wall, proc = median_time(

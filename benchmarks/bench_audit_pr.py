@@ -21,10 +21,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_check import environment  # noqa: E402
 
-from infra.audit import render_markdown  # noqa: E402
-from infra.audit.pr import COMMENT_LIMIT, render_pr  # noqa: E402
-from infra.commands.audit import audit_source  # noqa: E402
-from infra.commands.source import source_of  # noqa: E402
+from infra.offline.audit import render_markdown  # noqa: E402
+from infra.offline.audit.pr import COMMENT_LIMIT, render_pr  # noqa: E402
+from infra.offline.commands.audit import audit_source  # noqa: E402
+from infra.offline.commands.source import source_of  # noqa: E402
 
 
 def main() -> int:

@@ -26,10 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import infra.agent  # noqa: E402
-from infra.config import McpServer, PerimeterConfig, load  # noqa: E402
-from infra.manifests import write_dir  # noqa: E402
-from infra.offline import render_environment  # noqa: E402
+import infra.pure.agent  # noqa: E402
+from infra.offline.manifests import write_dir  # noqa: E402
+from infra.offline.mocked import render_environment  # noqa: E402
+from infra.pure.config import McpServer, PerimeterConfig, load  # noqa: E402
 
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = REPO / ".tools" / "checkov-venv"
@@ -66,7 +66,7 @@ def environment(servers: int, tools: int) -> PerimeterConfig:
     """The dev stack with generated servers. Each server validates on its own; the list
     skips the platform's 20-server cap (here only: config validation and the program both
     enforce it), which `check` then reports on the agent definition."""
-    infra.agent.MAX_MCP_SERVERS = max(servers, infra.agent.MAX_MCP_SERVERS)
+    infra.pure.agent.MAX_MCP_SERVERS = max(servers, infra.pure.agent.MAX_MCP_SERVERS)
     base = load(stack="dev")
     generated = [server(i, tools) for i in range(servers)]
     sandbox = base.sandboxes[0].model_copy(update={"direct_mcp_access": [generated[0].name]})

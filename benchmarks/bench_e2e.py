@@ -1,12 +1,16 @@
 """Benchmark: the end-to-end tier's costs on this machine (printed, not a timed test).
 
 Reports the tool builds (cold, as recorded when each tool was built; warm, timed now),
-the control plane's start, `pulumi up` of dev and of a generated 20-server x 10-tool
-environment, a no-change `up`, `destroy`, and the peak memory of the engine's process
-tree and of the control plane. Aims (2 cores): dev up < 15 s, no-change up < 5 s,
-20-server up < 60 s.
+the control plane's start, and for dev and each generated `<servers>x<tools>` environment:
+`pulumi up`, a no-change `up` and `preview`, `destroy`, the resources in the state (per
+server too), the peak memory of the engine's process tree, and `kubectl apply
+--server-side` of the same environment's render into the same control plane, the user's
+alternative and the reference: `up-vs-apply <env>: <ratio>` on a line of its own.
 
-    .venv/bin/python benchmarks/bench_e2e.py [--servers 20] [--tools 10]
+Aims (2 cores): dev up < 15 s, no-change up < 3 s, preview < 5 s; 20x10 up < 60 s and
+within 3x kubectl apply, no-change up < 5 s, destroy < 30 s.
+
+    .venv/bin/python benchmarks/bench_e2e.py [--sizes 20x10,50x10]
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_check import server  # noqa: E402
-from infra.config import PERIMETER_KEY  # noqa: E402
+from infra.offline.manifests import MANIFESTS_DIR  # noqa: E402
+from infra.pure.config import MAX_MCP_SERVERS, PERIMETER_KEY  # noqa: E402
 from tests.e2e.harness.control_plane import ControlPlane  # noqa: E402
 from tests.e2e.harness.perimeter import Perimeter  # noqa: E402
 from tests.e2e.harness.pulumi_cli import PulumiWorkspace  # noqa: E402
@@ -113,7 +118,7 @@ def generated_stack(servers: int, tools: int, target: Path) -> Path:
             "model": "claude-sonnet-5",
             "system_prompt_file": "prompts/export-ticket-agent.md",
             "sandbox": settings["sandboxes"][0]["name"],
-            "mcp_servers": [{"server": name} for name in names],
+            "mcp_servers": [{"server": name} for name in names[:MAX_MCP_SERVERS]],
         }
     ]
     settings["quota"] = {
@@ -139,11 +144,42 @@ def timed(label: str, run: object) -> float:
     return seconds
 
 
+def kubectl_apply_seconds(plane: ControlPlane, stack_file: Path, namespace: str) -> float:
+    """`kubectl apply --server-side` of the stack's render into an empty namespace, timed; the
+    objects are deleted again and the namespace awaited gone before the next environment."""
+    out = Path(tempfile.mkdtemp(prefix="ap-bench-render-")) / "render"
+    subprocess.run(
+        [sys.executable, "-m", "infra", "render", "--config", str(stack_file), "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    folder = out / MANIFESTS_DIR
+    begin = time.monotonic()
+    plane.kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(folder))
+    seconds = time.monotonic() - begin
+    objects = len(list(folder.glob("*.yaml")))
+    print(f"  {'kubectl apply --server-side':<34} {seconds:7.1f} s  ({objects} objects)")
+    plane.kubectl("delete", "--wait=false", "--ignore-not-found", "-f", str(folder), check=False)
+    deadline = time.monotonic() + 300
+    while plane.kubectl("get", "namespace", namespace, check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"namespace {namespace} was not gone 300 s after the delete")
+        time.sleep(1)
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return seconds
+
+
+def size(text: str) -> tuple[int, int]:
+    servers, _, tools = text.partition("x")
+    return int(servers), int(tools)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", type=int, default=20)
-    parser.add_argument("--tools", type=int, default=10)
+    parser.add_argument("--sizes", default="20x10", help="generated environments, e.g. 20x10,50x10")
     args = parser.parse_args()
+    sizes = [size(text) for text in args.sizes.split(",")]
 
     print("tool builds (cold: recorded when built; warm: a cached run now)")
     for done in sorted(CACHE.glob("*/.build-seconds")):
@@ -181,23 +217,35 @@ def main() -> int:
         workspace.run("login", workspace.env()["PULUMI_BACKEND_URL"])
         workspace.install_built_plugins()
         pair = self_signed_pair("bench")
-        sources = {
-            "dev": REPO / "Pulumi.dev.yaml",
-            f"{args.servers}x{args.tools}": generated_stack(
-                args.servers, args.tools, Path(tempfile.mkdtemp(prefix="ap-bench-stack-"))
-            ),
-        }
+        sources: dict[str, Path] = {"dev": REPO / "Pulumi.dev.yaml"}
+        for servers, tools in sizes:
+            if servers > MAX_MCP_SERVERS:
+                print(
+                    f"{servers}x{tools}: not run: an environment holds at most "
+                    f"{MAX_MCP_SERVERS} MCP servers (MAX_MCP_SERVERS, the platform's cap)"
+                )
+                continue
+            folder = Path(tempfile.mkdtemp(prefix="ap-bench-stack-"))
+            sources[f"{servers}x{tools}"] = generated_stack(servers, tools, folder)
+        ratios: list[str] = []
         for label, source in sources.items():
             print(f"{label}:")
             stack = Perimeter.prepare(workspace, plane, f"bench-{label}", pair, platform, source)
             with PeakMemory() as memory:
-                timed("pulumi up", stack.stack.up)
+                up = timed("pulumi up", stack.stack.up)
             count = len(stack.stack.export()["deployment"]["resources"])
-            print(f"  {'resources':<34} {count:7d}")
+            servers = len(stack.config.mcp_servers)
+            print(f"  {'resources':<34} {count:7d}  ({count / servers:.1f} per server)")
             print(f"  {'peak RSS, engine + plugins':<34} {memory.peak / 1024:7.0f} MiB")
             timed("pulumi up (no changes)", stack.stack.up)
+            timed("pulumi preview (no changes)", stack.stack.preview)
             timed("pulumi destroy", stack.stack.destroy)
+            stack.await_namespace_absent()
+            applied = kubectl_apply_seconds(plane, stack.stack.config_file, stack.namespace)
             stack.stack.remove()
+            ratios.append(f"up-vs-apply {label}: {up / applied:.1f}")
+        for line in ratios:
+            print(line)
         assert plane.supervisor is not None
         pids = {p.pid for _, p in plane.supervisor.started}
         pids |= {d for pid in pids for d in descendants(pid)}

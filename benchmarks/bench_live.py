@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_e2e import descendants, rss_kib  # noqa: E402
-from infra.commands.source import load_stack_source  # noqa: E402
+from infra.offline.commands.source import load_stack_source  # noqa: E402
 from tests.e2e.harness.tools import BUILD_SCRIPT  # noqa: E402
 from tests.live.harness.session import FORBIDDEN, live_session  # noqa: E402
 

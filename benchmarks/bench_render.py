@@ -29,9 +29,9 @@ import sys
 gc.disable()  # as `python -m infra` does
 sys.path.insert(0, {benchmarks!r})
 from bench_check import environment
-from infra.cli import exit_now
-from infra.manifests import write_dir
-from infra.offline import manifests_of, synthesize
+from infra.offline.cli import exit_now
+from infra.offline.manifests import write_dir
+from infra.offline.mocked import manifests_of, synthesize
 write_dir(manifests_of(synthesize(environment({servers}, {tools}), render_charts=True)), {folder!r})
 exit_now(0)  # as `python -m infra` ends
 """

@@ -15,11 +15,11 @@ def _run_by_pulumi_engine() -> bool:
 
 
 def _pulumi_program() -> None:
-    from infra.boundary_repair import live_restore_tokens
-    from infra.config import load_pulumi
-    from infra.network import network_policies
-    from infra.preflight import require_cluster_prerequisites
-    from infra.stack import build, export_outputs
+    from infra.engine.boundary_repair import live_restore_tokens
+    from infra.engine.preflight import require_cluster_prerequisites
+    from infra.engine.stack import build, export_outputs
+    from infra.pure.config import load_pulumi
+    from infra.pure.network import network_policies
 
     config, secrets = load_pulumi()
     require_cluster_prerequisites(config)
@@ -35,6 +35,6 @@ else:
     # A command runs for seconds and keeps what it builds until it exits: the cycle collector
     # would only walk that heap again and again (a third of a 20-server render).
     gc.disable()
-    from infra.cli import exit_now, main
+    from infra.offline.cli import exit_now, main
 
     exit_now(main())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import PERIMETER_KEY, ConfigError, PerimeterConfig, load, parse_perimeter
+from infra.pure.config import PERIMETER_KEY, ConfigError, PerimeterConfig, load, parse_perimeter
 from tests.database.conftest import Server, running_pg
 from tests.signals import interrupt
 

@@ -16,7 +16,7 @@ from pulumi.dynamic import DiffResult, ReadResult, ResourceProvider
 
 from infra.platform_api.connection import Connection, calling, fail, plain
 from infra.platform_api.sdk import anthropic
-from infra.platform_ids import id_problem
+from infra.pure.platform_ids import id_problem
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN during preview
 

@@ -13,10 +13,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from infra.dns_names import domain_problem
 from infra.platform_api.base import PlatformProvider, with_secret_outputs
 from infra.platform_api.connection import calling, fail, plain
 from infra.platform_api.sdk import anthropic
+from infra.pure.dns_names import domain_problem
 
 
 class TunnelProvider(PlatformProvider):

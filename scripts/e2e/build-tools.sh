@@ -508,7 +508,7 @@ py_compile() {
 PY_ENV=(--config.env PYTHONDONTWRITEBYTECODE=1 --config.env PYTHONUNBUFFERED=1)
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# The role-provisioning Job's image (infra/database/job.py): /bin/sh, cat and psql >= 15
+# The role-provisioning Job's image (infra/pure/database/job.py): /bin/sh, cat and psql >= 15
 # (Debian's own binary first on PATH, not the perl wrapper), as 65532.
 build_image_role_provisioner() {
   base_rootfs rootfs

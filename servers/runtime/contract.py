@@ -29,7 +29,7 @@ DATABASE_NAME = "DATABASE_NAME"
 DATABASE_SSLMODE = "DATABASE_SSLMODE"
 DATABASE_SSLROOTCERT = "DATABASE_SSLROOTCERT"
 BACKEND_PREFIX = "BACKEND_"
-# The session setting a tenant-bound tool's row-level security reads (infra/database/sql.py).
+# The session setting a tenant-bound tool's row-level security reads (infra/pure/database/sql.py).
 TENANT_SETTING = "agent_perimeter.tenant"
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.audit import Audit, audit_manifests
-from infra.manifests import Manifest, load_dir
+from infra.offline.audit import Audit, audit_manifests
+from infra.offline.manifests import Manifest, load_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NETWORK = FIXTURES / "network"

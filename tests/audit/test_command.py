@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.audit import RecordedReader
-from infra.cli import main
-from infra.commands import audit as command
-from infra.commands.source import Source
+from infra.offline.audit import RecordedReader
+from infra.offline.cli import main
+from infra.offline.commands import audit as command
+from infra.offline.commands.source import Source
 from tests.audit.fixtures.perimeter import environment
 from tests.audit.helpers import LIVE_NS, NETWORK, recorded
 

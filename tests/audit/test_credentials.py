@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import json
 
-from infra import naming
-from infra.audit import audit_manifests, render_json, render_markdown
-from infra.audit.credentials import parse_grants_annotation, role_sql_grants
+from infra.offline.audit import audit_manifests, render_json, render_markdown
+from infra.offline.audit.credentials import parse_grants_annotation, role_sql_grants
+from infra.pure import naming
 from tests.audit.fixtures.perimeter import NS, environment
 from tests.audit.helpers import by_name, flag_codes
 

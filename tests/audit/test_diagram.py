@@ -7,10 +7,10 @@ import re
 import pytest
 
 from benchmarks.bench_check import environment
-from infra.audit import Audit
-from infra.audit.diagram import PATH, build_graph
-from infra.commands.audit import audit_source
-from infra.commands.source import source_of
+from infra.offline.audit import Audit
+from infra.offline.audit.diagram import PATH, build_graph
+from infra.offline.commands.audit import audit_source
+from infra.offline.commands.source import source_of
 
 
 @pytest.fixture(scope="module")

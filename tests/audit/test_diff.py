@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.audit import audit_manifests, diff_audits, render_diff_markdown
+from infra.offline.audit import audit_manifests, diff_audits, render_diff_markdown
 from tests.audit.fixtures.perimeter import environment
 
 

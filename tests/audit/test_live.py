@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.audit import (
+from infra.offline.audit import (
     KubernetesReader,
     RecordedReader,
     compare,
     read_cluster,
     render_drift_markdown,
 )
-from infra.audit.live import METADATA_ONLY, LiveError
+from infra.offline.audit.live import METADATA_ONLY, LiveError
 from tests.audit.fixtures.perimeter import environment
 from tests.audit.helpers import LIVE_NS, recorded
 
@@ -233,7 +233,7 @@ def test_an_unknown_context_is_a_clear_error(stub_api, monkeypatch) -> None:
 def test_certificate_objects_are_matched_by_their_base_name() -> None:
     """Offline, a certificate's Secret is named after a placeholder; live, after the certificate
     the engine generated. The audit compares the two as one object, references included."""
-    from infra.audit.live import align_issued_names
+    from infra.offline.audit.live import align_issued_names
 
     offline = "mcp-server-billing-tls-0123456789"
     live_name = "mcp-server-billing-tls-abcdefabcd"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from infra.audit import audit_manifests
-from infra.manifests import ManifestError, load_dir
+from infra.offline.audit import audit_manifests
+from infra.offline.manifests import ManifestError, load_dir
 from tests.audit.helpers import NETWORK, flag_codes, flows, peers, scenario
 
 ANYTHING = "anything (every pod of every namespace, every address)"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.audit import Audit, audit_manifests
+from infra.offline.audit import Audit, audit_manifests
 from policies.rules import RULES_BY_ID
 from tests.audit.fixtures.perimeter import NS, environment
 from tests.audit.helpers import by_name, flag_codes

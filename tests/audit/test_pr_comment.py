@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_check import environment
-from infra.audit import pr
-from infra.audit.pr import COMMENT_LIMIT, marker, render_pr
-from infra.cli import main
-from infra.commands.audit import audit_source
-from infra.commands.source import source_of
+from infra.offline.audit import pr
+from infra.offline.audit.pr import COMMENT_LIMIT, marker, render_pr
+from infra.offline.cli import main
+from infra.offline.commands.audit import audit_source
+from infra.offline.commands.source import source_of
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_external_destinations_are_named_and_the_full_report_keeps_the_cidr(larg
     assert "tunnel edge TCP/7844, UDP/7844" in comment
     assert "database support TCP/5432" in comment
     assert not re.search(r"\b198\.41\.192\.0/19\b", comment)
-    from infra.audit import render_markdown
+    from infra.offline.audit import render_markdown
 
     assert "`platform API (160.79.104.0/23)` TCP/443" in render_markdown(large_audit)
 

@@ -10,8 +10,8 @@ import copy
 
 import pytest
 
-from infra.audit.inventory import object_ref
-from infra.audit.probe import (
+from infra.offline.audit.inventory import object_ref
+from infra.offline.audit.probe import (
     DEFAULT_FORBIDDEN,
     Check,
     Target,
@@ -20,9 +20,9 @@ from infra.audit.probe import (
     probe_audit,
     probe_pod,
 )
-from infra.commands.source import load_stack_source
-from infra.config import PerimeterConfig
-from infra.manifests import Manifest
+from infra.offline.commands.source import load_stack_source
+from infra.offline.manifests import Manifest
+from infra.pure.config import PerimeterConfig
 from tests.charts.pod_checks import restricted_violations
 from tests.conftest import run_infra
 

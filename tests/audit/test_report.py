@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.audit import DiagramError, audit_manifests, render_diagram, render_json, render_markdown
+from infra.offline.audit import (
+    DiagramError,
+    audit_manifests,
+    render_diagram,
+    render_json,
+    render_markdown,
+)
 from tests.audit.fixtures.perimeter import NS, environment
 from tests.audit.helpers import scenario
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.audit.ports import Ports
-from infra.audit.selectors import Selector
-from infra.manifests import ManifestError
+from infra.offline.audit.ports import Ports
+from infra.offline.audit.selectors import Selector
+from infra.offline.manifests import ManifestError
 
 
 def test_match_labels_and_match_expressions_must_all_hold() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from infra import naming
-from infra.audit import Audit, audit_manifests, diff_audits, render_diagram, render_markdown
-from infra.commands.audit import audit_source
-from infra.commands.source import Source, load_stack_source
+from infra.offline.audit import Audit, audit_manifests, diff_audits, render_diagram, render_markdown
+from infra.offline.commands.audit import audit_source
+from infra.offline.commands.source import Source, load_stack_source
+from infra.pure import naming
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import tools
+from infra.offline import tools
 
 
 @pytest.fixture(scope="session", autouse=True)

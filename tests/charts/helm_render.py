@@ -1,6 +1,6 @@
 """Render and lint the charts with the real helm CLI, as the program's offline render does.
 
-helm is located with `infra.tools.helm_binary()`; when it is missing that raises
+helm is located with `infra.offline.tools.helm_binary()`; when it is missing that raises
 `ToolMissing`, so a test that renders fails loudly instead of being skipped (a
 skipped chart suite would let a broken chart through CI).
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from infra import tools
+from infra.offline import tools
 
 CHARTS = ("mcp-server", "mcp-tunnel", "sandbox-runner")
 DEFAULT_NAMESPACE = "agent-perimeter-test"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import tools
-from infra.tools import REPO_ROOT
+from infra.offline import tools
+from infra.offline.tools import REPO_ROOT
 
 from .helm_render import CHARTS, chart_dir, lint, render_by_source, run_helm
 from .values_sets import NAMESPACE, REALISTIC

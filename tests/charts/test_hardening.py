@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra import naming
+from infra.pure import naming
 
 from .helm_render import CHARTS, Manifest, render
 from .pod_checks import hardening_violations, pod_spec, restricted_violations

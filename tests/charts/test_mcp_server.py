@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra import naming
+from infra.pure import naming
 
 from .helm_render import HelmFailed, Manifest, only, render
 from .values_sets import DIGEST, INVENTORY, NAMESPACE, TICKETS, mcp_server_values

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra import naming
+from infra.pure import naming
 
 from .helm_render import HelmFailed, Manifest, only, render
 from .test_mcp_server import container, env_map

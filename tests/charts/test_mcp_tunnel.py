@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import naming
+from infra.pure import naming
 
 from .helm_render import HelmFailed, Manifest, only, render
 from .values_sets import INVENTORY, NAMESPACE, TICKETS, TUNNEL, mcp_tunnel_values, service_url

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra import naming
-from infra.components.mcp_server import McpServerArgs, mcp_server_values as program_server_values
-from infra.components.mcp_tunnel import (
+from infra.engine.components.mcp_server import (
+    McpServerArgs,
+    mcp_server_values as program_server_values,
+)
+from infra.engine.components.mcp_tunnel import (
     McpTunnelArgs,
     TunnelSecrets,
     tunnel_routes,
     tunnel_values as program_tunnel_values,
 )
-from infra.components.sandbox_pool import SandboxPoolArgs, sandbox_values as program_sandbox_values
-from infra.config import DatabaseEndpoint, McpServer, SandboxPool, Tunnel
+from infra.engine.components.sandbox_pool import (
+    SandboxPoolArgs,
+    sandbox_values as program_sandbox_values,
+)
+from infra.pure import naming
+from infra.pure.config import DatabaseEndpoint, McpServer, SandboxPool, Tunnel
 
 NAMESPACE = "agent-perimeter-dev"
 ENVIRONMENT = "dev"

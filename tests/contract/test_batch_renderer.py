@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.offline import (
+from infra.offline.mocked import (
     CHART_TYPE,
     Release,
     chart_release,
@@ -23,7 +23,7 @@ from infra.offline import (
     render_texts,
     synthesize,
 )
-from infra.tools import REPO_ROOT, RenderError
+from infra.offline.tools import REPO_ROOT, RenderError
 from tests.charts.helm_render import HelmFailed, run_helm
 from tests.charts.test_values_rejected import CASES
 from tests.conftest import SHIPPED_STACKS
@@ -51,7 +51,7 @@ def helm_cli(release: Release) -> str:
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_every_release_of_a_shipped_stack_renders_as_helm_template_does(stack: str) -> None:
-    from infra.config import load
+    from infra.pure.config import load
 
     synthesis = synthesize(load(stack=stack))
     releases = [chart_release(r) for r in synthesis.resources if r.type == CHART_TYPE]
@@ -89,8 +89,8 @@ def test_a_failing_release_names_itself_and_stops_the_render() -> None:
 def test_charts_rendered_while_the_program_runs_are_the_same_objects(stack: str) -> None:
     """The commands stream each chart to the renderer as the program registers it (from the
     SDK's worker threads): every release must come back, each with its own objects."""
-    from infra.config import load
-    from infra.offline import manifests_of
+    from infra.offline.mocked import manifests_of
+    from infra.pure.config import load
 
     config = load(stack=stack)
     streamed = synthesize(config, render_charts=True)
@@ -102,7 +102,7 @@ def test_charts_rendered_while_the_program_runs_are_the_same_objects(stack: str)
 
 
 def test_a_failed_run_stops_its_renderer() -> None:
-    from infra.offline import ChartRenderer
+    from infra.offline.mocked import ChartRenderer
 
     renderer = ChartRenderer()
     renderer.submit(Release("demo", "charts/mcp-tunnel", "agent-perimeter-dev", {}))
@@ -119,8 +119,8 @@ def test_the_objects_it_returns_are_its_text_read_as_yaml(stack: str) -> None:
     reading its text with PyYAML (the check's reader) gives."""
     import yaml
 
-    from infra.config import load
-    from infra.offline import Rendered, render_all
+    from infra.offline.mocked import Rendered, render_all
+    from infra.pure.config import load
 
     synthesis = synthesize(load(stack=stack))
     releases = [chart_release(r) for r in synthesis.resources if r.type == CHART_TYPE]

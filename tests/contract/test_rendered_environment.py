@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import PerimeterConfig, load
-from infra.offline import render_environment, synthesize
+from infra.offline.mocked import render_environment, synthesize
+from infra.pure.config import PerimeterConfig, load
 from tests.charts.pod_checks import hardening_violations, pod_spec, restricted_violations
 from tests.conftest import REPO_ROOT, SHIPPED_STACKS
 
@@ -251,7 +251,7 @@ def test_no_secret_value_is_written(tmp_path: Path) -> None:
     )
     text = "\n".join(p.read_text() for p in out.rglob("*.yaml")) + proc.stdout
     # The offline stand-ins for generated and configured secrets must never reach a file.
-    from infra.offline import _fake
+    from infra.offline.mocked import _fake
 
     for name in fakes:
         assert _fake(name, 24).hex() not in text

@@ -26,16 +26,16 @@ from typing import Any
 
 import pytest
 
-from infra.config import (
+from infra.pure.config import (
     PERIMETER_KEY,
     DatabaseEndpoint,
     PerimeterConfig,
     read_stack_file,
     stack_file,
 )
-from infra.database.job import ADMIN_PASSWORD_ENV, connection_env, psql_command
-from infra.database.scram import scram_sha256_verifier
-from infra.database.sql import role_sql, roles_for
+from infra.pure.database.job import ADMIN_PASSWORD_ENV, connection_env, psql_command
+from infra.pure.database.scram import scram_sha256_verifier
+from infra.pure.database.sql import role_sql, roles_for
 
 # The export server's own schema and seed (its tests and the dev roles use the same tables).
 EXPORTS_SERVER = Path(__file__).resolve().parents[2] / "servers" / "exports"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.database.derived import KEY_LENGTH, SALT_LENGTH, scram_salt, tool_password
+from infra.pure.database.derived import KEY_LENGTH, SALT_LENGTH, scram_salt, tool_password
 
 KEY = bytes(range(KEY_LENGTH))
 OTHER_KEY = bytes(range(1, KEY_LENGTH + 1))

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra.config import PerimeterConfig, load
-from infra.database.sql import roles_for
+from infra.pure.config import PerimeterConfig, load
+from infra.pure.database.sql import roles_for
 from tests.database.conftest import ANALYST, EXPORTS_ROLES, Passwords, Result, Server, apply
 
 pytestmark = pytest.mark.postgres

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from infra.config import PerimeterConfig
-from infra.database.job import ADMIN_PASSWORD_KEY, connection_env, job_command
-from infra.database.sql import roles_for
+from infra.pure.config import PerimeterConfig
+from infra.pure.database.job import ADMIN_PASSWORD_KEY, connection_env, job_command
+from infra.pure.database.sql import roles_for
 from tests.database.conftest import (
     ADMIN,
     Passwords,
@@ -328,7 +328,7 @@ def test_verify_ca_accepts_any_name_the_ca_signed(fresh: Server, tls: Path) -> N
 
 
 def test_the_job_command_reads_the_admin_password_and_verifiers_from_files(fresh: Server) -> None:
-    from infra.database.sql import role_sql
+    from infra.pure.database.sql import role_sql
 
     config = _config()
     passwords = Passwords()

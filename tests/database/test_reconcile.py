@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import PerimeterConfig, load
+from infra.pure.config import PerimeterConfig, load
 from tests.database.conftest import (
     ADMIN,
     EXPORTS_ROLES,

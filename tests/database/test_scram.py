@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from infra.database.scram import scram_sha256_verifier
+from infra.pure.database.scram import scram_sha256_verifier
 from tests.database.conftest import Server
 
 

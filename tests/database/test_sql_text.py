@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from infra.config import ConfigError, PerimeterConfig, load, parse_perimeter
-from infra.database.job import (
+from infra.pure.config import ConfigError, PerimeterConfig, load, parse_perimeter
+from infra.pure.database.job import (
     ROLE_SQL_KEY,
     SQL_MOUNT_PATH,
     connection_env,
     psql_command,
     sql_checksum,
 )
-from infra.database.scram import scram_sha256_verifier
-from infra.database.sql import RoleSpec, UnsafeIdentifier, role_sql, roles_for
+from infra.pure.database.scram import scram_sha256_verifier
+from infra.pure.database.sql import RoleSpec, UnsafeIdentifier, role_sql, roles_for
 from tests.database.conftest import dev_raw
 
 GRANT = re.compile(

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import load
 from infra.contract.names import NAMESPACE_NAME_LABEL
-from infra.manifests import MANIFESTS_DIR
-from infra.network import allowed_egress_cidrs
+from infra.offline.manifests import MANIFESTS_DIR
+from infra.pure.config import load
+from infra.pure.network import allowed_egress_cidrs
 from policies.rules import evaluate
 from policies.rules.model import Resource
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.manifests import MANIFESTS_DIR, load_dir
+from infra.offline.manifests import MANIFESTS_DIR, load_dir
 from tests.e2e.conftest import STACKS
 from tests.e2e.harness.contract import compare_object
 from tests.e2e.harness.control_plane import ControlPlane, ExternalCluster

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from infra.naming import ANNOTATION_MCP_SERVER_URL, LABEL_CREDENTIAL
+from infra.pure.naming import ANNOTATION_MCP_SERVER_URL, LABEL_CREDENTIAL
 from tests.e2e.harness.perimeter import Perimeter
 from tests.e2e.harness.tools import REPO
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from infra.config import PROJECT
+from infra.pure.config import PROJECT
 from tests.e2e.harness.perimeter import Perimeter
 from tests.e2e.harness.programs import program_dir
 from tests.e2e.harness.pulumi_cli import PulumiWorkspace

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-from infra.config import PROJECT
-from infra.naming import (
+from infra.pure.config import PROJECT
+from infra.pure.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     ANNOTATION_UPSTREAM_CA,
     UPSTREAM_CA_CONFIG_MAP,
@@ -174,8 +174,8 @@ class TestShippedStack:
 
     def test_offline_render_is_what_the_engine_deployed(self, deployed: Perimeter) -> None:
         """Every rendered object exists live, with every rendered field unchanged."""
-        from infra.commands.audit import deployed_tunnel_domain
-        from infra.offline import render_environment
+        from infra.offline.commands.audit import deployed_tunnel_domain
+        from infra.offline.mocked import render_environment
 
         namespace = deployed.namespace
         live_secrets = [{"metadata": s["metadata"]} for s in deployed.objects("secrets")]

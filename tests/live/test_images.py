@@ -10,8 +10,8 @@ import re
 import time
 from typing import Any
 
-from infra.config import load
-from infra.database.job import MIN_PSQL_VERSION
+from infra.pure.config import load
+from infra.pure.database.job import MIN_PSQL_VERSION
 from tests.live.harness.session import Live
 
 NS = "ap-live-images"
@@ -73,7 +73,7 @@ def test_built_images_run_under_restricted(live: Live) -> None:
     assert images["role-provisioner"].ref == str(dev.provisioner.image)
     node.restricted_namespace(NS)
     pods = {
-        # The role-provisioning Job's shell: /bin/sh, cat and psql (infra/database/job.py).
+        # The role-provisioning Job's shell: /bin/sh, cat and psql (infra/pure/database/job.py).
         "provisioner": _pod(
             "provisioner",
             images["role-provisioner"].ref,

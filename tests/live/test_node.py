@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from infra.audit.probe import probe_pod
+from infra.offline.audit.probe import probe_pod
 from tests.live.harness.session import Live
 
 NS = "ap-live-smoke"

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from infra.audit.probe import Target
-from infra.config import load
-from infra.naming import sandbox_release
-from infra.offline import CHART_TYPE, chart_release, helm_template, synthesize
+from infra.offline.audit.probe import Target
+from infra.offline.mocked import CHART_TYPE, chart_release, helm_template, synthesize
+from infra.pure.config import load
+from infra.pure.naming import sandbox_release
 from tests.live.harness.containment import LINK_HOST
 from tests.live.harness.session import FORBIDDEN, Live, stand_in
 from tests.sandbox import attempts

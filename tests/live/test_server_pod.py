@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from mcp_types import CallToolResult
 
-from infra import naming
-from infra.config import PerimeterConfig, load
-from infra.offline import CHART_TYPE, chart_release, helm_template, synthesize
+from infra.offline.mocked import CHART_TYPE, chart_release, helm_template, synthesize
+from infra.pure import naming
+from infra.pure.config import PerimeterConfig, load
 from servers.runtime.app import TENANT_META_KEY
 from tests.certificates.issued import make_ca, make_serving
 from tests.database.conftest import Server, running_pg
@@ -237,7 +237,7 @@ def _port(objects: list[Any], release: str) -> int:
 def _call(url: str, token: str, ca_pem: str) -> CallToolResult:
     """One tool call with the official client. The certificate is checked against the CA that
     issued it alone; its name is the Service's, and this call dials the pod's address."""
-    from infra.audit.advertised import mcp_session
+    from infra.offline.audit.advertised import mcp_session
 
     context = ssl.create_default_context(cadata=ca_pem)
     context.check_hostname = False

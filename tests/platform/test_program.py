@@ -12,8 +12,8 @@ import pulumi
 import pytest
 import yaml
 
-from infra.config import PerimeterConfig, load_pulumi
-from infra.offline import PLATFORM_TYPE_PREFIX, RecordingMocks, synthesize
+from infra.offline.mocked import PLATFORM_TYPE_PREFIX, RecordingMocks, synthesize
+from infra.pure.config import PerimeterConfig, load_pulumi
 from tests.conftest import REPO_ROOT, raw_settings
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"

@@ -21,9 +21,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.config import PerimeterConfig
-from infra.offline import RecordingMocks, synthesize
+from infra.offline.mocked import RecordingMocks, synthesize
 from infra.platform_api.token_rotation import NOT_RETIRING
+from infra.pure.config import PerimeterConfig
 
 SERVER = "tickets"
 

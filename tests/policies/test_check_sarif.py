@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from infra.cli import main
-from infra.locations import document_lines
+from infra.offline.cli import main
+from infra.offline.locations import document_lines
 from tests.policies import perimeter_fixtures as fx
 from tests.policies.test_policy_check import MALICIOUS, clean_folder
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import ConfigError, Metrics, PerimeterConfig, load
-from infra.manifests import Manifest
-from infra.offline import render_environment
+from infra.offline.manifests import Manifest
+from infra.offline.mocked import render_environment
+from infra.pure.config import ConfigError, Metrics, PerimeterConfig, load
 from policies.rules import Resource, evaluate
 
 pytestmark = pytest.mark.helm

@@ -27,8 +27,8 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
-from infra.config import load
-from infra.offline import synthesize
+from infra.offline.mocked import synthesize
+from infra.pure.config import load
 from policies.rules import ALL_RULES
 from tests.policies import perimeter_fixtures as fx
 

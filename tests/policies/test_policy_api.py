@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import config as infra_config, naming
 from infra.contract import names as contract_names
-from infra.network import allowed_egress_cidrs, pack_config_of
+from infra.pure import config as infra_config, naming
+from infra.pure.network import allowed_egress_cidrs, pack_config_of
 from policies.rules import (
     ALL_RULES,
     DEFAULT_ALLOWED_EGRESS_CIDRS,

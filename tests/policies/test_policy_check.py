@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
-from infra.manifests import write_dir
+from infra.offline.cli import main
+from infra.offline.manifests import write_dir
 from tests.policies import perimeter_fixtures as fx
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra.cli import main
-from infra.config import load
-from infra.network import allowed_egress_cidrs
-from infra.offline import render_environment, synthesize
+from infra.offline.cli import main
+from infra.offline.mocked import render_environment, synthesize
+from infra.pure.config import load
+from infra.pure.network import allowed_egress_cidrs
 from policies.rules import Resource, evaluate
 from tests.conftest import SHIPPED_STACKS
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra.audit.selectors import Selector
 from infra.contract.manifests import secret_uses
-from infra.manifests import ManifestError
+from infra.offline.audit.selectors import Selector
+from infra.offline.manifests import ManifestError
 from policies.rules import evaluate
 from policies.rules.k8s import secret_references, selector_matches
 from tests.policies import perimeter_fixtures as fx

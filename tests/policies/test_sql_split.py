@@ -14,9 +14,9 @@ from dataclasses import asdict
 
 import pytest
 
-from infra.config import load
-from infra.database.sql import role_sql
-from infra.network import used_databases
+from infra.pure.config import load
+from infra.pure.database.sql import role_sql
+from infra.pure.network import used_databases
 from policies.rules import sql
 
 

@@ -8,10 +8,10 @@ import pytest
 from anthropic.lib.tools._beta_session_runner import TOOL_TIMEOUT
 from pydantic import ValidationError
 
-from infra.components.mcp_tunnel import tunnel_routes
-from infra.components.sandbox_pool import sandbox_values
-from infra.config import SandboxPool, load
-from infra.stack import sandbox_pool_args
+from infra.engine.components.mcp_tunnel import tunnel_routes
+from infra.engine.components.sandbox_pool import sandbox_values
+from infra.engine.stack import sandbox_pool_args
+from infra.pure.config import SandboxPool, load
 from tests.conftest import run_infra
 
 

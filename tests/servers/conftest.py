@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import PerimeterConfig, load
-from infra.naming import tool_role
+from infra.pure.config import PerimeterConfig, load
+from infra.pure.naming import tool_role
 from tests.database.conftest import Passwords, Server, apply
 from tests.servers.harness import Deployment, RunningServer, ServerFiles, free_port, start, stop
 

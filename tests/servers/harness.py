@@ -27,10 +27,10 @@ from typing import Any
 import httpx2
 from mcp import Client
 
-from infra import naming
-from infra.audit.advertised import in_own_loop, mcp_session
-from infra.config import PerimeterConfig
-from infra.offline import render_environment
+from infra.offline.audit.advertised import in_own_loop, mcp_session
+from infra.offline.mocked import render_environment
+from infra.pure import naming
+from infra.pure.config import PerimeterConfig
 from servers.runtime import contract
 from tests.certificates.issued import make_ca, make_serving
 from tests.processes import stop as stop_process

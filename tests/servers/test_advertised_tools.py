@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import PERIMETER_KEY
+from infra.pure.config import PERIMETER_KEY
 from tests.conftest import REPO_ROOT, raw_settings, run_infra
 from tests.servers.conftest import SERVER
 from tests.servers.harness import RunningServer

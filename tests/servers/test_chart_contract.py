@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from infra import naming
-from infra.config import load
-from infra.offline import render_environment
+from infra.offline.mocked import render_environment
+from infra.pure import naming
+from infra.pure.config import load
 from servers.runtime import app, contract
 from tests.conftest import SHIPPED_STACKS
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from infra.config import load
+from infra.pure.config import load
 from tests.database.conftest import Passwords, apply, running_pg
 from tests.servers.conftest import SERVER, Exports
 from tests.servers.harness import Deployment

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, PerimeterConfig, load, parse_perimeter
-from infra.naming import (
+from infra.offline.mocked import synthesize
+from infra.pure.config import ConfigError, PerimeterConfig, load, parse_perimeter
+from infra.pure.naming import (
     ANNOTATION_BACKEND,
     ANNOTATION_READER,
     CREDENTIAL_BACKEND,
@@ -20,8 +21,7 @@ from infra.naming import (
     keyed_name,
     mcp_release,
 )
-from infra.network import mcp_server_policy
-from infra.offline import synthesize
+from infra.pure.network import mcp_server_policy
 from tests.conftest import assert_refused, raw_settings
 
 # dev's servers: 0 exports (database + export-store), 1 tickets (database), 2 inventory

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from infra.boundary_repair import RESTORED, drifted, restore_tokens
-from infra.config import PerimeterConfig
-from infra.network import network_policies
+from infra.engine.boundary_repair import RESTORED, drifted, restore_tokens
+from infra.pure.config import PerimeterConfig
+from infra.pure.network import network_policies
 
 
 def live_copy(declared: list[dict], version: str = "41") -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from infra.config import load
+from infra.pure.config import load
 from tests.conftest import REPO_ROOT, run_infra
 
 

@@ -10,22 +10,22 @@ import pulumi
 import pytest
 from pulumi.runtime.settings import SETTINGS
 
-from infra.components.agent_definition import AgentDefinition
-from infra.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
-from infra.components.mcp_server import McpServer, McpServerArgs
-from infra.components.mcp_tunnel import McpTunnel
-from infra.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
-from infra.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
-from infra.components.platform_vault import PlatformVault, PlatformVaultArgs
-from infra.components.role_provisioner import RoleProvisioner
-from infra.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
-from infra.components.sandbox_pool import SandboxPool
-from infra.config import PROJECT, PerimeterConfig, offline_secrets
-from infra.naming import Placement
-from infra.network import network_policies
-from infra.offline import CHART_TYPE, PLATFORM_TYPE_PREFIX, RecordingMocks, plain
-from infra.stack import agent_args, role_provisioner_args, sandbox_pool_args, tunnel_args
-from infra.tools import REPO_ROOT
+from infra.engine.components.agent_definition import AgentDefinition
+from infra.engine.components.mcp_credentials import McpServerCredentials, McpServerCredentialsArgs
+from infra.engine.components.mcp_server import McpServer, McpServerArgs
+from infra.engine.components.mcp_tunnel import McpTunnel
+from infra.engine.components.namespace import PerimeterNamespace, PerimeterNamespaceArgs
+from infra.engine.components.network_boundary import NetworkBoundary, NetworkBoundaryArgs
+from infra.engine.components.platform_vault import PlatformVault, PlatformVaultArgs
+from infra.engine.components.role_provisioner import RoleProvisioner
+from infra.engine.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
+from infra.engine.components.sandbox_pool import SandboxPool
+from infra.engine.stack import agent_args, role_provisioner_args, sandbox_pool_args, tunnel_args
+from infra.offline.mocked import CHART_TYPE, PLATFORM_TYPE_PREFIX, RecordingMocks, plain
+from infra.offline.tools import REPO_ROOT
+from infra.pure.config import PROJECT, PerimeterConfig, offline_secrets
+from infra.pure.naming import Placement
+from infra.pure.network import network_policies
 
 K8S = "kubernetes:core/v1:"
 DYNAMIC = PLATFORM_TYPE_PREFIX

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import MAX_EPOCH, MAX_PROMPT_BYTES, ConfigError, load, parse_perimeter
-from infra.naming import generated_secret_names
-from infra.offline import render_environment
+from infra.offline.mocked import render_environment
+from infra.pure.config import MAX_EPOCH, MAX_PROMPT_BYTES, ConfigError, load, parse_perimeter
+from infra.pure.naming import generated_secret_names
 from tests.conftest import REPO_ROOT, assert_refused, raw_settings
 
 PINNED = "@sha256:" + "a" * 64

@@ -47,7 +47,7 @@ def test_loading_the_config_loads_no_rule() -> None:
     """The config validates addresses and credential shapes through the contract alone: it
     loaded the whole rules package before."""
     probe = (
-        "import sys, infra.config, infra.naming, infra.network; "
+        "import sys, infra.pure.config, infra.pure.naming, infra.pure.network; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'policies'))"
     )
     found = subprocess.run(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, parse_perimeter
+from infra.pure.config import ConfigError, parse_perimeter
 from policies.rules import evaluate
 from tests.conftest import raw_settings
 from tests.policies import perimeter_fixtures as fx

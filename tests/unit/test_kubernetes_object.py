@@ -13,9 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra.config import PROJECT
-from infra.kubernetes_object import KubernetesObject, object_meta, type_token
-from infra.offline import RecordingMocks
+from infra.engine.kubernetes_object import KubernetesObject, object_meta, type_token
+from infra.offline.mocked import RecordingMocks
+from infra.pure.config import PROJECT
 
 META: Any = object_meta("demo", "agent-perimeter-dev", {"app.kubernetes.io/name": "demo"})
 NETWORK_SPEC: Any = {

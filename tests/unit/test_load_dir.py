@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.tools import REPO_ROOT
+from infra.offline.tools import REPO_ROOT
 
 
 def _folder(tmp_path: Path, count: int) -> Path:
@@ -31,7 +31,7 @@ def _folder(tmp_path: Path, count: int) -> Path:
 READ = """
 import json, sys
 from pathlib import Path
-from infra import manifests
+from infra.offline import manifests
 manifests.PARALLEL_FROM = int(sys.argv[2])
 seen, submits = [], []
 def on_loaded(objects, submit):

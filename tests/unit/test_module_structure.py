@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.tools import REPO_ROOT
+from infra.offline.tools import REPO_ROOT
 
 PACKAGES = ("infra", "policies")
 MAX_CONFIG_MODULE_LINES = 400
@@ -115,7 +115,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_program_and_the_pack_import_no_circle() -> None:
     known = _modules()
     graph = {name: _imported(name, path, known) for name, path in known.items()}
-    assert graph["infra.config.cross_references"] >= {"infra.naming"}, "the walk sees imports"
+    assert graph["infra.pure.config.cross_references"] >= {"infra.pure.naming"}, (
+        "the walk sees imports"
+    )
     assert _cycles(graph) == []
 
 
@@ -125,7 +127,9 @@ def test_the_walk_finds_a_circle_when_there_is_one() -> None:
 
 def _component_files() -> list[Path]:
     return sorted(
-        p for p in (REPO_ROOT / "infra" / "components").glob("*.py") if p.stem != "__init__"
+        p
+        for p in (REPO_ROOT / "infra" / "engine" / "components").glob("*.py")
+        if p.stem != "__init__"
     )
 
 
@@ -151,7 +155,7 @@ def test_no_component_takes_the_whole_config(path: Path) -> None:
 def test_the_config_package_has_no_module_over_the_limit() -> None:
     sizes = {
         p.name: len(p.read_text().splitlines())
-        for p in (REPO_ROOT / "infra" / "config").glob("*.py")
+        for p in (REPO_ROOT / "infra" / "pure" / "config").glob("*.py")
     }
     assert len(sizes) > 5, "the config is a package of modules"
     assert {n: s for n, s in sizes.items() if s > MAX_CONFIG_MODULE_LINES} == {}

@@ -13,8 +13,8 @@ def test_rendering_an_environment_never_imports_the_platform_sdk() -> None:
     platform objects, so a module importing it eagerly shows up here."""
     probe = (
         "import sys\n"
-        "from infra.config import load\n"
-        "from infra.offline import manifests_of, synthesize\n"
+        "from infra.pure.config import load\n"
+        "from infra.offline.mocked import manifests_of, synthesize\n"
         "manifests_of(synthesize(load(stack='dev')))\n"
         "print('anthropic' in sys.modules)\n"
     )

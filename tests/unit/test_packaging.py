@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from infra.audit.pr import MARKER
+from infra.offline.audit.pr import MARKER
 
 REPO = Path(__file__).resolve().parents[2]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.config import PerimeterConfig
-from infra.preflight import missing_runtime_classes, required_runtime_classes
+from infra.engine.preflight import missing_runtime_classes, required_runtime_classes
+from infra.pure.config import PerimeterConfig
 
 
 def test_every_pool_naming_a_runtime_class_is_checked(dev_config: PerimeterConfig) -> None:

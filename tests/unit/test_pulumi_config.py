@@ -9,8 +9,8 @@ import pulumi
 import pulumi.runtime
 import pytest
 
-from infra.config import PROJECT, load_pulumi
-from infra.offline import RecordingMocks
+from infra.offline.mocked import RecordingMocks
+from infra.pure.config import PROJECT, load_pulumi
 from tests.conftest import raw_settings
 
 SECRETS = {

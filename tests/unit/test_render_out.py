@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.manifests import MANIFESTS_DIR, PLATFORM_FILE, RENDER_MARKER, ManifestError, write_dir
+from infra.offline.manifests import (
+    MANIFESTS_DIR,
+    PLATFORM_FILE,
+    RENDER_MARKER,
+    ManifestError,
+    write_dir,
+)
 from tests.conftest import REPO_ROOT
 
 

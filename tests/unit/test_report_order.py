@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import load
-from infra.manifests import applied_file_name, ref
-from infra.offline import render_environment
+from infra.offline.manifests import applied_file_name, ref
+from infra.offline.mocked import render_environment
+from infra.pure.config import load
 from tests.conftest import SHIPPED_STACKS
 
 

@@ -11,8 +11,16 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.config import PROJECT, PerimeterConfig, offline_secrets
-from infra.naming import (
+from infra.engine.stack import build
+from infra.offline.mocked import (
+    CHART_TYPE,
+    PLATFORM_TYPE_PREFIX,
+    RecordingMocks,
+    Synthesis,
+    synthesize,
+)
+from infra.pure.config import PROJECT, PerimeterConfig, offline_secrets
+from infra.pure.naming import (
     ANNOTATION_DATABASE_ROLE,
     ANNOTATION_MCP_SERVER_URL,
     LABEL_CREDENTIAL,
@@ -21,15 +29,7 @@ from infra.naming import (
     sandbox_selector,
     tunnel_selector,
 )
-from infra.network import used_databases
-from infra.offline import (
-    CHART_TYPE,
-    PLATFORM_TYPE_PREFIX,
-    RecordingMocks,
-    Synthesis,
-    synthesize,
-)
-from infra.stack import build
+from infra.pure.network import used_databases
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 DYNAMIC = PLATFORM_TYPE_PREFIX

@@ -10,11 +10,11 @@ import pulumi
 import pytest
 from pulumi.runtime.settings import SETTINGS
 
-from infra import naming
-from infra.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
-from infra.config import PROJECT
-from infra.manifests import redact
-from infra.offline import PLATFORM_TYPE_PREFIX, RecordingMocks
+from infra.engine.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
+from infra.offline.manifests import redact
+from infra.offline.mocked import PLATFORM_TYPE_PREFIX, RecordingMocks
+from infra.pure import naming
+from infra.pure.config import PROJECT
 
 NAMESPACE = "agent-perimeter-dev"
 SECRET_SIG = pulumi.runtime.rpc._special_sig_key  # the wrapper a Pulumi secret input arrives in

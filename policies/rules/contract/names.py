@@ -1,7 +1,7 @@
 """Every name, label, annotation and data key the layers recognise one another's objects by,
 and the forms of the names the program builds, as functions of plain strings.
 
-The program writes them (infra/naming.py adapts them to the config's models), the charts
+The program writes them (infra/pure/naming.py adapts them to the config's models), the charts
 receive them as values, and the rules, the audit and the admission policies read them.
 """
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.naming import (
+from infra.pure.naming import (
     ANNOTATION_SERVING_CERTIFICATE,
     ANNOTATION_UPSTREAM_CA,
     UPSTREAM_CA_CONFIG_MAP,

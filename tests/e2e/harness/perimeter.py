@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from infra.config import (
+from infra.pure.config import (
     PERIMETER_KEY,
     PROJECT,
     PerimeterConfig,
@@ -96,7 +96,7 @@ class Perimeter:
         return self.cluster.kubectl("get", "namespace", self.namespace, check=False).returncode != 0
 
     def required_runtime_classes(self) -> list[str]:
-        from infra.preflight import required_runtime_classes
+        from infra.engine.preflight import required_runtime_classes
 
         return [name for _, name in required_runtime_classes(self.config)]
 

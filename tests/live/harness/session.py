@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.audit.probe import Target, config_targets
-from infra.commands.source import load_stack_source
-from infra.config import load
 from infra.contract.addresses import METADATA_ADDRESSES
-from infra.manifests import Manifest
+from infra.offline.audit.probe import Target, config_targets
+from infra.offline.commands.source import load_stack_source
+from infra.offline.manifests import Manifest
+from infra.pure.config import load
 from tests.live.harness import containment as contain, preflight
 from tests.live.harness.containment import Containment, Listen
 from tests.live.harness.host import Snapshot, drop_new_empty_tables, run
