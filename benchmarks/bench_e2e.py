@@ -16,6 +16,7 @@ within 3x kubectl apply, no-change up < 5 s, destroy < 30 s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -170,6 +171,39 @@ def kubectl_apply_seconds(plane: ControlPlane, stack_file: Path, namespace: str)
     return seconds
 
 
+def spans(events_json_lines: str) -> dict[str, list[float]]:
+    """Seconds from each resource's first engine event to its outputs, by resource type, out of
+    `pulumi up --json`'s event stream (the engine stamps each event)."""
+    begun: dict[str, tuple[str, float]] = {}
+    found: dict[str, list[float]] = {}
+    decoder, at = json.JSONDecoder(), 0
+    text = events_json_lines
+    while (at := text.find("{", at)) != -1:
+        try:
+            event, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            at += 1
+            continue
+        if not isinstance(event, dict):
+            continue
+        stamp = float(event.get("timestamp") or 0)
+        pre = event.get("resourcePreEvent")
+        done = event.get("resOutputsEvent")
+        if pre and pre["metadata"]["urn"] not in begun:
+            begun[pre["metadata"]["urn"]] = (pre["metadata"]["type"], stamp)
+        elif done and done["metadata"]["urn"] in begun:
+            kind, start = begun.pop(done["metadata"]["urn"])
+            found.setdefault(kind, []).append(stamp - start)
+    return found
+
+
+def print_spans(found: dict[str, list[float]]) -> None:
+    print(f"  {'where `up` spends it, by type':<52} {'count':>5} {'sum s':>7} {'max s':>6}")
+    ranked = sorted(found.items(), key=lambda item: -sum(item[1]))
+    for kind, seconds in ranked[:10]:
+        print(f"    {kind[-50:]:<50} {len(seconds):5d} {sum(seconds):7.0f} {max(seconds):6.0f}")
+
+
 def size(text: str) -> tuple[int, int]:
     servers, _, tools = text.partition("x")
     return int(servers), int(tools)
@@ -232,11 +266,15 @@ def main() -> int:
             print(f"{label}:")
             stack = Perimeter.prepare(workspace, plane, f"bench-{label}", pair, platform, source)
             with PeakMemory() as memory:
-                up = timed("pulumi up", stack.stack.up)
+                begin = time.monotonic()
+                first = stack.stack.up("--json")
+                up = time.monotonic() - begin
+            print(f"  {'pulumi up':<34} {up:7.1f} s", flush=True)
             count = len(stack.stack.export()["deployment"]["resources"])
             servers = len(stack.config.mcp_servers)
             print(f"  {'resources':<34} {count:7d}  ({count / servers:.1f} per server)")
             print(f"  {'peak RSS, engine + plugins':<34} {memory.peak / 1024:7.0f} MiB")
+            print_spans(spans(first.stdout))
             timed("pulumi up (no changes)", stack.stack.up)
             timed("pulumi preview (no changes)", stack.stack.preview)
             timed("pulumi destroy", stack.stack.destroy)

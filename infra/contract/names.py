@@ -80,10 +80,20 @@ def mcp_release(server: str) -> str:
     return f"mcp-server-{server}"
 
 
+def service_hosts(service: str, namespace: str) -> tuple[str, ...]:
+    """Every name a Service answers to inside the cluster, the fully qualified one last."""
+    return (
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    )
+
+
 def mcp_service_host(namespace: str, server: str) -> str:
     """The server's Service in the cluster: what the proxy and a direct pool dial, and the
     name its certificate is issued for."""
-    return f"{mcp_release(server)}.{namespace}.svc.cluster.local"
+    return service_hosts(mcp_release(server), namespace)[-1]
 
 
 def in_cluster_origin(namespace: str, server: str, port: int, tls: bool) -> str:

@@ -9,6 +9,7 @@ object and carries the platform's own words, never a secret.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,10 +56,20 @@ class Connection:
         return cls(str(key), raw.get("base_url") or None, raw.get("workspace_id") or None)
 
     def client(self) -> anthropic.Anthropic:
-        headers = {"anthropic-workspace-id": self.workspace_id} if self.workspace_id else None
-        return anthropic.Anthropic(
-            api_key=self.api_key, base_url=self.base_url, default_headers=headers
-        )
+        return _client(self)
+
+
+@functools.lru_cache(maxsize=8)
+def _client(connection: Connection) -> anthropic.Anthropic:
+    """One client per connection for the provider process's life (one `up`): its calls share
+    the SDK's connection pool instead of a TLS handshake and an SSL context each (20-40 ms
+    before the first byte, on this machine, for every create and update)."""
+    headers = (
+        {"anthropic-workspace-id": connection.workspace_id} if connection.workspace_id else None
+    )
+    return anthropic.Anthropic(
+        api_key=connection.api_key, base_url=connection.base_url, default_headers=headers
+    )
 
 
 def platform_message(exc: anthropic.APIStatusError) -> str:

@@ -14,6 +14,7 @@ from infra.pure.config import McpServer, PerimeterConfig
 from infra.pure.naming import (
     NAMESPACE_NAME_LABEL,
     common_labels,
+    mcp_release,
     mcp_server_selector,
     provisioner_name,
     provisioner_selector,
@@ -165,7 +166,7 @@ def mcp_server_policy(config: PerimeterConfig, server_name: str) -> Manifest:
     ]
     return _policy(
         config,
-        f"mcp-server-{server.name}",
+        mcp_release(server),
         mcp_server_selector(server),
         [{"from": callers, "ports": _ports(server.port)}],
         mcp_server_egress(config, server),

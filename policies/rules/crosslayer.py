@@ -53,10 +53,8 @@ def _service_hosts(inventory: Inventory, namespace: str | None) -> dict[str, Res
     for service in inventory.kind("Service"):
         if service.effective_namespace != namespace:
             continue
-        name = service.object_name
-        for host in (name, f"{name}.{namespace}", f"{name}.{namespace}.svc"):
+        for host in names.service_hosts(service.object_name, str(namespace)):
             found[host] = service
-        found[f"{name}.{namespace}.svc.cluster.local"] = service
     return found
 
 
