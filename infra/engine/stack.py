@@ -31,6 +31,7 @@ from infra.engine.components.role_provisioner import RoleProvisioner, RoleProvis
 from infra.engine.components.sandbox_environment import SandboxEnvironment, SandboxEnvironmentArgs
 from infra.engine.components.sandbox_pool import SandboxPool, SandboxPoolArgs
 from infra.engine.components.upstream_tls import UpstreamTls, UpstreamTlsArgs
+from infra.pure.agent import agent_tools
 from infra.pure.config import (
     AgentSpec,
     McpServer as McpServerConfig,
@@ -170,7 +171,7 @@ def agent_args(
     """No agents configured: the legacy single definition over every server."""
     system = config.system_prompt(agent) if agent is not None else ""
     return AgentDefinitionArgs(
-        placement(config), agent, config.agent_tools(agent), domain, connection, system
+        placement(config), agent, agent_tools(config, agent), domain, connection, system
     )
 
 

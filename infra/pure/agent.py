@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.pure.config import MAX_MCP_SERVERS, AgentSpec, McpServer, Tool
+from infra.pure.config import MAX_MCP_SERVERS, AgentSpec, McpServer, PerimeterConfig, Tool
 from infra.pure.naming import mcp_url
 
 # MCP toolsets ask by default; written out so the platform's echo equals what we sent.
@@ -68,3 +68,18 @@ def agent_spec(agent: AgentSpec, system: str, chosen: Chosen, domain: str) -> di
 def vault_credential(url: str, token: Any) -> dict[str, Any]:
     """One static bearer credential; the harness matches it to a server by exact URL."""
     return {"type": "static_bearer", "mcp_server_url": url, "token": token}
+
+
+def agent_tools(
+    config: PerimeterConfig, agent: AgentSpec | None
+) -> list[tuple[McpServer, list[Tool]]]:
+    """Each server the agent may use, with the tools it may call; every server and tool
+    for the legacy single definition (no agent)."""
+    if agent is None:
+        return [(s, list(s.tools)) for s in config.mcp_servers]
+    chosen = []
+    for use in agent.mcp_servers:
+        server = config.server(use.server)
+        allowed = use.tools or [t.name for t in server.tools]
+        chosen.append((server, [t for t in server.tools if t.name in allowed]))
+    return chosen

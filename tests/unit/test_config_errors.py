@@ -14,6 +14,7 @@ import yaml
 
 from infra.offline.mocked import render_environment
 from infra.pure.config import MAX_EPOCH, MAX_PROMPT_BYTES, ConfigError, load, parse_perimeter
+from infra.pure.config.cross_references import config_images
 from infra.pure.naming import generated_secret_names
 from tests.conftest import REPO_ROOT, assert_refused, raw_settings
 
@@ -266,7 +267,7 @@ def test_pinned_prod_config_is_accepted() -> None:
         pool["image"] += PINNED
     raw["provisioner"]["image"] += PINNED
     config = parse_perimeter(raw, "x")
-    assert all(image.pinned for _, image in config.images())
+    assert all(image.pinned for _, image in config_images(config))
 
 
 def test_unknown_project_key_in_stack_file(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from infra.pure.agent import agent_tools
 from infra.pure.config import PerimeterConfig
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def expected_tools(config: PerimeterConfig, server: str) -> tuple[tuple[str, ...
     allowed = {
         tool.name
         for agent in config.agents
-        for used, tools in config.agent_tools(agent)
+        for used, tools in agent_tools(config, agent)
         if used.name == server
         for tool in tools
     }

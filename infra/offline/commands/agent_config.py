@@ -10,7 +10,7 @@ import argparse
 import json
 
 from infra.offline.commands.source import add_source_arguments, load_config
-from infra.pure.agent import agent_definition, agent_spec
+from infra.pure.agent import agent_definition, agent_spec, agent_tools
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,11 +26,11 @@ def run(args: argparse.Namespace) -> int:
         document = {
             "tunnel_domain": domain,
             "agents": [
-                agent_spec(agent, config.system_prompt(agent), config.agent_tools(agent), domain)
+                agent_spec(agent, config.system_prompt(agent), agent_tools(config, agent), domain)
                 for agent in config.agents
             ],
         }
     else:
-        document = {"tunnel_domain": domain, **agent_definition(config.agent_tools(None), domain)}
+        document = {"tunnel_domain": domain, **agent_definition(agent_tools(config, None), domain)}
     print(json.dumps(document, indent=2))
     return 0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from infra.contract.names import role_name
 from infra.pure import naming
 from infra.pure.config.addresses import overlap
-from infra.pure.config.types import Tier, duplicates, repeats
+from infra.pure.config.types import ImageRef, Tier, duplicates, repeats
 
 if TYPE_CHECKING:
     from infra.pure.config.perimeter import PerimeterConfig
@@ -132,7 +132,7 @@ def problems(config: PerimeterConfig) -> list[str]:
     if len(set(names)) == len(names):  # duplicate servers already explain any shared name
         problems += _name_collisions(config)
     if config.tier is Tier.prod:
-        for path, image in config.images():
+        for path, image in config_images(config):
             if not image.pinned:
                 problems.append(
                     f"{path}: {image} is not pinned by digest; prod images must end in "
@@ -146,7 +146,7 @@ def _backend_overlaps(config: PerimeterConfig) -> list[str]:
     allowances mean, or never match (Service IPs are rewritten before policy applies)."""
     fixed = [
         (where, cidr)
-        for where, cidr in config.cidrs()
+        for where, cidr in config_cidrs(config)
         if where.startswith(("platform.", "cluster."))
     ]
     problems = []
@@ -204,7 +204,7 @@ def _backends_across_servers(config: PerimeterConfig) -> list[str]:
 
 def _cidr_breadth(config: PerimeterConfig) -> list[str]:
     problems = []
-    for where, cidr in config.cidrs():
+    for where, cidr in config_cidrs(config):
         network = ipaddress.ip_network(cidr)
         limit = config.min_cidr_prefix.ipv4 if network.version == 4 else config.min_cidr_prefix.ipv6
         if network.prefixlen < limit:
@@ -227,3 +227,35 @@ def _name_collisions(config: PerimeterConfig) -> list[str]:
         f"{where}: its Secret {name!r} would also be the Secret of {first}"
         for name, where, first in repeats(naming.generated_secret_names(config))
     ]
+
+
+def config_cidrs(config: PerimeterConfig) -> list[tuple[str, str]]:
+    """(field path, CIDR) of every address range the config names."""
+    found = [(f"platform.api_cidrs[{i}]", c) for i, c in enumerate(config.platform.api_cidrs)]
+    found += [
+        (f"platform.tunnel_edge_cidrs[{i}]", c)
+        for i, c in enumerate(config.platform.tunnel_edge_cidrs)
+    ]
+    found += [
+        (f"cluster.service_cidrs[{i}]", c) for i, c in enumerate(config.cluster.service_cidrs)
+    ]
+    for name, database in config.databases.items():
+        found += [(f"databases.{name}.cidrs[{i}]", c) for i, c in enumerate(database.cidrs)]
+    for i, server in enumerate(config.mcp_servers):
+        for j, backend in enumerate(server.backends):
+            found += [
+                (f"mcp_servers[{i}].backends[{j}].cidrs[{k}]", c)
+                for k, c in enumerate(backend.cidrs)
+            ]
+    return found
+
+
+def config_images(config: PerimeterConfig) -> list[tuple[str, ImageRef]]:
+    found = [
+        ("tunnel.proxy_image", config.tunnel.proxy_image),
+        ("tunnel.cloudflared_image", config.tunnel.cloudflared_image),
+        ("provisioner.image", config.provisioner.image),
+    ]
+    found += [(f"sandboxes[{i}].image", p.image) for i, p in enumerate(config.sandboxes)]
+    found += [(f"mcp_servers[{i}].image", s.image) for i, s in enumerate(config.mcp_servers)]
+    return found

@@ -15,14 +15,13 @@ from infra.pure.config.cluster import CidrPrefixLimits, ClusterNetwork, Metrics,
 from infra.pure.config.database import DatabaseEndpoint, Provisioner
 from infra.pure.config.platform import PlatformEndpoints
 from infra.pure.config.sandbox import SandboxPool
-from infra.pure.config.server import McpServer, Tool
+from infra.pure.config.server import McpServer
 from infra.pure.config.tls import UpstreamTls
 from infra.pure.config.tunnel import Tunnel
 from infra.pure.config.types import (
     MAX_MCP_SERVERS,
     Epoch,
     Identifier,
-    ImageRef,
     NamespaceName,
     Section,
     ShortName,
@@ -84,36 +83,6 @@ class PerimeterConfig(Section):
         raise_cross_reference(cross_references.problems(self))
         return self
 
-    def cidrs(self) -> list[tuple[str, str]]:
-        """(field path, CIDR) of every address range the config names."""
-        found = [(f"platform.api_cidrs[{i}]", c) for i, c in enumerate(self.platform.api_cidrs)]
-        found += [
-            (f"platform.tunnel_edge_cidrs[{i}]", c)
-            for i, c in enumerate(self.platform.tunnel_edge_cidrs)
-        ]
-        found += [
-            (f"cluster.service_cidrs[{i}]", c) for i, c in enumerate(self.cluster.service_cidrs)
-        ]
-        for name, database in self.databases.items():
-            found += [(f"databases.{name}.cidrs[{i}]", c) for i, c in enumerate(database.cidrs)]
-        for i, server in enumerate(self.mcp_servers):
-            for j, backend in enumerate(server.backends):
-                found += [
-                    (f"mcp_servers[{i}].backends[{j}].cidrs[{k}]", c)
-                    for k, c in enumerate(backend.cidrs)
-                ]
-        return found
-
-    def images(self) -> list[tuple[str, ImageRef]]:
-        found = [
-            ("tunnel.proxy_image", self.tunnel.proxy_image),
-            ("tunnel.cloudflared_image", self.tunnel.cloudflared_image),
-            ("provisioner.image", self.provisioner.image),
-        ]
-        found += [(f"sandboxes[{i}].image", p.image) for i, p in enumerate(self.sandboxes)]
-        found += [(f"mcp_servers[{i}].image", s.image) for i, s in enumerate(self.mcp_servers)]
-        return found
-
     @property
     def warnings(self) -> list[str]:
         """Every warning the render and `pulumi preview`/`up` print, in one list."""
@@ -139,15 +108,3 @@ class PerimeterConfig(Section):
 
     def system_prompt(self, agent: AgentSpec) -> str:
         return self._prompts.get(agent.name, "")
-
-    def agent_tools(self, agent: AgentSpec | None) -> list[tuple[McpServer, list[Tool]]]:
-        """Each server the agent may use, with the tools it may call; every server and tool
-        for the legacy single definition (no agent)."""
-        if agent is None:
-            return [(s, list(s.tools)) for s in self.mcp_servers]
-        chosen = []
-        for use in agent.mcp_servers:
-            server = self.server(use.server)
-            allowed = use.tools or [t.name for t in server.tools]
-            chosen.append((server, [t for t in server.tools if t.name in allowed]))
-        return chosen
