@@ -42,6 +42,7 @@ from infra.offline.manifests import MANIFESTS_DIR  # noqa: E402
 from infra.pure.config import MAX_MCP_SERVERS, PERIMETER_KEY  # noqa: E402
 from tests.e2e.harness.control_plane import ControlPlane  # noqa: E402
 from tests.e2e.harness.perimeter import Perimeter  # noqa: E402
+from tests.e2e.harness.processes import wait_for  # noqa: E402
 from tests.e2e.harness.pulumi_cli import PulumiWorkspace  # noqa: E402
 from tests.e2e.harness.tls import self_signed_pair  # noqa: E402
 from tests.e2e.harness.tools import BUILD_SCRIPT, ensure_tools  # noqa: E402
@@ -167,11 +168,11 @@ def kubectl_apply_seconds(plane: ControlPlane, stack_file: Path, namespace: str)
     objects = len(list(folder.glob("*.yaml")))
     print(f"  {'kubectl apply --server-side':<34} {seconds:7.1f} s  ({objects} objects)")
     plane.kubectl("delete", "--wait=false", "--ignore-not-found", "-f", str(folder), check=False)
-    deadline = time.monotonic() + 300
-    while plane.kubectl("get", "namespace", namespace, check=False).returncode == 0:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"namespace {namespace} was not gone 300 s after the delete")
-        time.sleep(1)
+    wait_for(
+        f"namespace {namespace} to be gone",
+        lambda: plane.kubectl("get", "namespace", namespace, check=False).returncode != 0,
+        300,
+    )
     shutil.rmtree(out.parent, ignore_errors=True)
     return seconds
 
